@@ -1,0 +1,24 @@
+"""stylecloak: protect artwork from AI style mimicry with Glaze-style cloaks.
+
+Data flow: imageio (load) → styles/transfer (target Ω) → backbones (Φ) → cloak (δ) → imageio (save) → audit.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import Protector, ProtectResult, protect  # noqa: E402
+from .config import ProtectSettings, cloak_settings  # noqa: E402
+from .errors import ConfigError, ImageError, StylecloakError, WeightsError  # noqa: E402
+
+__all__ = [
+    "ConfigError",
+    "ImageError",
+    "ProtectResult",
+    "ProtectSettings",
+    "Protector",
+    "StylecloakError",
+    "WeightsError",
+    "cloak_settings",
+    "protect",
+]

@@ -1,0 +1,211 @@
+"""Public entry points: :func:`protect` one image, or a :class:`Protector` for many.
+
+>>> result = protect("painting.png", ProtectSettings(target_style="cubist-facets"))
+>>> result.save("out/painting.png")
+>>> result.target_progress, result.psnr_db
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from .backbones import Backbone, load_backbone
+from .cloak import CloakSettings, Progress, encode_all, optimise
+from .config import ProtectSettings
+from .errors import ConfigError
+from .imageio import LoadedImage, load_image, save_image
+from .perceptual import PerceptualDistance, psnr
+from .styles import Style, all_styles, get_style
+from .targets import ArtistProfile, default_profile_path, load_profile, save_profile, select_target
+from .transfer import style_stats, style_transfer
+
+
+@dataclass(frozen=True)
+class Working:
+    """An image brought to the working resolution: resized (if larger) and padded to a multiple."""
+
+    image: torch.Tensor
+    size: tuple[int, int]
+    """(h, w) before padding."""
+    full: tuple[int, int]
+    """(H, W) of the original."""
+
+    @staticmethod
+    def of(x: torch.Tensor, long_side: int | None, multiple: int) -> Working:
+        full = (x.shape[-2], x.shape[-1])
+        scale = 1.0 if long_side is None else min(1.0, long_side / max(full))
+        size = (max(1, round(full[0] * scale)), max(1, round(full[1] * scale)))
+        small = x if size == full else F.interpolate(x, size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+        ph, pw = -size[0] % multiple, -size[1] % multiple
+        padded = F.pad(small, (0, pw, 0, ph), mode="replicate") if ph or pw else small
+        return Working(padded, size, full)
+
+    def crop(self, t: torch.Tensor) -> torch.Tensor:
+        return t[..., : self.size[0], : self.size[1]]
+
+    def to_full(self, delta: torch.Tensor) -> torch.Tensor:
+        """Carry a working-resolution δ to the original size (bicubic; identity when not resized)."""
+        d = self.crop(delta)
+        return d if self.size == self.full else F.interpolate(d, self.full, mode="bicubic", align_corners=False)
+
+
+@dataclass
+class ProtectResult:
+    """A cloaked image and what it achieved."""
+
+    source: LoadedImage
+    cloaked: torch.Tensor
+    """(1,3,H,W) in [0, 1], quantised to 8 bits."""
+    target_style: str
+    target_progress: float
+    """TP = 1 − ‖Φ(x′)−t‖ / ‖Φ(x)−t‖ on the first backbone, at the working resolution."""
+    perceptual_distance: float
+    psnr_db: float
+    seconds: float
+    settings: ProtectSettings
+    original_view: torch.Tensor
+    """What the model sees: decoder(encoder(original)), working resolution."""
+    cloaked_view: torch.Tensor
+    """decoder(encoder(cloaked)), working resolution."""
+    target_view: torch.Tensor
+    """Ω(x, T), the target image, working resolution."""
+
+    def save(self, path: str | Path, *, optout: bool | None = None) -> Path:
+        """Write the cloaked image in the source's format, size and metadata (atomically)."""
+        return save_image(self.source, self.cloaked, path, optout=self.settings.optout if optout is None else optout)
+
+    def preview(self) -> Image.Image:
+        """Side by side: what the model sees in the original, in the cloaked image, and the target."""
+        panels = [self.original_view, self.cloaked_view, self.target_view]
+        arrays = [(p[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8) for p in panels]
+        h, w = arrays[0].shape[:2]
+        canvas = Image.new("RGB", (3 * w + 20, h + 24), (255, 255, 255))
+        draw = ImageDraw.Draw(canvas)
+        labels = ["model sees: original", "model sees: cloaked", f"target: {self.target_style}"]
+        for i, (a, label) in enumerate(zip(arrays, labels)):
+            canvas.paste(Image.fromarray(a), (i * (w + 10), 24))
+            draw.text((i * (w + 10) + 4, 6), label, fill=(0, 0, 0))
+        return canvas
+
+    def summary(self) -> dict:
+        """The numbers, JSON-ready."""
+        return {
+            "input": str(self.source.path) if self.source.path else None,
+            "target_style": self.target_style,
+            "target_progress": round(self.target_progress, 4),
+            "perceptual_distance": round(self.perceptual_distance, 4),
+            "psnr_db": round(self.psnr_db, 2),
+            "seconds": round(self.seconds, 2),
+            "width": self.source.rgb.shape[-1],
+            "height": self.source.rgb.shape[-2],
+        }
+
+
+class Protector:
+    """Loaded models and settings, reused across many images."""
+
+    def __init__(
+        self,
+        settings: ProtectSettings | None = None,
+        *,
+        weights_dir: str | Path | None = None,
+        styles: dict[str, Style] | None = None,
+    ):
+        self.settings = settings or ProtectSettings()
+        self.cloak_settings: CloakSettings = self.settings.cloak
+        if not self.settings.backbones:
+            raise ConfigError("no backbone given; use e.g. --backbones taef2")
+        self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir) for n in self.settings.backbones]
+        self.renderer = next((b for b in self.backbones if b.has_decoder), None)
+        if self.renderer is None:
+            raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
+        self.multiple = max(b.factor for b in self.backbones)
+        self.styles = all_styles(styles)
+        self.perceptual = PerceptualDistance()
+
+    def choose_target(self, images: list[torch.Tensor], *, artist: str = "default", profile: str | Path | None = None) -> ArtistProfile:
+        """The artist's target style: from the profile if one exists, else chosen (Glaze §5.3) and saved."""
+        path = Path(profile) if profile else default_profile_path(artist)
+        existing = load_profile(path)
+        if existing is not None:
+            if existing.target_style not in self.styles:
+                raise ConfigError(f"{path}: target style {existing.target_style!r} is unknown here; pass its --style-dir or delete the profile")
+            return existing
+        if not images:
+            raise ConfigError("cannot choose a target style without images of the artist")
+        chosen = select_target(self.renderer, images, self.styles, artist=artist, seed=self.settings.seed)
+        save_profile(chosen, path)
+        return chosen
+
+    def protect(self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None) -> ProtectResult:
+        """Cloak one image toward ``target_style`` (default: the settings' style)."""
+        start = time.perf_counter()
+        source = image if isinstance(image, LoadedImage) else load_image(image)
+        style_name = target_style or self.settings.target_style
+        if style_name is None:
+            raise ConfigError("no target style: pass target_style or call choose_target() first")
+        style = get_style(style_name, self.styles)
+        s = self.cloak_settings
+
+        # 1. working copy and target image Ω(x, T)
+        work = Working.of(source.rgb, s.work_size, self.multiple)
+        omega = style_transfer(self.renderer, work.image, style_stats(self.renderer, style), self.settings.style_strength)
+
+        # 2. optimise δ, carry it to full resolution, quantise like the saved file
+        delta = optimise(work.image, omega, self.backbones, s, self.perceptual, progress)
+        full_delta = work.to_full(delta)
+        if s.max_linf is not None:
+            full_delta = full_delta.clamp(-s.max_linf, s.max_linf)
+        cloaked = ((source.rgb + full_delta).clamp(0, 1) * 255).round() / 255
+
+        # 3. measure what was achieved, as a mimic would see it (working resolution, fp32)
+        seen = Working.of(cloaked, s.work_size, self.multiple).image
+        z0, z1, t = (encode_all(self.backbones[:1], im)[0] for im in (work.image, seen, omega))
+        tp = 1 - float((z1 - t).norm() / (z0 - t).norm().clamp_min(1e-12))
+        with torch.no_grad():
+            dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
+            views = [work.crop(self.renderer.decode(self.renderer.encode(im))) for im in (work.image, seen)]
+        return ProtectResult(
+            source=source,
+            cloaked=cloaked,
+            target_style=style_name,
+            target_progress=tp,
+            perceptual_distance=dist,
+            psnr_db=float(psnr(source.rgb, cloaked)),
+            seconds=time.perf_counter() - start,
+            settings=self.settings,
+            original_view=views[0],
+            cloaked_view=views[1],
+            target_view=work.crop(omega),
+        )
+
+
+def protect(
+    image: LoadedImage | str | Path | Image.Image,
+    settings: ProtectSettings | None = None,
+    *,
+    artist: str = "default",
+    profile: str | Path | None = None,
+    weights_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ProtectResult:
+    """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
+    source = image if isinstance(image, LoadedImage) else load_image(image)
+    protector = Protector(settings, weights_dir=weights_dir)
+    style = protector.settings.target_style or protector.choose_target([source.rgb], artist=artist, profile=profile).target_style
+    return protector.protect(source, style, progress)
+
+
+def settings_dict(settings: ProtectSettings) -> dict:
+    """Settings plus the resolved cloak parameters, JSON-ready."""
+    data = asdict(settings)
+    data["cloak"] = {k: v for k, v in asdict(settings.cloak).items() if k != "eot"}
+    data["cloak"]["eot"] = asdict(settings.cloak.eot) if settings.cloak.eot is not None else None
+    return data

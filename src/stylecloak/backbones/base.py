@@ -1,0 +1,42 @@
+"""The interface every backbone (latent encoder under attack) provides."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+class Backbone(nn.Module):
+    """A frozen latent encoder Φ with an optional decoder.
+
+    ``encode``: image batch (B,3,H,W) in [0, 1] -> latents (differentiable).
+    ``decode``: latents -> image batch in [0, 1].
+    """
+
+    def __init__(self, name: str, encoder: nn.Module, decoder: nn.Module | None, factor: int):
+        super().__init__()
+        self.name = name
+        self.encoder = encoder
+        self.decoder = decoder
+        self.factor = factor
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def min_size(self) -> int:
+        """Smallest image side the encoder accepts (one latent pixel)."""
+        return self.factor
+
+    @property
+    def has_decoder(self) -> bool:
+        return self.decoder is not None
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if self.decoder is None:
+            raise ConfigError(f"backbone {self.name} has no decoder; use one that has (e.g. taef2) for previews and targets")
+        return self.decoder(z).clamp(0, 1)

@@ -1,0 +1,130 @@
+"""Find, download and verify weight files: explicit folder -> user cache -> download.
+
+Upstream: github.com/madebyollin/taesd at a pinned commit. Every file is verified before use:
+by sha256 where it is pinned, otherwise by its git blob id at that commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from ..errors import WeightsError
+
+UPSTREAM_COMMIT = "5cccb12dc72074a4be35680c3b108548a7c69978"
+DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/madebyollin/taesd/{UPSTREAM_COMMIT}"
+
+SHA256: dict[str, str] = {
+    "taef2_encoder.pth": "10a4e1021e89d7551eaf161352da8dbd0b1aa83872ae28b150c1df1ce2f147b6",
+    "taef2_decoder.pth": "0a44a31e1ae59eb9dbf9359d24942fd3ef5928162c1800d97a28c61d51be0ab5",
+    "taesana_encoder.pth": "858f4e4cc293f88efaf58107f4154b960b9ced0cb5d9c050dad11f926b618c1f",
+}
+
+GIT_BLOB: dict[str, str] = {
+    "taesd_encoder.pth": "65f85afc58480128926e52086fbf0fdc61c2c9b5",
+    "taesd_decoder.pth": "5915a429fc08eba4adf62bf74f96705b8b0d5c1f",
+    "taesdxl_encoder.pth": "56dfb7ed13ac774bc28dcd981f072f26eb7c5e99",
+    "taesdxl_decoder.pth": "477bc7e9604f418029508e72ac8719bb9d048291",
+    "taesd3_encoder.pth": "9678667c0e3e4b648a36daaa8094b1732ae4fb67",
+    "taesd3_decoder.pth": "7943be72a9151d0b330c5d8a4fbb885d889b60a1",
+    "taef1_encoder.pth": "d8ee13fa3a1ff9a92643669d718e4b0827daafa5",
+    "taef1_decoder.pth": "b772c9c4e6d3b79d06b277be59296389591783d3",
+    "taef2_encoder.pth": "8d738aba02f7ba9d156712489322dc5c43d5db1c",
+    "taef2_decoder.pth": "f4da1ec48cb805b5ee8deb22cfad03f48fe52f64",
+    "taesana_encoder.pth": "7e6354ea9e818c2fe56d3e80070a9e5e8a37be2f",
+    "taesana_decoder.pth": "aa645f9d0a0a1c6b5ed1fc5b446e764af4843a9f",
+}
+
+DownloadProgress = Callable[[int, int], None]
+"""Called with (bytes done, bytes total or 0) while a file downloads."""
+
+
+def cache_dir() -> Path:
+    """The user cache folder for downloaded weights."""
+    return Path(user_cache_dir("stylecloak")) / "weights"
+
+
+def offline() -> bool:
+    """True when downloads are disabled (STYLECLOAK_OFFLINE=1 or HF_HUB_OFFLINE=1)."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("STYLECLOAK_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def verify(path: Path, name: str | None = None) -> bool:
+    """Whether ``path`` has the pinned sha256 (or git blob id) of weight file ``name`` (default: its own name)."""
+    data = path.read_bytes()
+    name = name or path.name
+    if name in SHA256:
+        return hashlib.sha256(data).hexdigest() == SHA256[name]
+    if name in GIT_BLOB:
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == GIT_BLOB[name]
+    return True
+
+
+def resolve(name: str, weights_dir: str | Path | None = None, progress: DownloadProgress | None = None) -> Path:
+    """Path to a verified copy of weight file ``name``.
+
+    Order: ``weights_dir`` (or $STYLECLOAK_WEIGHTS) -> user cache -> download into the cache.
+    A user-provided file that fails verification is an error (it is not touched); a corrupt
+    cache file is deleted and downloaded again.
+    """
+    folder = weights_dir or os.environ.get("STYLECLOAK_WEIGHTS")
+    if folder:
+        path = Path(folder).expanduser() / name
+        if path.is_file():
+            if not verify(path):
+                raise WeightsError(f"{path}: checksum mismatch; replace it with {name} from madebyollin/taesd@{UPSTREAM_COMMIT[:7]}")
+            return path
+    cached = cache_dir() / name
+    if cached.is_file():
+        if verify(cached):
+            return cached
+        cached.unlink()
+    if offline():
+        raise WeightsError(_missing(name, folder, "downloads are disabled (offline mode)"))
+    _download(name, cached, progress)
+    return cached
+
+
+def _missing(name: str, folder: str | Path | None, why: str) -> str:
+    where = f"{folder} or {cache_dir()}" if folder else f"{cache_dir()} (or a folder named by --weights-dir / STYLECLOAK_WEIGHTS)"
+    return f"weight file {name} not found and {why}; put {name} into {where}"
+
+
+def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
+    url = f"{os.environ.get('STYLECLOAK_WEIGHTS_URL', DEFAULT_BASE_URL).rstrip('/')}/{name}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            total = int(resp.headers.get("Content-Length") or 0)
+            report = progress or _stderr_progress(name)
+            done = 0
+            while chunk := resp.read(1 << 16):
+                out.write(chunk)
+                done += len(chunk)
+                report(done, total)
+        if not verify(Path(tmp), name):
+            raise WeightsError(f"{url}: downloaded file failed its checksum; try again later or put {name} into {cache_dir()}")
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as exc:
+        raise WeightsError(_missing(name, None, f"downloading {url} failed ({exc})")) from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _stderr_progress(name: str) -> DownloadProgress:
+    def report(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            pct = f"{100 * done / total:5.1f}%" if total else f"{done >> 10} KiB"
+            print(f"\rdownloading {name}: {pct}", end="" if done < total else "\n", file=sys.stderr)
+
+    return report

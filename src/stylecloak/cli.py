@@ -1,0 +1,147 @@
+"""The ``stylecloak`` command: a thin layer over the library (options, progress, errors → exit 1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .api import Protector, settings_dict
+from .batch import BatchItem, run_batch
+from .config import INTENSITY, QUALITY, ProtectSettings
+from .errors import StylecloakError
+from .imageio import iter_images, load_image
+from .styles import all_styles, parse_style_dirs
+
+console = Console(stderr=True)
+
+
+def fail(message: str) -> None:
+    console.print(f"[red]Error:[/red] {message}", highlight=False)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__)
+def main() -> None:
+    """Protect artwork from AI style mimicry with Glaze-style cloaks.
+
+    \b
+    Examples:
+      stylecloak protect art/ --out protected/
+      stylecloak protect piece.png --out out/ --style cubist-facets --preview --report r.json
+      stylecloak styles
+    """
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder (inputs' folders are mirrored).")
+@click.option("--intensity", type=click.Choice(list(INTENSITY)), default="default", show_default=True, help="How much change is allowed.")
+@click.option("--quality", type=click.Choice(list(QUALITY)), default="default", show_default=True, help="How long/robustly to optimise.")
+@click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile).")
+@click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
+@click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
+@click.option("--profile", type=click.Path(path_type=Path), help="Artist profile file (default: in the user config folder).")
+@click.option("--backbones", default="taef2", show_default=True, help="Comma-separated encoders to attack (ensemble).")
+@click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
+@click.option("--steps", type=int, help="Override the preset's number of optimisation steps.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--preview", is_flag=True, help="Also write NAME.preview.png: what the model sees, before/after/target.")
+@click.option("--report", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
+@click.option("--no-optout-metadata", is_flag=True, help="Do not embed the XMP 'no AI training' signals.")
+def protect(images, out_dir, intensity, quality, style, style_dirs, artist, profile, backbones, weights_dir, steps, seed, preview, report, no_optout_metadata):
+    """Cloak IMAGES (files or folders) into --out.
+
+    \b
+    Examples:
+      stylecloak protect painting.jpg --out protected/
+      stylecloak protect portfolio/ --out protected/ --artist me --quality fast
+      STYLECLOAK_WEIGHTS=../shared/models stylecloak protect a.png --out o/ --report r.json
+    """
+    try:
+        settings = ProtectSettings(
+            intensity=intensity,
+            quality=quality,
+            backbones=tuple(b.strip() for b in backbones.split(",") if b.strip()),
+            target_style=None if style == "auto" else style,
+            seed=seed,
+            optout=not no_optout_metadata,
+            overrides={"steps": steps} if steps else {},
+        )
+        protector = Protector(settings, weights_dir=weights_dir, styles=parse_style_dirs(style_dirs))
+        target = settings.target_style or _choose(protector, images, artist, profile)
+        console.print(f"target style: [bold]{target}[/bold]  ({protector.cloak_settings.steps} steps, intensity {intensity}, quality {quality})", highlight=False)
+        result = _run(protector, images, out_dir, target, preview)
+    except StylecloakError as exc:
+        fail(str(exc))
+    if report:
+        _write_json(report, {"settings": settings_dict(settings), "target_style": target, "images": [i.record() for i in result.items]})
+    done = sum(i.status == "done" for i in result.items)
+    skipped = sum(i.status == "skipped" for i in result.items)
+    console.print(f"{done} protected, {skipped} already done, {len(result.failed)} failed", highlight=False)
+    if result.failed:
+        sys.exit(1)
+
+
+def _choose(protector: Protector, images, artist, profile) -> str:
+    samples = []
+    for path, _ in iter_images(images):
+        try:
+            samples.append(load_image(path).rgb)
+        except StylecloakError:
+            continue  # reported when the batch reaches it
+    return protector.choose_target(samples, artist=artist, profile=profile).target_style
+
+
+def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool):
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("", total=protector.cloak_settings.steps)
+
+        def factory(item: BatchItem):
+            bar.reset(task, total=protector.cloak_settings.steps, description=item.input.name)
+            return lambda step, total, info: bar.update(task, completed=step)
+
+        def on_event(kind: str, item: BatchItem, index: int, total: int) -> None:
+            tag = f"[{index + 1}/{total}]"
+            if kind == "done":
+                s = item.result.summary()
+                bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f}  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
+            elif kind == "skipped":
+                bar.console.print(f"{tag} {item.input}: already done, skipped", highlight=False)
+            elif kind == "failed":
+                bar.console.print(f"{tag} [red]failed[/red] {item.error}", highlight=False)
+
+        return run_batch(list(images), out_dir, protector, target, preview=preview, on_event=on_event, progress_factory=factory)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+@main.command()
+@click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Also list user styles from folders.")
+def styles(style_dirs):
+    """List the target styles.
+
+    \b
+    Example:
+      stylecloak styles --style-dir ukiyo=~/refs/ukiyo
+    """
+    try:
+        for name, st in all_styles(parse_style_dirs(style_dirs)).items():
+            click.echo(f"{name:20s} {st.description}")
+    except StylecloakError as exc:
+        fail(str(exc))

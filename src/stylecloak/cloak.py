@@ -1,0 +1,116 @@
+"""The cloak optimiser: Glaze's objective solved with Adam, at a working resolution, optionally robust (EOT).
+
+    minimise_δ  Σ_b ‖Φ_b(T(x+δ)) − t_b‖² / ‖Φ_b(x) − t_b‖²  +  α · max(d(x+δ, x) − p, 0),   ‖δ‖∞ ≤ ε
+
+Φ_b are the backbones' encoders, t_b = Φ_b(Ω(x, T)) the target latents, d the perceptual distance,
+p the budget and T a random transformation (expectation over transformation) when EOT is on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .backbones import Backbone
+from .perceptual import PerceptualDistance
+from .transforms import EOTSettings, RandomEOT
+
+Progress = Callable[[int, int, dict], None]
+"""Called after each step with (step, total steps, {"loss": …, "latent": …, "perceptual": …})."""
+
+
+@dataclass(frozen=True)
+class CloakSettings:
+    """How hard and how long to optimise. See ``config.PRESETS`` for the named presets."""
+
+    budget: float = 0.05
+    """p: perceptual distance allowed before the penalty starts (units of :class:`PerceptualDistance`)."""
+    penalty: float = 20.0
+    """α: weight of the budget penalty."""
+    max_linf: float | None = 8 / 255
+    """Hard cap on |δ| per pixel (None: only the perceptual budget limits it)."""
+    steps: int = 100
+    lr: float = 1 / 255
+    """Adam step size, in image units."""
+    work_size: int | None = 512
+    """Long side (px) at which δ is optimised; larger images get δ upsampled. None: full resolution."""
+    eot: EOTSettings | None = field(default_factory=EOTSettings)
+    """Random transformations averaged over (robustness); None disables EOT."""
+    bf16: bool = True
+    """Run the encoders under bfloat16 autocast (fast on CPUs with AVX-512 BF16)."""
+    patience: int = 0
+    """Stop early after this many steps without 1 % progress (0: never)."""
+    seed: int = 0
+
+
+def _autocast(enabled: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+@torch.no_grad()
+def encode_all(backbones: list[Backbone], x: torch.Tensor, bf16: bool = False) -> list[torch.Tensor]:
+    """Latents of ``x`` in every backbone (fp32, no gradient)."""
+    with _autocast(bf16):
+        return [bb.encode(x).float() for bb in backbones]
+
+
+def optimise(
+    work: torch.Tensor,
+    target_image: torch.Tensor,
+    backbones: list[Backbone],
+    settings: CloakSettings,
+    perceptual: PerceptualDistance,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Find δ for ``work`` (1,3,h,w in [0, 1], sides multiples of every backbone's factor).
+
+    ``target_image`` is Ω(work, T), same shape. Returns δ (1,3,h,w) with work+δ in [0, 1].
+    """
+    # 1. constants: target latents, reference features, initial distances (normalisers)
+    gen = torch.Generator().manual_seed(settings.seed)
+    eot = RandomEOT(settings.eot) if settings.eot is not None else None
+    ref = perceptual.reference(work)
+    targets = encode_all(backbones, target_image, settings.bf16)
+    norms = [(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, work, settings.bf16), targets)]
+
+    # 2. δ starts at zero (deterministic) and is optimised with Adam
+    delta = torch.zeros_like(work, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=settings.lr)
+    best, best_step, best_latent = delta.detach().clone(), 0, float("inf")
+    for step in range(settings.steps):
+        opt.zero_grad(set_to_none=True)
+        x_adv = (work + delta).clamp(0, 1)
+
+        # 3. latent loss, through a random mimic-side transformation when EOT is on
+        seen, goal = x_adv, targets
+        if eot is not None:
+            seen, record = eot(x_adv, gen)
+            if "shift" in record:  # content moved: the target must move with it
+                goal = encode_all(backbones, eot.replay(target_image, {"shift": record["shift"]}), settings.bf16)
+        with _autocast(settings.bf16):
+            latent = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms)) / len(backbones)
+
+        # 4. perceptual budget as a hinge penalty
+        dist = perceptual.against(x_adv, ref).mean()
+        loss = latent + settings.penalty * F.relu(dist - settings.budget)
+        loss.backward()
+        opt.step()
+
+        # 5. keep x+δ a valid image and inside the L∞ cap
+        with torch.no_grad():
+            if settings.max_linf is not None:
+                delta.clamp_(-settings.max_linf, settings.max_linf)
+            delta.copy_((work + delta).clamp(0, 1) - work)
+
+        value = float(latent.detach())
+        if progress is not None:
+            progress(step + 1, settings.steps, {"loss": float(loss), "latent": value, "perceptual": float(dist)})
+        if value < best_latent * 0.99 and float(dist) <= settings.budget * 1.1:
+            best, best_step, best_latent = delta.detach().clone(), step, value
+        elif settings.patience and step - best_step >= settings.patience:
+            break
+    return best if best_latent < float("inf") else delta.detach()

@@ -1,0 +1,59 @@
+"""Named presets and the frozen settings of a protect run.
+
+``--intensity`` sets how much change is allowed (perceptual budget p and the L∞ cap);
+``--quality`` sets how long and how robustly the cloak is optimised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .cloak import CloakSettings
+from .errors import ConfigError
+from .transforms import EOTSettings
+
+INTENSITY: dict[str, dict] = {
+    "low": {"budget": 0.15, "max_linf": 6 / 255},
+    "default": {"budget": 0.25, "max_linf": 10 / 255},
+    "high": {"budget": 0.40, "max_linf": 16 / 255},
+}
+"""Budget p in units of :class:`~stylecloak.perceptual.PerceptualDistance` and the per-pixel cap."""
+
+QUALITY: dict[str, dict] = {
+    "fast": {"steps": 30, "lr": 2 / 255, "eot": None, "patience": 0},
+    "default": {"steps": 80, "lr": 1.5 / 255, "eot": EOTSettings(), "patience": 0},
+    "slow": {"steps": 250, "lr": 1 / 255, "eot": EOTSettings(), "patience": 0, "work_size": 768},
+}
+"""Steps, Adam step size, EOT (robustness to JPEG/rescale/noise/blur/shift) and working resolution."""
+
+
+def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, **overrides) -> CloakSettings:
+    """Cloak settings for a preset pair, with optional field overrides."""
+    if intensity not in INTENSITY:
+        raise ConfigError(f"unknown intensity {intensity!r}; choose one of {', '.join(INTENSITY)}")
+    if quality not in QUALITY:
+        raise ConfigError(f"unknown quality {quality!r}; choose one of {', '.join(QUALITY)}")
+    try:
+        return replace(CloakSettings(seed=seed, **INTENSITY[intensity], **QUALITY[quality]), **overrides)
+    except TypeError as exc:
+        raise ConfigError(f"bad cloak setting: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ProtectSettings:
+    """Everything that decides a protect run's output; written into every report."""
+
+    intensity: str = "default"
+    quality: str = "default"
+    backbones: tuple[str, ...] = ("taef2",)
+    target_style: str | None = None
+    """None: take it from the artist profile, choosing one (Glaze §5.3) the first time."""
+    style_strength: float = 1.0
+    seed: int = 0
+    optout: bool = True
+    overrides: dict = field(default_factory=dict)
+    """CloakSettings fields that replace the presets' values (e.g. ``{"steps": 10}``)."""
+
+    @property
+    def cloak(self) -> CloakSettings:
+        return cloak_settings(self.intensity, self.quality, self.seed, **self.overrides)
