@@ -128,6 +128,8 @@ class Protector:
             raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
+        if self.settings.target_style is not None:
+            get_style(self.settings.target_style, self.styles)  # fail early on a typo
         self.perceptual = PerceptualDistance()
 
     def choose_target(self, images: list[torch.Tensor], *, artist: str = "default", profile: str | Path | None = None) -> ArtistProfile:

@@ -108,8 +108,8 @@ def optimise(
 
         value = float(latent.detach())
         if progress is not None:
-            progress(step + 1, settings.steps, {"loss": float(loss), "latent": value, "perceptual": float(dist)})
-        if value < best_latent * 0.99 and float(dist) <= settings.budget * 1.1:
+            progress(step + 1, settings.steps, {"loss": float(loss.detach()), "latent": value, "perceptual": float(dist.detach())})
+        if value < best_latent * 0.99 and float(dist.detach()) <= settings.budget * 1.1:
             best, best_step, best_latent = delta.detach().clone(), step, value
         elif settings.patience and step - best_step >= settings.patience:
             break

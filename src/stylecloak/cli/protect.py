@@ -1,44 +1,20 @@
-"""The ``stylecloak`` command: a thin layer over the library (options, progress, errors → exit 1)."""
+"""``stylecloak protect`` and ``stylecloak styles``."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import __version__
-from .api import Protector, settings_dict
-from .batch import BatchItem, run_batch
-from .config import INTENSITY, QUALITY, ProtectSettings
-from .errors import StylecloakError
-from .imageio import iter_images, load_image
-from .styles import all_styles, parse_style_dirs
-
-console = Console(stderr=True)
-
-
-def fail(message: str) -> None:
-    console.print(f"[red]Error:[/red] {message}", highlight=False)
-    sys.exit(1)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__)
-def main() -> None:
-    """Protect artwork from AI style mimicry with Glaze-style cloaks.
-
-    \b
-    Examples:
-      stylecloak protect art/ --out protected/
-      stylecloak protect piece.png --out out/ --style cubist-facets --preview --report r.json
-      stylecloak styles
-    """
+from ..api import Protector, settings_dict
+from ..batch import BatchItem, run_batch
+from ..config import INTENSITY, QUALITY, ProtectSettings
+from ..errors import StylecloakError
+from ..imageio import iter_images, load_image
+from ..styles import all_styles, parse_style_dirs
+from . import console, fail, main, write_json
 
 
 @main.command()
@@ -83,7 +59,7 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
     except StylecloakError as exc:
         fail(str(exc))
     if report:
-        _write_json(report, {"settings": settings_dict(settings), "target_style": target, "images": [i.record() for i in result.items]})
+        write_json(report, {"settings": settings_dict(settings), "target_style": target, "images": [i.record() for i in result.items]})
     done = sum(i.status == "done" for i in result.items)
     skipped = sum(i.status == "skipped" for i in result.items)
     console.print(f"{done} protected, {skipped} already done, {len(result.failed)} failed", highlight=False)
@@ -121,14 +97,6 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
                 bar.console.print(f"{tag} [red]failed[/red] {item.error}", highlight=False)
 
         return run_batch(list(images), out_dir, protector, target, preview=preview, on_event=on_event, progress_factory=factory)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 @main.command()

@@ -1,0 +1,78 @@
+"""``stylecloak serve``: the local web app."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import click
+
+from ..errors import StylecloakError
+from . import console, fail, main
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback IP addresses (only this computer can connect)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only, unless --allow-remote).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
+@click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host: other machines can then upload and download.")
+@click.option("--max-upload-mb", type=click.FloatRange(0.1), default=50, show_default=True, help="Largest image file accepted.")
+@click.option("--max-pixels", type=click.IntRange(256), default=50_000_000, show_default=True, help="Largest image accepted, in pixels.")
+def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, max_upload_mb: float, max_pixels: int) -> None:
+    """Start the web app and print its address (stop with Ctrl+C).
+
+    \b
+    Examples:
+      stylecloak serve
+      stylecloak serve --port 0 --weights-dir ../shared/models
+    """
+    remote = not is_loopback(host)
+    if remote and not allow_remote:
+        fail(f"--host {host} is not a loopback address: other machines could use this server and see its images; add --allow-remote to do that anyway")
+    try:
+        import uvicorn
+
+        from ..web import create_app
+        from ..web.app import LOOPBACK_HOSTS
+    except ImportError as exc:
+        fail(f"the web app needs the 'web' extra ({exc.name} is missing); install it with: pip install 'stylecloak[web]'")
+    app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=None if remote else LOOPBACK_HOSTS | {host.lower()})
+    try:
+        app.state.jobs.protector("default", "default")  # fail now, not at the first upload, if weights are missing
+        sock = _bind(host, port)
+    except StylecloakError as exc:
+        app.state.jobs.close()
+        fail(str(exc))
+    except OSError as exc:
+        app.state.jobs.close()
+        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port, or --port 0 for any free one")
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    if remote:
+        console.print(f"[yellow]Warning:[/yellow] listening on {host}: anyone who can reach this machine can upload images and use its CPU.", highlight=False)
+    click.echo(f"stylecloak is running at http://{shown}:{bound_port}/  (Ctrl+C to stop)")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket bound to host:port (port 0: the OS picks a free one)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock

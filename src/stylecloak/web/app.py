@@ -1,0 +1,290 @@
+"""The web app's HTTP side: a static page plus a small JSON API over :class:`~.jobs.JobQueue`.
+
+Endpoints (all errors are JSON ``{"error": "..."}``)::
+
+    GET    /                                  the page
+    GET    /api/options                       presets, styles and limits for the page's controls
+    POST   /api/jobs                          multipart: files (1..max_files), intensity, quality, style, artist -> 202 status
+    GET    /api/jobs/{job}                    status: queue position, per-image progress, numbers in plain words
+    POST   /api/jobs/{job}/cancel             stop it (at the next optimisation step)
+    DELETE /api/jobs/{job}                    cancel and delete its files
+    GET    /api/jobs/{job}/items/{item}/{kind}  kind: download | before | after | preview
+    GET    /api/jobs/{job}/zip                all protected images of the job
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import unicodedata
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
+from starlette.datastructures import Headers, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import INTENSITY, QUALITY
+from ..errors import StylecloakError
+from ..imageio import load_image
+from ..styles import all_styles
+from .jobs import AUTO, JobOptions, JobQueue
+
+STATIC = Path(__file__).with_name("static")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MB = 1024 * 1024
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+]
+INTENSITY_HELP = {
+    "low": "smallest visible change, weaker protection",
+    "default": "balanced",
+    "high": "strongest protection, more visible change",
+}
+QUALITY_HELP = {
+    "fast": "quick, not robust to re-compression",
+    "default": "robust to JPEG, resizing and noise",
+    "slow": "most robust, at higher resolution; several minutes per image",
+}
+
+
+def create_app(
+    *,
+    weights_dir: str | Path | None = None,
+    profile_dir: str | Path | None = None,
+    max_upload_mb: float = 50,
+    max_pixels: int = 50_000_000,
+    max_files: int = 20,
+    steps_override: int | None = None,
+    allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS,
+    ttl_seconds: float = 3600,
+) -> FastAPI:
+    """The app; ``app.state.jobs`` is its :class:`JobQueue`, closed (files deleted) at shutdown.
+
+    ``max_upload_mb`` limits each image file, ``max_pixels`` each image's pixel count.
+    ``allowed_hosts`` are the Host header names accepted (None: any; the default refuses
+    DNS-rebinding pages that reach a loopback server under another name). ``steps_override``
+    replaces the presets' step counts (for tests); ``profile_dir`` holds artist profiles
+    (default: the user config folder).
+    """
+    jobs = JobQueue(weights_dir=weights_dir, profile_dir=profile_dir, steps=steps_override, max_pixels=max_pixels, ttl=ttl_seconds)
+    max_bytes = int(max_upload_mb * MB)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(jobs.close)
+
+    app = FastAPI(title="stylecloak", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.jobs = jobs
+    app.add_middleware(_Guard, max_body=max_bytes * max_files + MB, hosts=allowed_hosts)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
+
+    @app.get("/api/options")
+    async def options() -> dict:
+        return {
+            "intensities": [{"name": k, "help": INTENSITY_HELP.get(k, "")} for k in INTENSITY],
+            "qualities": [{"name": k, "help": QUALITY_HELP.get(k, "")} for k in QUALITY],
+            "styles": [{"name": n, "help": s.description} for n, s in all_styles().items()],
+            "auto": AUTO,
+            "limits": {"max_upload_mb": max_upload_mb, "max_pixels": max_pixels, "max_files": max_files},
+        }
+
+    @app.post("/api/jobs", status_code=202)
+    async def submit(request: Request) -> JSONResponse:
+        if jobs.full:
+            return _error(503, "The queue is full; wait for some jobs to finish, then try again.")
+        async with request.form(max_files=max_files, max_fields=10) as form:
+            uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+            options = JobOptions(
+                intensity=_field(form, "intensity", "default"),
+                quality=_field(form, "quality", "default"),
+                style=_field(form, "style", AUTO),
+                artist=_field(form, "artist", "default").strip() or "default",
+            )
+            try:
+                options.check()
+            except StylecloakError as exc:
+                return _error(400, str(exc))
+            if not uploads:
+                return _error(400, "Choose at least one image.")
+            for upload in uploads:
+                if (upload.size or 0) > max_bytes:
+                    return _error(413, f"{safe_name(upload.filename)} is {_size(upload.size)}; the limit is {max_upload_mb:g} MB per image.")
+            folder = jobs.scratch()
+            try:
+                inputs = [await _store(upload, folder, f"in-{n}", max_pixels) for n, upload in enumerate(uploads)]
+                job_id = jobs.submit(folder, inputs, options)
+            except StylecloakError as exc:
+                shutil.rmtree(folder, ignore_errors=True)
+                return _error(400, str(exc))
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+        return JSONResponse(_status(jobs, job_id), status_code=202)
+
+    @app.get("/api/jobs/{job_id}")
+    async def status(job_id: str) -> JSONResponse:
+        return JSONResponse(_status(jobs, job_id), headers={"cache-control": "no-store"})
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    async def cancel(job_id: str) -> JSONResponse:
+        if not jobs.cancel(job_id):
+            raise HTTPException(404, _GONE)
+        return JSONResponse(_status(jobs, job_id))
+
+    @app.delete("/api/jobs/{job_id}", status_code=204)
+    async def delete(job_id: str) -> Response:
+        if not await run_in_threadpool(jobs.delete, job_id):
+            raise HTTPException(404, _GONE)
+        return Response(status_code=204)
+
+    @app.get("/api/jobs/{job_id}/items/{item_id}/{kind}")
+    async def item_file(job_id: str, item_id: str, kind: str) -> FileResponse:
+        found = jobs.file(job_id, item_id, kind)
+        if found is None:
+            raise HTTPException(404, "No such file: the job was deleted or expired, or this image is not finished.")
+        path, name = found
+        if kind == "download":
+            return FileResponse(path, filename=name)
+        return FileResponse(path, media_type="image/png", filename=name, content_disposition_type="inline")
+
+    @app.get("/api/jobs/{job_id}/zip")
+    async def zip_all(job_id: str) -> FileResponse:
+        path = await run_in_threadpool(jobs.zip, job_id)
+        if path is None:
+            raise HTTPException(404, "Nothing to download: the job was deleted or expired, or no image is finished yet.")
+        return FileResponse(path, filename="stylecloak-protected.zip", background=BackgroundTask(path.unlink, missing_ok=True))
+
+    return app
+
+
+_GONE = "No such job: it was deleted, or it expired an hour after finishing."
+
+
+def safe_name(name: str | None) -> str:
+    """A client-supplied file name reduced to a harmless basename (for display and Content-Disposition only)."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = "".join(c for c in unicodedata.normalize("NFC", base) if unicodedata.category(c)[0] != "C")
+    base = base.strip().lstrip(".")[-120:]
+    return base or "image"
+
+
+def explain(summary: dict, intensity: str) -> list[dict[str, str]]:
+    """A finished image's numbers in plain words."""
+    style, tp, psnr = summary["target_style"], summary["target_progress"], summary["psnr_db"]
+    distance, budget = summary["perceptual_distance"], INTENSITY[intensity]["budget"]
+    strength = "strong" if tp >= 0.5 else "moderate" if tp >= 0.25 else "weak; try intensity high or quality slow"
+    if psnr is None:
+        visible = "none (the image is unchanged)"
+    else:
+        visible = next((w for limit, w in ((40, "practically invisible"), (35, "very small"), (30, "small"), (25, "noticeable")) if psnr >= limit), "strong")
+        visible += f" (PSNR {psnr:.0f} dB; above 35 dB is hard to see)"
+    within = "within" if distance <= budget * 1.1 else "above"
+    return [
+        {"label": "Protection", "text": f"The model now sees this image {max(tp, 0) * 100:.0f} % of the way toward '{style}' ({strength})."},
+        {"label": "Visible change", "text": visible[0].upper() + visible[1:] + "."},
+        {"label": "Perceptual distance", "text": f"{distance:.2f}, {within} the '{intensity}' intensity's budget of {budget:.2f}."},
+        {"label": "Time", "text": f"{summary['seconds']:.1f} s for {summary['width']}×{summary['height']} px."},
+    ]
+
+
+def _status(jobs: JobQueue, job_id: str) -> dict:
+    data = jobs.status(job_id)
+    if data is None:
+        raise HTTPException(404, _GONE)
+    base = f"/api/jobs/{job_id}"
+    for item in data["items"]:
+        item["urls"] = {kind: f"{base}/items/{item['id']}/{kind}" for kind in item.pop("files")}
+        item["words"] = explain(item["summary"], data["options"]["intensity"]) if item["summary"] else []
+    data["zip_url"] = f"{base}/zip" if any("download" in i["urls"] for i in data["items"]) else None
+    return data
+
+
+def _field(form: object, name: str, default: str) -> str:
+    value = form.get(name)  # type: ignore[attr-defined]
+    return value if isinstance(value, str) and value else default
+
+
+async def _store(upload: UploadFile, folder: Path, stored: str, max_pixels: int) -> tuple[str, str]:
+    """Copy an upload to ``folder/stored`` and check that it decodes; return (display name, stored)."""
+    name, path = safe_name(upload.filename), folder / stored
+    await upload.seek(0)
+    with open(path, "wb") as out:
+        await run_in_threadpool(shutil.copyfileobj, upload.file, out, MB)
+    try:
+        await run_in_threadpool(load_image, path, max_pixels=max_pixels)
+    except StylecloakError as exc:
+        raise type(exc)(str(exc).replace(str(path), name)) from None
+    return name, stored
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:.1f} MB" if n >= MB else f"{n / 1024:.1f} KB"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers={"cache-control": "no-store"})
+
+
+def _host(header: str) -> str:
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0].lower()
+    return header.rsplit(":", 1)[0].lower() if header.count(":") == 1 else header.lower()
+
+
+class _Guard:
+    """ASGI middleware: Host check, request body cap (enforced while reading), security headers."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, hosts: frozenset[str] | None):
+        self.app, self.max_body, self.hosts = app, max_body, hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if self.hosts is not None and _host(headers.get("host", "")) not in self.hosts:
+            await _error(400, "Unexpected Host header; open the app at the address `stylecloak serve` printed.")(scope, receive, send)
+            return
+        too_big = f"The upload is larger than {self.max_body // MB} MB in total; send fewer or smaller images at a time."
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body:
+            await _error(413, too_big)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise HTTPException(413, too_big)
+            return message
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, limited, secured)

@@ -1,0 +1,408 @@
+"""The web app's job queue: uploads wait in FIFO order and ONE worker thread cloaks them.
+
+A single worker means two uploads can never run at once and exhaust the machine. Every job lives
+in its own temporary folder, under generated names only; the folder is removed when the job is
+deleted, when it has been left alone for ``ttl`` seconds after finishing, and when the queue closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from ..api import Protector, ProtectResult, Working
+from ..config import INTENSITY, QUALITY, ProtectSettings
+from ..errors import ConfigError, StylecloakError
+from ..imageio import IMAGE_EXTENSIONS, LoadedImage, load_image, to_pil
+from ..styles import all_styles
+from ..targets import default_profile_path
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+"""Style name meaning: the artist profile's target style (chosen the first time)."""
+AUTO_SAMPLES = 8
+"""At most this many of a job's images are used to choose an artist's target style."""
+SAMPLE_SIDE = 512
+SWEEP_SECONDS = 30.0
+VIEWS = ("before", "after", "preview")
+"""Browser-friendly PNGs written for each finished image, besides the download itself."""
+
+
+class _Cancelled(Exception):
+    """Raised inside the progress callback to stop the optimisation of a cancelled job."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What the user chose on the page."""
+
+    intensity: str = "default"
+    quality: str = "default"
+    style: str = AUTO
+    artist: str = "default"
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for an unknown preset or style, or an unusable artist name."""
+        if self.intensity not in INTENSITY:
+            raise ConfigError(f"unknown intensity {self.intensity!r}; choose one of {', '.join(INTENSITY)}")
+        if self.quality not in QUALITY:
+            raise ConfigError(f"unknown quality {self.quality!r}; choose one of {', '.join(QUALITY)}")
+        if self.style != AUTO and self.style not in all_styles():
+            raise ConfigError(f"unknown target style {self.style!r}; choose auto or one of the listed styles")
+        if not self.artist or len(self.artist) > 64:
+            raise ConfigError("the artist name must have 1 to 64 characters")
+
+
+@dataclass
+class Item:
+    """One uploaded image of a job."""
+
+    id: str
+    name: str
+    """The client's file name reduced to a safe basename: shown and used for downloads only."""
+    input: Path
+    status: str = "queued"
+    """queued, running, done, failed or cancelled."""
+    step: int = 0
+    total: int = 0
+    error: str | None = None
+    summary: dict | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    """Once done: "download" (the protected image) and the :data:`VIEWS`."""
+
+    @property
+    def download_name(self) -> str:
+        out = self.files.get("download")
+        suffix = out.suffix if out else Path(self.name).suffix
+        return f"{Path(self.name).stem}-protected{suffix}"
+
+
+@dataclass
+class Job:
+    """Several images protected with the same options, in one folder."""
+
+    id: str
+    folder: Path
+    options: JobOptions
+    items: list[Item]
+    status: str = "queued"
+    """queued, running, done or cancelled (failures are per image)."""
+    phase: str = ""
+    target_style: str | None = None
+    created: float = field(default_factory=time.time)
+    touched: float = field(default_factory=time.monotonic)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deleted: bool = False
+
+
+class JobQueue:
+    """FIFO queue of jobs served by one worker thread; call :meth:`close` to stop it and delete all files."""
+
+    def __init__(
+        self,
+        *,
+        weights_dir: str | Path | None = None,
+        profile_dir: str | Path | None = None,
+        steps: int | None = None,
+        max_pixels: int = 50_000_000,
+        max_queued: int = 16,
+        ttl: float = 3600.0,
+    ):
+        self.weights_dir = weights_dir
+        self.profile_dir = Path(profile_dir) if profile_dir else None
+        self.steps = steps
+        self.max_pixels = max_pixels
+        self.max_queued = max_queued
+        self.ttl = ttl
+        self.root = Path(tempfile.mkdtemp(prefix="stylecloak-web-"))
+        self._jobs: dict[str, Job] = {}
+        self._queue: deque[Job] = deque()
+        self._running: Job | None = None
+        self._closed = False
+        self._cond = threading.Condition()
+        self._protectors: dict[tuple[str, str], Protector] = {}
+        self._load_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="stylecloak-worker", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def full(self) -> bool:
+        with self._cond:
+            return len(self._queue) >= self.max_queued
+
+    def protector(self, intensity: str, quality: str) -> Protector:
+        """The (cached) protector for a preset pair; loading it checks the weights."""
+        with self._load_lock:
+            key = (intensity, quality)
+            if key not in self._protectors:
+                overrides = {"steps": self.steps} if self.steps else {}
+                settings = ProtectSettings(intensity=intensity, quality=quality, overrides=overrides)
+                self._protectors[key] = Protector(settings, weights_dir=self.weights_dir)
+            return self._protectors[key]
+
+    def scratch(self) -> Path:
+        """A new empty folder inside the queue's root for an upload in progress."""
+        return Path(tempfile.mkdtemp(prefix="upload-", dir=self.root))
+
+    def submit(self, folder: Path, inputs: list[tuple[str, str]], options: JobOptions) -> str:
+        """Queue a job for ``inputs`` — (display name, file name inside ``folder``) — and return its id.
+
+        ``folder`` (from :meth:`scratch`) becomes the job's folder and is deleted with the job.
+        """
+        job_id = secrets.token_hex(16)
+        items = [Item(id=secrets.token_hex(8), name=name, input=folder / stored) for name, stored in inputs]
+        job = Job(id=job_id, folder=folder, options=options, items=items)
+        with self._cond:
+            if self._closed:
+                raise ConfigError("the server is shutting down")
+            self._jobs[job_id] = job
+            self._queue.append(job)
+            self._cond.notify_all()
+        return job_id
+
+    def status(self, job_id: str) -> dict | None:
+        """A JSON-ready snapshot of the job, or None when it does not exist (any more)."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            job.touched = time.monotonic()
+            ahead = None
+            if job.status == "queued":
+                ahead = self._queue.index(job) + (self._running is not None)
+            return {
+                "id": job.id,
+                "status": job.status,
+                "ahead": ahead,
+                "phase": job.phase,
+                "options": asdict(job.options),
+                "target_style": job.target_style,
+                "items": [
+                    {
+                        "id": i.id,
+                        "name": i.name,
+                        "status": i.status,
+                        "step": i.step,
+                        "total": i.total,
+                        "error": i.error,
+                        "summary": i.summary,
+                        "files": sorted(i.files),
+                    }
+                    for i in job.items
+                ],
+            }
+
+    def file(self, job_id: str, item_id: str, kind: str) -> tuple[Path, str] | None:
+        """(path, download name) of one of a finished image's files, or None."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            item = next((i for i in job.items if i.id == item_id), None) if job else None
+            if job is None or item is None or kind not in item.files:
+                return None
+            job.touched = time.monotonic()
+            name = item.download_name if kind == "download" else f"{Path(item.name).stem}-{kind}.png"
+            return item.files[kind], name
+
+    def zip(self, job_id: str) -> Path | None:
+        """Write a new zip of the job's protected images (the caller deletes it), or None when there are none."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            done = [(i.files["download"], i.download_name) for i in job.items if "download" in i.files] if job else []
+            if job is None or not done:
+                return None
+            job.touched = time.monotonic()
+        path = job.folder / f"zip-{secrets.token_hex(8)}.zip"
+        used: set[str] = set()
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+            for source, name in done:
+                stem, suffix, n = Path(name).stem, Path(name).suffix, 1
+                while name in used:
+                    n += 1
+                    name = f"{stem}-{n}{suffix}"
+                used.add(name)
+                archive.write(source, name)
+        return path
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop a job: a queued one at once, a running one at its next optimisation step. False if unknown."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return False
+            job.cancel.set()
+            if job.status == "queued":
+                self._queue.remove(job)
+                self._end(job)
+            return True
+
+    def delete(self, job_id: str) -> bool:
+        """Cancel the job and delete its files (a running job's once the worker lets go). False if unknown."""
+        with self._cond:
+            job = self._jobs.pop(job_id, None)
+            if job is None:
+                return False
+            job.cancel.set()
+            job.deleted = True
+            if job in self._queue:
+                self._queue.remove(job)
+            if job is not self._running:
+                shutil.rmtree(job.folder, ignore_errors=True)
+            return True
+
+    def sweep(self) -> None:
+        """Delete finished jobs nobody has looked at for ``ttl`` seconds."""
+        now = time.monotonic()
+        with self._cond:
+            stale = [j.id for j in self._jobs.values() if j.status in ("done", "cancelled") and now - j.touched >= self.ttl]
+        for job_id in stale:
+            self.delete(job_id)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancel everything, stop the worker and delete the queue's folder."""
+        with self._cond:
+            self._closed = True
+            for job in self._jobs.values():
+                job.cancel.set()
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # ------------------------------------------------------------------ worker
+
+    def _work(self) -> None:
+        # Leave a core to the HTTP server (and the browser): with every core busy, torch's OpenMP
+        # threads spin against the server's and both slow down many times over.
+        torch.set_num_threads(max(1, _cores() - 1))
+        while (job := self._next()) is not None:
+            try:
+                self._run(job)
+            except Exception:  # the worker must survive anything a job does
+                log.exception("job %s failed", job.id)
+                self._fail_rest(job, "unexpected server error; see the server's log")
+            with self._cond:
+                self._running = None
+                self._end(job)
+                if job.deleted:
+                    shutil.rmtree(job.folder, ignore_errors=True)
+            self.sweep()
+
+    def _next(self) -> Job | None:
+        with self._cond:
+            while not self._queue and not self._closed:
+                if not self._cond.wait(SWEEP_SECONDS):
+                    self.sweep()  # the condition's lock is re-entrant
+            if self._closed:
+                return None
+            job = self._running = self._queue.popleft()
+            job.status = "running"
+            return job
+
+    def _run(self, job: Job) -> None:
+        try:
+            protector = self.protector(job.options.intensity, job.options.quality)
+            style = job.options.style
+            if style == AUTO:
+                self._update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
+                samples = [self._sample(item) for item in job.items[:AUTO_SAMPLES]]
+                style = protector.choose_target(samples, artist=job.options.artist, profile=self._profile(job.options.artist)).target_style
+            self._update(job, phase="", target_style=style)
+        except StylecloakError as exc:
+            self._fail_rest(job, self._public(str(exc), job))
+            return
+        for item in job.items:
+            if job.cancel.is_set():
+                break
+            self._protect(job, item, protector, style)
+
+    def _protect(self, job: Job, item: Item, protector: Protector, style: str) -> None:
+        def progress(step: int, total: int, info: dict) -> None:
+            if job.cancel.is_set():
+                raise _Cancelled
+            with self._cond:
+                item.step, item.total = step, total
+
+        with self._cond:
+            item.status, item.total = "running", protector.cloak_settings.steps
+        try:
+            result = protector.protect(load_image(item.input, max_pixels=self.max_pixels), style, progress)
+            files = self._write(job, item, result)
+        except _Cancelled:
+            status, error, files, summary = "cancelled", None, {}, None
+        except StylecloakError as exc:
+            status, error, files, summary = "failed", self._public(str(exc), job, item), {}, None
+        except Exception as exc:  # keep serving the other images
+            log.exception("protecting %s failed", item.input)
+            status, error, files, summary = "failed", f"{item.name}: unexpected error ({type(exc).__name__}); see the server's log", {}, None
+        else:
+            summary = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in result.summary().items() if k != "input"}
+            status, error = "done", None
+        with self._cond:
+            item.status, item.error, item.files, item.summary = status, error, files, summary
+
+    def _write(self, job: Job, item: Item, result: ProtectResult) -> dict[str, Path]:
+        suffix = Path(item.name).suffix.lower()
+        out = result.save(job.folder / f"{item.id}{suffix if suffix in IMAGE_EXTENSIONS else '.png'}")
+        files = {"download": out}
+        views = {"before": _view(result.source, result.source.rgb), "after": _view(result.source, result.cloaked), "preview": result.preview()}
+        for kind in VIEWS:
+            files[kind] = job.folder / f"{item.id}.{kind}.png"
+            views[kind].save(files[kind], format="PNG", compress_level=1)
+        return files
+
+    def _sample(self, item: Item) -> torch.Tensor:
+        rgb = load_image(item.input, max_pixels=self.max_pixels).rgb
+        return Working.of(rgb, SAMPLE_SIDE, 1).image
+
+    def _profile(self, artist: str) -> Path | None:
+        return self.profile_dir / default_profile_path(artist).name if self.profile_dir else None
+
+    def _update(self, job: Job, **changes: object) -> None:
+        with self._cond:
+            for key, value in changes.items():
+                setattr(job, key, value)
+
+    def _fail_rest(self, job: Job, message: str) -> None:
+        with self._cond:
+            for item in job.items:
+                if item.status in ("queued", "running"):
+                    item.status, item.error = "failed", message
+
+    def _end(self, job: Job) -> None:
+        """Mark a job finished (caller holds the lock); its expiry clock starts now."""
+        for item in job.items:
+            if item.status == "queued":
+                item.status = "cancelled"
+        cancelled = any(i.status == "cancelled" for i in job.items)
+        job.status, job.phase, job.touched = "cancelled" if cancelled else "done", "", time.monotonic()
+
+    def _public(self, message: str, job: Job, item: Item | None = None) -> str:
+        """An error message with the server's file paths replaced by the user's names."""
+        for other in job.items if item is None else [item]:
+            message = message.replace(str(other.input), other.name)
+        return message.replace(str(job.folder) + os.sep, "")
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _view(source: LoadedImage, rgb: torch.Tensor) -> Image.Image:
+    """``rgb`` as an image a browser shows (alpha kept, CMYK and 16-bit brought to 8-bit RGB)."""
+    pil = to_pil(source, rgb)
+    return pil if pil.mode in ("RGB", "RGBA", "L", "LA") else pil.convert("RGBA" if source.alpha is not None else "RGB")

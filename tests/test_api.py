@@ -1,0 +1,84 @@
+"""The library API end to end: protect() on real images keeps files intact and reports honest numbers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import painting_crop
+from stylecloak import ProtectSettings, Protector, protect
+from stylecloak.errors import ConfigError
+from stylecloak.imageio import load_image
+
+FAST = {"steps": 10, "work_size": 128}
+
+
+@pytest.fixture(scope="module")
+def protector(weights_dir):
+    return Protector(ProtectSettings(quality="fast", target_style="stained-glass", overrides=FAST), weights_dir=weights_dir)
+
+
+@pytest.fixture()
+def rgba_png(tmp_path, painting_files):
+    im = painting_crop(painting_files[0], 96).convert("RGBA")
+    a = np.asarray(im).copy()
+    a[:20, :, 3] = 0
+    a[20:40, :, 3] = 128
+    path = tmp_path / "art.png"
+    Image.fromarray(a).save(path)
+    return path
+
+
+def test_protect_reports_progress_and_keeps_alpha(protector, rgba_png, tmp_path):
+    before = (rgba_png.read_bytes(), os.stat(rgba_png).st_mtime_ns)
+    result = protector.protect(rgba_png)
+    assert result.target_progress > 0.1
+    assert result.psnr_db > 30
+    assert result.cloaked.shape == (1, 3, 96, 96)
+    out = result.save(tmp_path / "out" / "art.png")
+    assert (rgba_png.read_bytes(), os.stat(rgba_png).st_mtime_ns) == before
+    saved = Image.open(out)
+    assert saved.mode == "RGBA" and saved.size == (96, 96)
+    np.testing.assert_array_equal(np.asarray(saved)[..., 3], np.asarray(Image.open(rgba_png))[..., 3])
+    assert not np.array_equal(np.asarray(saved)[..., :3], np.asarray(Image.open(rgba_png))[..., :3])
+
+
+def test_large_image_is_cloaked_at_full_size_through_the_working_resolution(protector, tmp_path, painting_files):
+    path = tmp_path / "big.jpg"
+    painting_crop(painting_files[1], 300).resize((300, 200)).save(path, quality=95)
+    result = protector.protect(path)
+    assert result.cloaked.shape == (1, 3, 200, 300)
+    assert result.original_view.shape[-1] == 128  # optimised at work_size
+    assert result.target_progress > 0.05
+    out = result.save(tmp_path / "o" / "big.jpg")
+    assert Image.open(out).size == (300, 200)
+
+
+def test_preview_shows_three_panels(protector, rgba_png):
+    result = protector.protect(rgba_png)
+    pv = result.preview()
+    assert pv.width >= 3 * 96 and pv.height >= 96
+
+
+def test_same_input_and_seed_give_byte_identical_output(protector, rgba_png, tmp_path):
+    a = protector.protect(rgba_png).save(tmp_path / "a.png")
+    b = protector.protect(rgba_png).save(tmp_path / "b.png")
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def test_protect_function_uses_and_creates_the_profile(weights_dir, rgba_png, tmp_path):
+    profile = tmp_path / "me.json"
+    result = protect(rgba_png, ProtectSettings(quality="fast", overrides={"steps": 2, "work_size": 64}), profile=profile, weights_dir=weights_dir)
+    assert profile.exists()
+    assert result.target_style in profile.read_text()
+
+
+def test_unknown_style_and_preset_are_config_errors(protector, rgba_png):
+    with pytest.raises(ConfigError, match="unknown target style"):
+        protector.protect(load_image(rgba_png), "no-such-style")
+    with pytest.raises(ConfigError, match="unknown intensity"):
+        ProtectSettings(intensity="max").cloak

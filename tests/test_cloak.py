@@ -1,0 +1,63 @@
+"""The optimiser: it moves latents toward the target, keeps the budget, and is deterministic."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylecloak.backbones import load_backbone
+from stylecloak.cloak import CloakSettings, encode_all, optimise
+from stylecloak.perceptual import PerceptualDistance
+from stylecloak.styles import builtin_styles
+from stylecloak.transfer import style_stats, style_transfer
+
+
+@pytest.fixture(scope="module")
+def setup(weights_dir, small_painting):
+    bb = load_backbone("taef2", weights_dir=weights_dir)
+    omega = style_transfer(bb, small_painting, style_stats(bb, builtin_styles()["cubist-facets"]))
+    return bb, small_painting, omega, PerceptualDistance()
+
+
+def progress_of(bb, x, x_adv, omega) -> float:
+    z0, z1, t = encode_all([bb], x)[0], encode_all([bb], x_adv)[0], encode_all([bb], omega)[0]
+    return 1 - float((z1 - t).norm() / (z0 - t).norm())
+
+
+def test_cloak_moves_latents_toward_target_within_budget(setup):
+    bb, x, omega, perc = setup
+    s = CloakSettings(steps=25, budget=0.3, max_linf=8 / 255, lr=1.5 / 255, eot=None, bf16=False)
+    steps = []
+    delta = optimise(x, omega, [bb], s, perc, progress=lambda i, n, info: steps.append(info))
+    x_adv = (x + delta).clamp(0, 1)
+    assert progress_of(bb, x, x_adv, omega) > 0.25
+    assert delta.abs().max() <= 8 / 255 + 1e-6
+    assert 0 <= x_adv.min() and x_adv.max() <= 1
+    assert float(perc(x, x_adv)) <= s.budget * 1.1
+    assert len(steps) == 25 and steps[-1]["latent"] < steps[0]["latent"]
+
+
+def test_tight_budget_is_respected(setup):
+    bb, x, omega, perc = setup
+    s = CloakSettings(steps=20, budget=0.05, penalty=50, max_linf=None, lr=2 / 255, eot=None, bf16=False)
+    delta = optimise(x, omega, [bb], s, perc)
+    assert float(perc(x, (x + delta).clamp(0, 1))) <= 0.05 * 1.1
+
+
+def test_same_seed_same_delta_with_eot(setup):
+    bb, x, omega, perc = setup
+    s = CloakSettings(steps=6, budget=0.3, bf16=True, seed=3)
+    a = optimise(x, omega, [bb], s, perc)
+    b = optimise(x, omega, [bb], s, perc)
+    assert torch.equal(a, b)
+    assert progress_of(bb, x, (x + a).clamp(0, 1), omega) > 0.05
+
+
+def test_ensemble_attacks_every_backbone(setup, weights_dir):
+    bb, x, omega, perc = setup
+    sana = load_backbone("taesana", weights_dir=weights_dir)
+    s = CloakSettings(steps=15, budget=0.3, lr=1.5 / 255, eot=None, bf16=False)
+    delta = optimise(x, omega, [bb, sana], s, perc)
+    x_adv = (x + delta).clamp(0, 1)
+    assert progress_of(bb, x, x_adv, omega) > 0.15
+    assert progress_of(sana, x, x_adv, omega) > 0.15
