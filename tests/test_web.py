@@ -14,12 +14,12 @@ from PIL import Image
 pytest.importorskip("fastapi", reason="the web extra is not installed: pip install 'stylecloak[web]'")
 pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
 
-from click.testing import CliRunner  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
-from stylecloak.cli import main  # noqa: E402
-from stylecloak.targets import ArtistProfile, default_profile_path, save_profile  # noqa: E402
-from stylecloak.web import create_app  # noqa: E402
+from stylecloak.cli import main
+from stylecloak.targets import ArtistProfile, default_profile_path, save_profile
+from stylecloak.web import create_app
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "models"

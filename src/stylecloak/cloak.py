@@ -36,6 +36,8 @@ class CloakSettings:
     steps: int = 100
     lr: float = 1 / 255
     """Adam step size, in image units."""
+    cosine: bool = True
+    """Decay the step size to 0 along a half cosine (coarse moves first, fine ones last)."""
     work_size: int | None = 512
     """Long side (px) at which δ is optimised; larger images get δ upsampled. None: full resolution."""
     eot: EOTSettings | None = field(default_factory=EOTSettings)
@@ -80,6 +82,7 @@ def optimise(
     # 2. δ starts at zero (deterministic) and is optimised with Adam
     delta = torch.zeros_like(work, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=settings.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps) if settings.cosine else None
     best, best_step, best_latent = delta.detach().clone(), 0, float("inf")
     for step in range(settings.steps):
         opt.zero_grad(set_to_none=True)
@@ -99,6 +102,8 @@ def optimise(
         loss = latent + settings.penalty * F.relu(dist - settings.budget)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
 
         # 5. keep x+δ a valid image and inside the L∞ cap
         with torch.no_grad():

@@ -60,9 +60,13 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, ma
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     if remote:
-        console.print(f"[yellow]Warning:[/yellow] listening on {host}: anyone who can reach this machine can upload images and use its CPU.", highlight=False)
+        console.print(f"[yellow]Warning:[/yellow] listening on {host}: anyone who can reach this machine can upload images and use its CPU.", highlight=False, soft_wrap=True)
     click.echo(f"stylecloak is running at http://{shown}:{bound_port}/  (Ctrl+C to stop)")
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after its clean shutdown
+        pass
+    click.echo("stopped; uploaded and protected files were deleted")
 
 
 def _bind(host: str, port: int) -> socket.socket:

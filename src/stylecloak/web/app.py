@@ -25,9 +25,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import INTENSITY, QUALITY
@@ -79,6 +79,7 @@ def create_app(
     replaces the presets' step counts (for tests); ``profile_dir`` holds artist profiles
     (default: the user config folder).
     """
+    static = StaticFiles(directory=STATIC)
     jobs = JobQueue(weights_dir=weights_dir, profile_dir=profile_dir, steps=steps_override, max_pixels=max_pixels, ttl=ttl_seconds)
     max_bytes = int(max_upload_mb * MB)
 
@@ -90,7 +91,7 @@ def create_app(
     app = FastAPI(title="stylecloak", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.jobs = jobs
     app.add_middleware(_Guard, max_body=max_bytes * max_files + MB, hosts=allowed_hosts)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", static, name="static")
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -129,7 +130,7 @@ def create_app(
             if not uploads:
                 return _error(400, "Choose at least one image.")
             for upload in uploads:
-                if (upload.size or 0) > max_bytes:
+                if upload.size is not None and upload.size > max_bytes:
                     return _error(413, f"{safe_name(upload.filename)} is {_size(upload.size)}; the limit is {max_upload_mb:g} MB per image.")
             folder = jobs.scratch()
             try:
@@ -202,7 +203,7 @@ def explain(summary: dict, intensity: str) -> list[dict[str, str]]:
         visible += f" (PSNR {psnr:.0f} dB; above 35 dB is hard to see)"
     within = "within" if distance <= budget * 1.1 else "above"
     return [
-        {"label": "Protection", "text": f"The model now sees this image {max(tp, 0) * 100:.0f} % of the way toward '{style}' ({strength})."},
+        {"label": "Protection", "text": f"The model now sees this image {max(tp, 0) * 100:.0f}\u00a0% of the way toward '{style}' ({strength})."},
         {"label": "Visible change", "text": visible[0].upper() + visible[1:] + "."},
         {"label": "Perceptual distance", "text": f"{distance:.2f}, {within} the '{intensity}' intensity's budget of {budget:.2f}."},
         {"label": "Time", "text": f"{summary['seconds']:.1f} s for {summary['width']}×{summary['height']} px."},
@@ -230,13 +231,17 @@ async def _store(upload: UploadFile, folder: Path, stored: str, max_pixels: int)
     """Copy an upload to ``folder/stored`` and check that it decodes; return (display name, stored)."""
     name, path = safe_name(upload.filename), folder / stored
     await upload.seek(0)
-    with open(path, "wb") as out:
-        await run_in_threadpool(shutil.copyfileobj, upload.file, out, MB)
     try:
-        await run_in_threadpool(load_image, path, max_pixels=max_pixels)
+        await run_in_threadpool(_copy_and_check, upload, path, max_pixels)
     except StylecloakError as exc:
         raise type(exc)(str(exc).replace(str(path), name)) from None
     return name, stored
+
+
+def _copy_and_check(upload: UploadFile, path: Path, max_pixels: int) -> None:
+    with open(path, "wb") as out:
+        shutil.copyfileobj(upload.file, out, MB)
+    load_image(path, max_pixels=max_pixels)
 
 
 def _size(n: int) -> str:

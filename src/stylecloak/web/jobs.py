@@ -229,14 +229,18 @@ class JobQueue:
             job.touched = time.monotonic()
         path = job.folder / f"zip-{secrets.token_hex(8)}.zip"
         used: set[str] = set()
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-            for source, name in done:
-                stem, suffix, n = Path(name).stem, Path(name).suffix, 1
-                while name in used:
-                    n += 1
-                    name = f"{stem}-{n}{suffix}"
-                used.add(name)
-                archive.write(source, name)
+        try:
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+                for source, name in done:
+                    stem, suffix, n = Path(name).stem, Path(name).suffix, 1
+                    while name in used:
+                        n += 1
+                        name = f"{stem}-{n}{suffix}"
+                    used.add(name)
+                    archive.write(source, name)
+        except OSError:  # the job was deleted meanwhile
+            path.unlink(missing_ok=True)
+            return None
         return path
 
     def cancel(self, job_id: str) -> bool:

@@ -2,7 +2,7 @@
 "use strict";
 
 const POLL_MS = 700;
-const state = { files: [], options: null };
+const state = { files: [], options: null, uploading: false };
 const $ = (id) => document.getElementById(id);
 
 /** Create an element; attrs become properties (or attributes for data-/aria-), children are nodes or text. */
@@ -92,7 +92,7 @@ function renderChosen() {
       "li",
       {},
       el("span", { textContent: file.name }),
-      el("span", { className: "hint", textContent: ` ${(file.size / 1024).toFixed(0)} KB ` }),
+      el("span", { className: "hint", textContent: ` ${Math.max(1, Math.round(file.size / 1024))} KB ` }),
       el("button", {
         type: "button",
         className: "small",
@@ -106,8 +106,8 @@ function renderChosen() {
   );
   $("chosen").replaceChildren(...items);
   const n = state.files.length;
-  $("protect").disabled = n === 0;
-  $("protect").textContent = n ? `Protect ${n} image${n > 1 ? "s" : ""}` : "Protect";
+  $("protect").disabled = n === 0 || state.uploading;
+  $("protect").textContent = state.uploading ? "Uploading…" : n ? `Protect ${n} image${n > 1 ? "s" : ""}` : "Protect";
 }
 
 function setupDrop() {
@@ -138,21 +138,22 @@ function setupDrop() {
 
 async function submit(event) {
   event.preventDefault();
-  if (!state.files.length) return;
+  if (!state.files.length || state.uploading) return;
+  const files = state.files;
   const form = new FormData();
   for (const name of ["intensity", "quality", "style", "artist"]) form.append(name, $(name).value);
-  for (const file of state.files) form.append("files", file, file.name);
-  const button = $("protect");
-  button.disabled = true;
-  button.textContent = "Uploading…";
+  for (const file of files) form.append("files", file, file.name);
+  state.files = [];
+  state.uploading = true;
+  renderChosen();
   showError("");
   try {
-    const job = await api("/api/jobs", { method: "POST", body: form });
-    state.files = [];
-    new JobView(job);
+    new JobView(await api("/api/jobs", { method: "POST", body: form }));
   } catch (error) {
+    state.files = files.concat(state.files);
     showError(error instanceof TypeError ? "The upload failed: the server closed the connection (is it too large?)." : error.message);
   }
+  state.uploading = false;
   renderChosen();
 }
 
@@ -296,7 +297,9 @@ function result(item) {
     el("div", { className: "compare-bar" },
       el("span", { textContent: "Original" }), slider, el("span", { textContent: "Protected" }),
       el("label", { className: "hint" }, fit, " fit to width")),
-    scroller,
+    el("div", { className: "compare-side" },
+      scroller,
+      el("p", { className: "hint", textContent: "Shown at 100 %: one image pixel per screen pixel. Scroll to pan; move the slider to compare." })),
     el("div", { className: "result-side" },
       el("figure", { className: "preview" },
         el("img", { src: item.urls.preview, alt: "What the model sees: original, protected, target" }),
