@@ -32,7 +32,12 @@ class CloakSettings:
     penalty: float = 20.0
     """α: weight of the budget penalty."""
     max_linf: float | None = 8 / 255
-    """Hard cap on |δ| per pixel (None: only the perceptual budget limits it)."""
+    """Hard cap on |δ| per pixel (None: no per-pixel cap)."""
+    min_psnr: float | None = 33.5
+    """Hard cap on the energy of δ: PSNR(x+δ, x) never drops below this (dB). None: no cap."""
+    delta_scale: float = 1.0
+    """δ is optimised at this fraction of the working resolution and upsampled (0.5: smoother, survives
+    JPEG and downscaling better)."""
     steps: int = 100
     lr: float = 1 / 255
     """Adam step size, in image units."""
@@ -79,13 +84,16 @@ def optimise(
     targets = encode_all(backbones, target_image, settings.bf16)
     norms = [(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, work, settings.bf16), targets)]
 
-    # 2. δ starts at zero (deterministic) and is optimised with Adam
-    delta = torch.zeros_like(work, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=settings.lr)
+    # 2. δ starts at zero (deterministic) and is optimised with Adam, possibly at a coarser grid
+    h, w = work.shape[-2:]
+    coarse = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
+    param = torch.zeros(1, 3, *coarse, requires_grad=True)
+    opt = torch.optim.Adam([param], lr=settings.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps) if settings.cosine else None
-    best, best_step, best_latent = delta.detach().clone(), 0, float("inf")
+    best, best_latent, last_gain = torch.zeros_like(work), float("inf"), 0
     for step in range(settings.steps):
         opt.zero_grad(set_to_none=True)
+        delta = upsample(param, (h, w))
         x_adv = (work + delta).clamp(0, 1)
 
         # 3. latent loss, through a random mimic-side transformation when EOT is on
@@ -98,24 +106,44 @@ def optimise(
             latent = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms)) / len(backbones)
 
         # 4. perceptual budget as a hinge penalty
-        dist = perceptual.against(x_adv, ref).mean()
+        with _autocast(settings.bf16):
+            dist = perceptual.against(x_adv, ref).float().mean()
         loss = latent + settings.penalty * F.relu(dist - settings.budget)
         loss.backward()
+
+        # 5. keep the best δ within budget (with EOT the loss is a noisy sample: keep the latest); stop on a plateau
+        value, d = float(latent.detach()), float(dist.detach())
+        if progress is not None:
+            progress(step + 1, settings.steps, {"loss": float(loss.detach()), "latent": value, "perceptual": d})
+        if d <= settings.budget * 1.1:
+            if value < best_latent * 0.99:
+                last_gain = step
+            if value < best_latent or eot is not None:
+                best = x_adv.detach() - work
+            best_latent = min(best_latent, value)
+        if settings.patience and step - last_gain >= settings.patience:
+            break
+
+        # 6. Adam step, then project δ back inside the caps
         opt.step()
         if sched is not None:
             sched.step()
-
-        # 5. keep x+δ a valid image and inside the L∞ cap
         with torch.no_grad():
-            if settings.max_linf is not None:
-                delta.clamp_(-settings.max_linf, settings.max_linf)
-            delta.copy_((work + delta).clamp(0, 1) - work)
+            project(param, settings, (h, w))
+    return best
 
-        value = float(latent.detach())
-        if progress is not None:
-            progress(step + 1, settings.steps, {"loss": float(loss.detach()), "latent": value, "perceptual": float(dist.detach())})
-        if value < best_latent * 0.99 and float(dist.detach()) <= settings.budget * 1.1:
-            best, best_step, best_latent = delta.detach().clone(), step, value
-        elif settings.patience and step - best_step >= settings.patience:
-            break
-    return best if best_latent < float("inf") else delta.detach()
+
+def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """δ on the working grid from its (possibly coarser) parameter grid."""
+    return param if tuple(param.shape[-2:]) == size else F.interpolate(param, size, mode="bilinear", align_corners=False)
+
+
+def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int]) -> None:
+    """In place: clamp δ to the L∞ cap, then scale it so δ on the working grid meets the PSNR (energy) cap."""
+    if settings.max_linf is not None:
+        param.clamp_(-settings.max_linf, settings.max_linf)
+    if settings.min_psnr is not None:
+        rms_cap = 10 ** (-settings.min_psnr / 20)
+        rms = upsample(param, size).pow(2).mean().sqrt()
+        if rms > rms_cap:
+            param.mul_(rms_cap / rms)

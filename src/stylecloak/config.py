@@ -13,18 +13,21 @@ from .errors import ConfigError
 from .transforms import EOTSettings
 
 INTENSITY: dict[str, dict] = {
-    "low": {"budget": 0.15, "max_linf": 6 / 255},
-    "default": {"budget": 0.25, "max_linf": 10 / 255},
-    "high": {"budget": 0.40, "max_linf": 16 / 255},
+    "low": {"budget": 0.15, "max_linf": 6 / 255, "min_psnr": 36.0},
+    "default": {"budget": 0.30, "max_linf": 10 / 255, "min_psnr": 33.5},
+    "high": {"budget": 0.45, "max_linf": 16 / 255, "min_psnr": 30.0},
 }
-"""Budget p in units of :class:`~stylecloak.perceptual.PerceptualDistance` and the per-pixel cap."""
+"""Budget p (units of :class:`~stylecloak.perceptual.PerceptualDistance`), per-pixel cap and PSNR floor."""
+
+ROBUST = EOTSettings(jpeg_prob=0.6, rescale_prob=0.5, noise_prob=0.2, blur_prob=0.2, shift_prob=0.0)
+"""The EOT mix the audit favoured (bench/audit.py): JPEG q50-95, rescale 0.5-1, noise, blur."""
 
 QUALITY: dict[str, dict] = {
-    "fast": {"steps": 30, "lr": 2 / 255, "eot": None, "patience": 0},
-    "default": {"steps": 80, "lr": 1.5 / 255, "eot": EOTSettings(), "patience": 0},
-    "slow": {"steps": 250, "lr": 1 / 255, "eot": EOTSettings(), "patience": 0, "work_size": 768},
+    "fast": {"steps": 30, "lr": 2 / 255, "eot": None},
+    "default": {"steps": 60, "lr": 1.5 / 255, "eot": ROBUST},
+    "slow": {"steps": 200, "lr": 1 / 255, "eot": ROBUST, "work_size": 768},
 }
-"""Steps, Adam step size, EOT (robustness to JPEG/rescale/noise/blur/shift) and working resolution."""
+"""Steps, Adam step size (cosine-decayed), EOT (robustness) and working resolution."""
 
 
 def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, **overrides) -> CloakSettings:
