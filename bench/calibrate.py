@@ -1,0 +1,59 @@
+"""Compare cloak settings on the same paintings: plain and robust target progress, transfer, PSNR, time.
+
+Used to choose the presets (README, "Choosing the defaults"). Each argument is a Python dict of
+CloakSettings fields; EOTSettings is in scope.
+
+    python bench/calibrate.py ../shared/data/paintings/claude-monet/bordighera.jpg \
+        "dict(steps=60, eot=None)" "dict(steps=60, eot=EOTSettings(shift_prob=0.0))"
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stylecloak.api import Working
+from stylecloak.backbones import load_backbone
+from stylecloak.cloak import CloakSettings, encode_all, optimise
+from stylecloak.imageio import load_image
+from stylecloak.perceptual import PerceptualDistance, psnr
+from stylecloak.styles import get_style
+from stylecloak.transfer import style_stats, style_transfer
+from stylecloak.transforms import EOTSettings, adverse_cleaner, downscale, jpeg
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    bb, sana = (load_backbone(n, weights_dir=WEIGHTS) for n in ("taef2", "taesana"))
+    perc = PerceptualDistance()
+    files = sys.argv[1].split(",")
+    print(f"{'settings':60} {'TP':>6} {'jpeg75':>6} {'half':>6} {'clean':>6} {'sana':>6} {'PSNR':>6} {'d':>6} {'s':>6}")
+    for spec in sys.argv[2:]:
+        settings = CloakSettings(**eval(spec, {"EOTSettings": EOTSettings}))  # noqa: S307 - a developer's own command line
+        rows = []
+        for f in files:
+            x = Working.of(load_image(f).rgb, 512, 32).image
+            omega = style_transfer(bb, x, style_stats(bb, get_style("cubist-facets")))
+            start = time.perf_counter()
+            xc = ((x + optimise(x, omega, [bb], settings, perc)).clamp(0, 1) * 255).round() / 255
+            seconds = time.perf_counter() - start
+
+            def tp(enc, a, b):
+                z0, z1, t = (encode_all([enc], im)[0] for im in (a, b, omega))
+                return 1 - float((z1 - t).norm() / (z0 - t).norm())
+
+            rows.append([
+                tp(bb, x, xc), tp(bb, jpeg(x, 75), jpeg(xc, 75)), tp(bb, downscale(x, 0.5), downscale(xc, 0.5)),
+                tp(bb, adverse_cleaner(x), adverse_cleaner(xc)), tp(sana, x, xc), float(psnr(x, xc)), float(perc(x, xc)), seconds,
+            ])
+        print(f"{spec[:60]:60} " + " ".join(f"{v:6.3f}" if i < 5 or i == 6 else f"{v:6.1f}" for i, v in enumerate(np.mean(rows, 0))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
