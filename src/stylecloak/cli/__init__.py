@@ -49,3 +49,4 @@ def main() -> None:
 
 from . import protect as _protect  # noqa: E402,F401  (registers commands)
 from . import serve as _serve  # noqa: E402,F401
+from . import audit as _audit  # noqa: E402,F401

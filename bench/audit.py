@@ -1,0 +1,112 @@
+"""Protect one artist's paintings with the default presets, then audit them (with the mimic proxy).
+
+Originals are resized to 512 px long side (PNG) into ``--out``/originals, cloaked with
+:class:`stylecloak.Protector` (target chosen by Glaze's selection for the artist) into
+``--out``/cloaked, and audited; prints one line per countermeasure and writes audit.json,
+audit.md and audit.png to ``--out`` (default: a new temporary folder).
+
+    python bench/audit.py --artist "Claude Monet" --count 5 --out bench/results/monet
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from stylecloak import Protector, ProtectSettings
+from stylecloak.audit import AuditSettings, audit, pair_files, parse_countermeasures
+from stylecloak.imageio import load_image
+from stylecloak.judge import MimicSettings, read_manifest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artist", default="Claude Monet")
+    ap.add_argument("--count", type=int, default=5, help="How many of the artist's works (manifest order).")
+    ap.add_argument("--size", type=int, default=512, help="Long side the originals are resized to.")
+    ap.add_argument("--intensity", default="default")
+    ap.add_argument("--quality", default="default")
+    ap.add_argument("--countermeasures", default="all")
+    ap.add_argument("--out", type=Path, help="Output folder (default: a new temporary folder).")
+    ap.add_argument("--paintings", type=Path, default=SHARED / "data" / "paintings")
+    ap.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("STYLECLOAK_WEIGHTS", SHARED / "models")))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out = args.out or Path(tempfile.mkdtemp(prefix="stylecloak-audit-"))
+    (out / "originals").mkdir(parents=True, exist_ok=True)
+    (out / "cloaked").mkdir(parents=True, exist_ok=True)
+
+    # 1. the artist's first works, resized
+    works = [p for p in read_manifest(args.paintings) if p.artist == args.artist][: args.count]
+    if len(works) < args.count:
+        sys.exit(f"{args.paintings}: only {len(works)} works by {args.artist!r}; lower --count or pick another artist")
+    originals = []
+    for p in works:
+        im = Image.open(p.path).convert("RGB")
+        im.thumbnail((args.size, args.size), Image.LANCZOS)
+        dest = out / "originals" / f"{p.path.stem}.png"
+        im.save(dest)
+        originals.append(dest)
+
+    # 2. protect with the default presets
+    start, cpu = time.perf_counter(), time.process_time()
+    protector = Protector(ProtectSettings(intensity=args.intensity, quality=args.quality), weights_dir=args.weights_dir)
+    loaded = [load_image(f) for f in originals]
+    target = protector.choose_target([im.rgb for im in loaded], artist=args.artist, profile=out / "profile.json").target_style
+    for im, f in zip(loaded, originals):
+        result = protector.protect(im, target)
+        result.save(out / "cloaked" / f.name)
+        s = result.summary()
+        print(f"protect {f.name}: TP {s['target_progress']:.2f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.0f} s", flush=True)
+    protect_s, protect_cpu = time.perf_counter() - start, time.process_time() - cpu
+
+    # 3. audit, with the mimic proxy
+    start, cpu = time.perf_counter(), time.process_time()
+    pairs, warnings = pair_files(out / "originals", out / "cloaked")
+    settings = AuditSettings(target_style=target, countermeasures=parse_countermeasures(args.countermeasures))
+    report = audit(
+        pairs,
+        settings,
+        mimic=MimicSettings(paintings=args.paintings, artist=args.artist),
+        weights_dir=args.weights_dir,
+        progress=lambda label, done, total: print(f"  [{done}/{total}] {label}", end="\r", flush=True),
+    )
+    audit_s, audit_cpu = time.perf_counter() - start, time.process_time() - cpu
+    report.warnings[:0] = warnings
+
+    # 4. table and files
+    print(f"\n{'countermeasure':16s} {'TP':>6s} {'transfer':>9s}")
+    for name, tp, tr in report.rows():
+        print(f"{name:16s} {tp:6.3f} {tr:9.3f}")
+    if report.mimic:
+        m = report.mimic
+        print(f"mimic proxy ({m['artist']}): base rate {m['base_rate']:.2f}, judge LOO top-3 {m['judge']['loo_accuracy']:.2f}")
+        for name, v in m["countermeasures"].items():
+            print(f"  {name:14s} recognised clean {v['recognised_clean']:.2f}  cloaked {v['recognised_cloaked']:.2f}  protection {v['protection']:+.2f}")
+    timing = (
+        f"Bench: {len(pairs)} × {args.artist} at {args.size} px, target {target}; protect {protect_s:.0f} s "
+        f"(CPU {protect_cpu:.0f} s), audit {audit_s:.0f} s (CPU {audit_cpu:.0f} s, "
+        f"{report.summary['seconds_per_image']:.0f} s per image before the mimic), load average {os.getloadavg()[0]:.1f}, "
+        f"{args.threads} threads.\n\nCommand: `python {shlex.join(sys.argv)}`\n"
+    )
+    print(timing)
+    (out / "audit.json").write_text(report.to_json())
+    (out / "audit.md").write_text(report.to_markdown() + "\n" + timing)
+    report.plot(out / "audit.png")
+    for name in ("audit.json", "audit.md", "audit.png"):
+        print(out / name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,529 @@
+"""Protection audit: what a cloak achieves, what it costs, and what survives a mimic's countermeasures.
+
+For an original x, its cloaked copy x′, an encoder Φ and a countermeasure C (identity for "none"),
+applied to *both* images with the same seed:
+
+    TP_C = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖,   t = Φ(Ω(x, T))
+
+measured at the working resolution (``Working.of(…, work_size, factor)``), with the target image
+Ω(x, T) rendered from the original by the TAEF2 decoder. On the encoders the cloak was optimised
+against this is the target progress; on the others (TAESana) the transfer. TP = 0: no effect; 1: the
+mimic's encoder sees the target. Cost is PSNR and SSIM at full resolution and the perceptual distance
+at the working resolution. ``impress`` is purification (:mod:`stylecloak.purify`); with
+:class:`~stylecloak.judge.MimicSettings` the audit also runs the latent style-mimic proxy.
+
+>>> pairs, warnings = pair_files("art/", "protected/")
+>>> report = audit(pairs, AuditSettings(target_style="cubist-facets"), weights_dir="../shared/models")
+>>> report.summary["countermeasures"]["jpeg75"]["target_progress"]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from .api import Working
+from .backbones import Backbone, load_backbone
+from .errors import ConfigError, ImageError, StylecloakError
+from .imageio import LoadedImage, iter_images, load_image, output_suffix
+from .judge import (
+    LatentMoments,
+    MimicSettings,
+    infer_artist,
+    mimic_study,
+    read_manifest,
+    style_features,
+)
+from .perceptual import PerceptualDistance, psnr, ssim
+from .purify import PurifySettings, purify
+from .styles import Style, get_style
+from .transfer import LatentStats, style_stats, style_transfer
+from .transforms import COUNTERMEASURES
+
+ALL_COUNTERMEASURES: tuple[str, ...] = (*COUNTERMEASURES, "impress")
+"""Every countermeasure the audit knows: the classical ones of :mod:`stylecloak.transforms`, then purification."""
+
+AuditProgress = Callable[[str, int, int], None]
+"""Called with (what was just measured, units done, units in all)."""
+
+Image = LoadedImage | torch.Tensor | str | Path
+"""An image file, a loaded image, or a (1,3,H,W) tensor in [0, 1]."""
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Everything that decides an audit's numbers; written into its report."""
+
+    target_style: str
+    """T: the style the cloak aimed at (from the artist profile or the protect report)."""
+    backbones: tuple[str, ...] = ("taef2",)
+    """Encoders the cloak was optimised against (target progress)."""
+    transfer: tuple[str, ...] = ("taesana",)
+    """Encoders the cloak was not optimised against (transfer)."""
+    work_size: int = 512
+    countermeasures: tuple[str, ...] = ALL_COUNTERMEASURES
+    style_strength: float = 1.0
+    seed: int = 0
+    """Seed of the random countermeasures (image i uses seed + i, the same on both sides)."""
+    bf16: bool = True
+    """Encode under bfloat16 autocast (changes TP by < 0.001 and is several times faster on CPU)."""
+    purify: PurifySettings = field(default_factory=PurifySettings)
+    renderer: str = "taef2"
+    """Backbone whose decoder renders Ω (and the mimic)."""
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.countermeasures if c not in ALL_COUNTERMEASURES]
+        if unknown:
+            raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(ALL_COUNTERMEASURES)}")
+        if not self.backbones:
+            raise ConfigError("no backbone to audit; pass the encoders the cloak was made against, e.g. --backbones taef2")
+        if self.work_size < 32:
+            raise ConfigError(f"work size {self.work_size} is too small; use at least 32 (default 512)")
+
+
+def parse_countermeasures(spec: str) -> tuple[str, ...]:
+    """``all``, ``none``, or a comma-separated list of names from :data:`ALL_COUNTERMEASURES`."""
+    spec = spec.strip()
+    if spec == "all":
+        return ALL_COUNTERMEASURES
+    names = tuple(n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none")
+    unknown = [n for n in names if n not in ALL_COUNTERMEASURES]
+    if unknown:
+        raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose all, none or from {', '.join(ALL_COUNTERMEASURES)}")
+    return names
+
+
+# --------------------------------------------------------------------------- pairing files
+
+
+class Pair(NamedTuple):
+    original: Path
+    cloaked: Path
+
+
+def pair_files(originals: str | Path, cloaked: str | Path) -> tuple[list[Pair], list[str]]:
+    """Pair two files, or the files of two folders by relative name; returns (pairs, warnings).
+
+    A cloaked ``.png`` stands for a ``.gif`` original (protect writes GIFs as PNG); protect's
+    ``*.preview.png`` files are ignored; files without a partner become warnings.
+    """
+    o, c = Path(originals), Path(cloaked)
+    for p in (o, c):
+        if not p.exists():
+            raise ImageError(f"{p}: not found; pass two image files or two folders (originals, cloaked)")
+    if o.is_file() and c.is_file():
+        return [Pair(o, c)], []
+    if not (o.is_dir() and c.is_dir()):
+        raise ImageError(f"{o}, {c}: pass two files or two folders, not one of each")
+    found = {p.relative_to(c): p for p, _ in iter_images([c]) if not p.name.endswith(".preview.png")}
+    pairs, warnings, used = [], [], set()
+    for path, _ in iter_images([o]):
+        rel = path.relative_to(o)
+        match = next((r for r in (rel, rel.with_suffix(output_suffix(rel.suffix))) if r in found), None)
+        if match is None:
+            warnings.append(f"{path}: no cloaked copy at {c / rel}; skipped")
+        else:
+            pairs.append(Pair(path, found[match]))
+            used.add(match)
+    warnings += [f"{p}: no original at {o / r}; skipped" for r, p in found.items() if r not in used]
+    if not pairs:
+        raise ImageError(f"{o}, {c}: no file names in common; cloaked copies must keep their originals' relative names")
+    return pairs, warnings
+
+
+# --------------------------------------------------------------------------- measuring one pair
+
+
+@dataclass
+class _Models:
+    renderer: Backbone
+    attacked: list[Backbone]
+    transfer: list[Backbone]
+    stats: LatentStats
+    perceptual: PerceptualDistance
+
+    @property
+    def encoders(self) -> list[Backbone]:
+        seen = {b.name: b for b in [*self.attacked, *self.transfer]}
+        return list(seen.values())
+
+    def multiple(self, encoder: Backbone) -> int:
+        """Working copies for ``encoder`` are padded to this (Ω must also suit the renderer)."""
+        return math.lcm(encoder.factor, self.renderer.factor)
+
+
+def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dict[str, Style] | None) -> _Models:
+    renderer = load_backbone(settings.renderer, weights_dir=weights_dir)
+    if not renderer.has_decoder:
+        raise ConfigError(f"renderer {settings.renderer} has no decoder; use taef2")
+    return _Models(
+        renderer=renderer,
+        attacked=[load_backbone(n, weights_dir=weights_dir) for n in settings.backbones],
+        transfer=[load_backbone(n, weights_dir=weights_dir) for n in settings.transfer if n not in settings.backbones],
+        stats=style_stats(renderer, get_style(settings.target_style, styles)),
+        perceptual=PerceptualDistance(),
+    )
+
+
+def _load(image: Image) -> tuple[torch.Tensor, str]:
+    if isinstance(image, torch.Tensor):
+        return image, "image tensor"
+    loaded = image if isinstance(image, LoadedImage) else load_image(image)
+    return loaded.rgb, str(loaded.path) if loaded.path else "in-memory image"
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """The memory layout in which CPU convolutions run fastest (several times faster on small images)."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def _encode(encoder: Backbone, x: torch.Tensor, bf16: bool) -> torch.Tensor:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        return encoder.encode(_channels_last(x)).float()
+
+
+def _progress_entry(models: _Models, by_encoder: dict[str, float]) -> dict:
+    def mean(bbs: list[Backbone]) -> float | None:
+        return round(sum(by_encoder[b.name] for b in bbs) / len(bbs), 4) if bbs else None
+
+    return {
+        "target_progress": mean(models.attacked),
+        "transfer_progress": mean(models.transfer),
+        "by_encoder": {k: round(v, 4) for k, v in by_encoder.items()},
+    }
+
+
+def _countered(models: _Models, settings: AuditSettings, x: torch.Tensor, name: str, seed: int) -> torch.Tensor:
+    """C(x): purification at the working resolution, the classical countermeasures at full resolution."""
+    if name == "impress":
+        return purify(Working.of(x, settings.work_size, 1).image, models.renderer, settings.purify, models.perceptual)
+    return COUNTERMEASURES[name](x, seed)
+
+
+def _audit(
+    models: _Models,
+    settings: AuditSettings,
+    x: torch.Tensor,
+    xp: torch.Tensor,
+    seed: int,
+    keep: tuple[str, ...] = (),
+    tick: Callable[[str], None] = lambda _: None,
+) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """The record of one pair, and the renderer's latents of (C(x), C(x′)) for each countermeasure in ``keep``."""
+    ws, renderer = settings.work_size, models.renderer
+
+    # 1. targets: t = Φ(Ω(x, T)), Ω rendered once per working-copy multiple
+    omegas: dict[int, torch.Tensor] = {}
+    targets = {}
+    for e in models.encoders:
+        m = models.multiple(e)
+        if m not in omegas:
+            omegas[m] = style_transfer(renderer, _channels_last(Working.of(x, ws, m).image), models.stats, settings.style_strength)
+        targets[e.name] = _encode(e, omegas[m], settings.bf16)
+
+    # 2. cost of the cloak
+    work, seen = Working.of(x, ws, renderer.factor), Working.of(xp, ws, renderer.factor)
+    with torch.no_grad():
+        dist = float(models.perceptual(_channels_last(work.crop(work.image)), _channels_last(seen.crop(seen.image))))
+    cost = {
+        "psnr_db": round(float(psnr(x, xp)), 2),
+        "ssim": round(float(ssim(x, xp)), 4),
+        "perceptual_distance": round(dist, 4),
+    }
+
+    # 3. target progress with no countermeasure, then after each, applied to both sides
+    entries: dict[str, dict] = {}
+    kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for name in ("none", *settings.countermeasures):
+        xc, xpc = (x, xp) if name == "none" else (_countered(models, settings, im, name, seed) for im in (x, xp))
+        by_encoder = {}
+        for e in models.encoders:
+            works = Working.of(xc, ws, models.multiple(e)), Working.of(xpc, ws, models.multiple(e))
+            z, zp = _encode(e, torch.cat([w.image for w in works]), settings.bf16).split(1)
+            t = targets[e.name]
+            by_encoder[e.name] = 1 - float((zp - t).norm() / (z - t).norm().clamp_min(1e-12))
+            if name in keep and e is renderer:
+                kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
+        if name in keep and name not in kept:
+            works = Working.of(xc, ws, renderer.factor), Working.of(xpc, ws, renderer.factor)
+            z, zp = (_unpadded(_encode(renderer, w.image, settings.bf16), w, renderer.factor) for w in works)
+            kept[name] = (z, zp)
+        entries[name] = _progress_entry(models, by_encoder)
+        tick(name)
+    none = entries.pop("none")
+    record = {
+        "target_progress": none["target_progress"],
+        "transfer_progress": none["transfer_progress"],
+        **cost,
+        "by_encoder": none["by_encoder"],
+        "countermeasures": entries,
+    }
+    return record, kept
+
+
+def _unpadded(z: torch.Tensor, work: Working, factor: int) -> torch.Tensor:
+    """Latents of a working copy without those of its padding."""
+    return z[..., : -(-work.size[0] // factor), : -(-work.size[1] // factor)]
+
+
+def audit_pair(
+    original: Image,
+    cloaked: Image,
+    settings: AuditSettings,
+    *,
+    weights_dir: str | Path | None = None,
+    styles: dict[str, Style] | None = None,
+    seed: int | None = None,
+) -> dict:
+    """Audit one original and its cloaked copy; returns the JSON-ready record (see :func:`audit`)."""
+    return _audit_loaded(_models(settings, weights_dir, styles), settings, original, cloaked, settings.seed if seed is None else seed)[0]
+
+
+def _audit_loaded(
+    models: _Models,
+    settings: AuditSettings,
+    original: Image,
+    cloaked: Image,
+    seed: int,
+    keep: tuple[str, ...] = (),
+    tick: Callable[[str], None] = lambda _: None,
+) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    start = time.perf_counter()
+    (x, x_name), (xp, xp_name) = _load(original), _load(cloaked)
+    if x.shape != xp.shape:
+        raise ImageError(
+            f"{xp_name}: is {xp.shape[-1]}×{xp.shape[-2]} px but its original {x_name} is {x.shape[-1]}×{x.shape[-2]} px; "
+            "pair each original with the cloaked copy made from it"
+        )
+    record, kept = _audit(models, settings, x, xp, seed, keep, tick)
+    head = {"original": x_name, "cloaked": xp_name, "width": x.shape[-1], "height": x.shape[-2]}
+    return {**head, **record, "seconds": round(time.perf_counter() - start, 2)}, kept, x
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 4) if present else None
+
+
+def _summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
+    def progress(entries: list[dict]) -> dict:
+        encoders = entries[0]["by_encoder"]
+        return {
+            "target_progress": _mean([e["target_progress"] for e in entries]),
+            "transfer_progress": _mean([e["transfer_progress"] for e in entries]),
+            "by_encoder": {k: _mean([e["by_encoder"][k] for e in entries]) for k in encoders},
+        }
+
+    return {
+        "images": len(images),
+        **progress(images),
+        **{k: _mean([im[k] for im in images]) for k in ("psnr_db", "ssim", "perceptual_distance")},
+        "seconds_per_image": _mean([im["seconds"] for im in images]),
+        "countermeasures": {c: progress([im["countermeasures"][c] for im in images]) for c in countermeasures},
+    }
+
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+@dataclass
+class AuditReport:
+    """Per-image records, their mean, the mimic study (if run) and the settings."""
+
+    settings: AuditSettings
+    images: list[dict]
+    summary: dict
+    mimic: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def rows(self) -> list[tuple[str, float | None, float | None]]:
+        """(countermeasure, mean TP, mean transfer TP), "none" first."""
+        s = self.summary
+        return [("none", s["target_progress"], s["transfer_progress"])] + [
+            (c, v["target_progress"], v["transfer_progress"]) for c, v in s["countermeasures"].items()
+        ]
+
+    def to_dict(self) -> dict:
+        return {
+            "summary": self.summary,
+            "images": self.images,
+            "mimic": self.mimic,
+            "settings": asdict(self.settings),
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 1),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self) -> str:
+        s, st = self.summary, self.settings
+        lines = [
+            "# Protection audit",
+            "",
+            (
+                f"{s['images']} image(s), target style `{st.target_style}`, attacked: {', '.join(st.backbones)}, "
+                f"transfer: {', '.join(st.transfer) or '–'}, working size {st.work_size} px, {self.seconds:.0f} s "
+                f"({_fmt(s['seconds_per_image'], 1)} s per image)."
+            ),
+            "",
+            f"Cost: PSNR {_fmt(s['psnr_db'])} dB, SSIM {_fmt(s['ssim'], 3)}, perceptual distance {_fmt(s['perceptual_distance'], 3)}.",
+            "",
+            "| countermeasure | target progress | transfer progress |",
+            "|---|---|---|",
+            *(f"| {name} | {_fmt(tp)} | {_fmt(tr)} |" for name, tp, tr in self.rows()),
+            "",
+            "TP = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖ (0: no effect, 1: the encoder sees the target).",
+            "",
+            "## Per image",
+            "",
+            "| image | TP | transfer | PSNR dB | SSIM | perceptual | s |",
+            "|---|---|---|---|---|---|---|",
+            *(
+                f"| {Path(im['original']).name} | {_fmt(im['target_progress'])} | {_fmt(im['transfer_progress'])} | "
+                f"{_fmt(im['psnr_db'], 1)} | {_fmt(im['ssim'], 3)} | {_fmt(im['perceptual_distance'], 3)} | {_fmt(im['seconds'], 0)} |"
+                for im in self.images
+            ),
+        ]
+        if self.mimic:
+            m, j = self.mimic, self.mimic["judge"]
+            lines += [
+                "",
+                f"## Latent style-mimic proxy: {m['artist']}",
+                "",
+                (
+                    f"Judge: leave-one-out top-{j['top_k']} accuracy {_fmt(j['loo_accuracy'])} over {j['loo_works']} works "
+                    f"(chance {_fmt(j['loo_chance'])}). {len(m['content'])} content works of other artists; the victim is "
+                    f"in the top-{j['top_k']} of {_fmt(m['base_rate'])} of them unstyled (base rate)."
+                ),
+                "",
+                "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection |",
+                "|---|---|---|---|---|---|",
+                *(
+                    f"| {c} | {_fmt(v['recognised_clean'])} | {_fmt(v['recognised_cloaked'])} | {_fmt(v['shift_clean'])} | "
+                    f"{_fmt(v['shift_cloaked'])} | {_fmt(v['protection'])} |"
+                    for c, v in m["countermeasures"].items()
+                ),
+                "",
+                (
+                    f"Shift = share of renders whose top-{j['top_k']} excludes the victim; protection = shift (cloaked) − "
+                    "shift (clean). A proxy: latent statistics only, no diffusion fine-tune."
+                ),
+            ]
+        if self.warnings:
+            lines += ["", "## Warnings", "", *(f"- {w}" for w in self.warnings)]
+        return "\n".join(lines) + "\n"
+
+    def plot(self, path: str | Path) -> Path:
+        """Bar chart of mean target and transfer progress per countermeasure, written as PNG."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+
+        rows = self.rows()
+        xs = range(len(rows))
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(rows) + 2), 4))
+        ax.bar([i - 0.2 for i in xs], [r[1] or 0 for r in rows], 0.4, label=f"target progress ({', '.join(self.settings.backbones)})")
+        if self.settings.transfer:
+            ax.bar([i + 0.2 for i in xs], [r[2] or 0 for r in rows], 0.4, label=f"transfer ({', '.join(self.settings.transfer)})")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(list(xs), [r[0] for r in rows], rotation=40, ha="right")
+        ax.set_ylabel("TP (0 = no effect)")
+        ax.set_title(f"Protection audit: {self.summary['images']} image(s), target {self.settings.target_style}")
+        ax.legend()
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+
+# --------------------------------------------------------------------------- auditing many pairs
+
+
+def audit(
+    pairs: Iterable[tuple[Image, Image]],
+    settings: AuditSettings,
+    *,
+    mimic: MimicSettings | None = None,
+    weights_dir: str | Path | None = None,
+    styles: dict[str, Style] | None = None,
+    progress: AuditProgress | None = None,
+) -> AuditReport:
+    """Audit (original, cloaked) pairs; pairs that cannot be read become warnings.
+
+    With ``mimic``, the originals must be one artist's works (``mimic.artist``, or inferred from the
+    manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`stylecloak.judge`).
+    """
+    start = time.perf_counter()
+    pairs = list(pairs)
+    models = _models(settings, weights_dir, styles)
+    conditions = ("none", *settings.countermeasures)
+    keep: tuple[str, ...] = ()
+    victim, needs_features = "", False
+    learned: dict[str, dict[str, LatentMoments]] = {}
+    if mimic is not None:
+        keep = mimic.countermeasures
+        missing = [c for c in keep if c not in conditions]
+        if missing:
+            raise ConfigError(f"the mimic study needs countermeasure {missing[0]!r}; add it to --countermeasures")
+        victim = mimic.artist or infer_artist([_path_of(o) for o, _ in pairs], read_manifest(mimic.paintings)) or ""
+        if not victim:
+            raise ConfigError(f"cannot tell whose works the originals are from {mimic.paintings}/MANIFEST.csv; pass --artist NAME")
+        learned = {side: {c: LatentMoments() for c in keep} for side in ("clean", "cloaked")}
+        needs_features = victim not in {p.artist for p in read_manifest(mimic.paintings)}
+
+    total = len(pairs) * len(conditions) + (mimic is not None)
+    done = 0
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(label, done, total)
+
+    images, warnings, victim_features = [], [], []
+    for i, (original, cloaked) in enumerate(pairs):
+        try:
+            record, kept, x = _audit_loaded(models, settings, original, cloaked, settings.seed + i, keep, tick)
+        except StylecloakError as exc:
+            warnings.append(str(exc))
+            done = (i + 1) * len(conditions)
+            if progress is not None:
+                progress("failed", done, total)
+            continue
+        images.append(record)
+        for c, (z, zp) in kept.items():
+            learned["clean"][c].add(z)
+            learned["cloaked"][c].add(zp)
+        if mimic is not None and needs_features:
+            victim_features.append(style_features([x], mimic.judge_size))
+    if not images:
+        raise ImageError(f"no pair could be audited: {warnings[0] if warnings else 'no pairs given'}")
+
+    study = None
+    if mimic is not None:
+        study = mimic_study(models.renderer, learned, victim, mimic, settings.work_size, torch.cat(victim_features) if victim_features else None)
+        tick("mimic")
+    return AuditReport(settings, images, _summary(images, settings.countermeasures), study, warnings, time.perf_counter() - start)
+
+
+def _path_of(image: Image) -> str:
+    if isinstance(image, LoadedImage):
+        return str(image.path or "")
+    return "" if isinstance(image, torch.Tensor) else str(image)

@@ -1,0 +1,137 @@
+"""``stylecloak audit``: measure what cloaks achieve, what they cost and what survives countermeasures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..audit import AuditReport, AuditSettings, audit, pair_files, parse_countermeasures
+from ..errors import ConfigError, StylecloakError
+from ..judge import MimicSettings
+from ..styles import parse_style_dirs
+from ..targets import load_profile
+from . import console, fail, main, write_json
+
+
+def _names(spec: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in spec.split(",") if n.strip())
+
+
+@main.command(name="audit")
+@click.argument("originals", type=click.Path(path_type=Path))
+@click.argument("cloaked", type=click.Path(path_type=Path))
+@click.option("--style", help="Target style the cloaks aimed at (overrides --profile).")
+@click.option("--profile", type=click.Path(path_type=Path), help="Artist profile holding the target style.")
+@click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="A user target style from a folder of images.")
+@click.option("--backbones", default="taef2", show_default=True, help="Comma-separated encoders the cloaks were made against.")
+@click.option("--transfer", default="taesana", show_default=True, help="Comma-separated encoders not optimised against ('' for none).")
+@click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
+@click.option("--work-size", type=int, default=512, show_default=True, help="Working long side (px), as in protect.")
+@click.option("--countermeasures", default="all", show_default=True, help="all, none, or a comma-separated list (e.g. jpeg75,impress).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random countermeasures.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the full report as JSON.")
+@click.option("--markdown", type=click.Path(path_type=Path), help="Write the report as Markdown.")
+@click.option("--plot", type=click.Path(path_type=Path), help="Write a bar chart (PNG) of TP per countermeasure.")
+@click.option("--mimic/--no-mimic", default=False, show_default=True, help="Also run the latent style-mimic proxy (one artist's works).")
+@click.option("--artist", help="Whose works the originals are (default: inferred from the paintings' MANIFEST.csv).")
+@click.option("--paintings", type=click.Path(path_type=Path), envvar="STYLECLOAK_PAINTINGS", help="Reference paintings with MANIFEST.csv, for --mimic [env: STYLECLOAK_PAINTINGS].")
+def audit_command(originals, cloaked, style, profile, style_dirs, backbones, transfer, weights_dir, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings):
+    """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
+
+    Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
+    perceptual distance), and the same after each countermeasure a mimic might apply.
+
+    \b
+    Examples:
+      stylecloak audit art/ protected/ --style cubist-facets --json audit.json
+      stylecloak audit a.png protected/a.png --profile me.json --countermeasures jpeg75,impress
+      stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings ../shared/data/paintings --plot tp.png
+    """
+    try:
+        pairs, warnings = pair_files(originals, cloaked)
+        settings = AuditSettings(
+            target_style=_target(style, profile),
+            backbones=_names(backbones),
+            transfer=_names(transfer),
+            work_size=work_size,
+            countermeasures=parse_countermeasures(countermeasures),
+            seed=seed,
+        )
+        study = None
+        if mimic:
+            if paintings is None:
+                raise ConfigError("--mimic needs reference paintings: pass --paintings DIR (a folder with MANIFEST.csv)")
+            study = MimicSettings(paintings=paintings, artist=artist)
+        for w in warnings:
+            console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        report = _run(pairs, settings, study, weights_dir, parse_style_dirs(style_dirs))
+    except StylecloakError as exc:
+        fail(str(exc))
+    report.warnings[:0] = warnings
+    _print(report)
+    if json_path:
+        write_json(json_path, report.to_dict())
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(report.to_markdown())
+    if plot:
+        report.plot(plot)
+    for label, path in (("JSON", json_path), ("Markdown", markdown), ("plot", plot)):
+        if path:
+            console.print(f"{label}: {path}", highlight=False)
+
+
+def _target(style: str | None, profile: Path | None) -> str:
+    if style:
+        return style
+    if profile is None:
+        raise ConfigError("no target style: pass --style NAME or --profile PATH (the artist profile used by protect)")
+    found = load_profile(profile)
+    if found is None:
+        raise ConfigError(f"{profile}: profile not found; pass the --profile protect used, or --style NAME")
+    return found.target_style
+
+
+def _run(pairs, settings: AuditSettings, study: MimicSettings | None, weights_dir, styles) -> AuditReport:
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("auditing", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        report = audit(pairs, settings, mimic=study, weights_dir=weights_dir, styles=styles, progress=progress)
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    return report
+
+
+def _cell(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}"
+
+
+def _print(report: AuditReport) -> None:
+    s, st = report.summary, report.settings
+    table = Table(title=f"Protection audit: {s['images']} image(s), target {st.target_style}")
+    table.add_column("countermeasure")
+    table.add_column(f"TP ({', '.join(st.backbones)})", justify="right")
+    table.add_column(f"transfer ({', '.join(st.transfer) or '–'})", justify="right")
+    for name, tp, tr in report.rows():
+        table.add_row(name, _cell(tp), _cell(tr))
+    console.print(table)
+    console.print(
+        f"cost: PSNR {s['psnr_db']:.1f} dB, SSIM {s['ssim']:.3f}, perceptual {s['perceptual_distance']:.3f}; "
+        f"{report.seconds:.0f} s ({s['seconds_per_image']:.1f} s per image)",
+        highlight=False,
+    )
+    if report.mimic:
+        m = report.mimic
+        mt = Table(title=f"Latent style-mimic proxy: {m['artist']} (base rate {m['base_rate']:.2f}, judge LOO top-3 {m['judge']['loo_accuracy']:.2f})")
+        for col in ("countermeasure", "recognised clean", "recognised cloaked", "protection"):
+            mt.add_column(col, justify="left" if col == "countermeasure" else "right")
+        for name, v in m["countermeasures"].items():
+            mt.add_row(name, _cell(v["recognised_clean"]), _cell(v["recognised_cloaked"]), _cell(v["protection"]))
+        console.print(mt)

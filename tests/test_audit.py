@@ -1,0 +1,228 @@
+"""Tests for stylecloak.audit, stylecloak.purify and ``stylecloak audit`` (real weights, tiny images)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from helpers import painting_crop, to_tensor
+from PIL import Image
+
+import stylecloak.audit as audit_module
+from stylecloak.api import Protector
+from stylecloak.audit import (
+    ALL_COUNTERMEASURES,
+    AuditSettings,
+    audit,
+    audit_pair,
+    pair_files,
+    parse_countermeasures,
+)
+from stylecloak.backbones import load_backbone
+from stylecloak.cli import main
+from stylecloak.config import ProtectSettings
+from stylecloak.errors import ConfigError, ImageError
+from stylecloak.judge import MimicSettings
+from stylecloak.purify import PurifySettings, consistency_error, purify
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PAINTINGS = SHARED / "data" / "paintings"
+STYLE = "cubist-facets"
+SIZE = 96
+SETTINGS = AuditSettings(target_style=STYLE, work_size=SIZE, countermeasures=("jpeg75", "impress"), purify=PurifySettings(steps=2))
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, weights_dir):
+    """originals/bordighera.png (a 96 px Monet crop) and cloaked/bordighera.png (8 steps, no EOT), plus the protect result."""
+    root = tmp_path_factory.mktemp("audit")
+    (root / "originals").mkdir()
+    (root / "cloaked").mkdir()
+    original = root / "originals" / "bordighera.png"
+    painting_crop(PAINTINGS / "claude-monet" / "bordighera.jpg", SIZE).save(original)
+    settings = ProtectSettings(quality="fast", target_style=STYLE, overrides={"steps": 8, "work_size": SIZE})
+    result = Protector(settings, weights_dir=weights_dir).protect(original)
+    result.save(root / "cloaked" / original.name)
+    return root, result
+
+
+def test_uncloaked_image_has_zero_progress(folders, weights_dir):
+    original = folders[0] / "originals" / "bordighera.png"
+    record = audit_pair(original, original, SETTINGS, weights_dir=weights_dir)
+    assert record["target_progress"] == pytest.approx(0, abs=1e-6)
+    assert record["transfer_progress"] == pytest.approx(0, abs=1e-6)
+    for entry in record["countermeasures"].values():
+        assert entry["target_progress"] == pytest.approx(0, abs=1e-6)
+    assert record["perceptual_distance"] == pytest.approx(0, abs=1e-6)
+
+
+def test_cloaked_image_makes_progress_as_protect_reported(folders, weights_dir):
+    root, result = folders
+    record = audit_pair(root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png", SETTINGS, weights_dir=weights_dir)
+    assert record["target_progress"] > 0.1
+    assert record["target_progress"] == pytest.approx(result.target_progress, abs=0.03)  # bf16 here, fp32 in protect
+    assert record["psnr_db"] == pytest.approx(result.psnr_db, abs=0.05)
+    assert 0.5 < record["ssim"] < 1 and record["perceptual_distance"] > 0
+    assert set(record["by_encoder"]) == {"taef2", "taesana"}
+
+
+@pytest.fixture(scope="module")
+def full_report(folders, weights_dir):
+    """An audit with every countermeasure, each wrapped to record what it was applied to."""
+    root, _ = folders
+    calls: dict[str, list[tuple[torch.Tensor, int | None]]] = {}
+    patch = pytest.MonkeyPatch()
+
+    def recorder(name, fn):
+        def wrapped(x, *args, **kwargs):
+            calls.setdefault(name, []).append((x.clone(), args[0] if name != "impress" else None))
+            return fn(x, *args, **kwargs)
+
+        return wrapped
+
+    patch.setattr(audit_module, "COUNTERMEASURES", {n: recorder(n, f) for n, f in audit_module.COUNTERMEASURES.items()})
+    patch.setattr(audit_module, "purify", recorder("impress", purify))
+    settings = AuditSettings(target_style=STYLE, work_size=SIZE, purify=PurifySettings(steps=1), seed=7)
+    try:
+        report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, weights_dir=weights_dir)
+    finally:
+        patch.undo()
+    return report, calls
+
+
+def test_every_countermeasure_is_applied_to_both_sides(full_report, folders):
+    report, calls = full_report
+    root, result = folders
+    original = to_tensor(Image.open(root / "originals" / "bordighera.png"))
+    assert set(calls) == set(ALL_COUNTERMEASURES)
+    for name, seen in calls.items():
+        assert len(seen) == 2, name
+        (x, seed_x), (xp, seed_xp) = seen
+        assert torch.equal(x, original) and torch.equal(xp, result.cloaked), name
+        if name != "impress":  # purify takes no seed
+            assert seed_x == seed_xp == 7
+    assert list(report.summary["countermeasures"]) == list(ALL_COUNTERMEASURES)
+    assert list(report.images[0]["countermeasures"]) == list(ALL_COUNTERMEASURES)
+
+
+def test_json_has_every_field(full_report):
+    data = json.loads(full_report[0].to_json())
+    assert {"summary", "images", "settings", "mimic"} <= set(data)
+    summary = data["summary"]
+    assert {"target_progress", "transfer_progress", "psnr_db", "ssim", "perceptual_distance", "countermeasures"} <= set(summary)
+    for entry in summary["countermeasures"].values():
+        assert {"target_progress", "transfer_progress"} <= set(entry)
+    image = data["images"][0]
+    assert {"target_progress", "transfer_progress", "psnr_db", "ssim", "perceptual_distance", "countermeasures"} <= set(image)
+    assert data["settings"]["target_style"] == STYLE and data["settings"]["seed"] == 7
+
+
+def test_markdown_and_plot_are_written(full_report, tmp_path):
+    report = full_report[0]
+    text = report.to_markdown()
+    assert text.startswith("# Protection audit")
+    assert all(f"| {name} |" in text for name in ("none", *ALL_COUNTERMEASURES))
+    path = report.plot(tmp_path / "sub" / "tp.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report.rows()[0][0] == "none"
+
+
+def test_countermeasures_are_deterministic(folders, weights_dir):
+    root, _ = folders
+    settings = AuditSettings(target_style=STYLE, work_size=SIZE, countermeasures=("noise_0.05", "noisy_upscale"), seed=3)
+    a, b = (audit_pair(root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png", settings, weights_dir=weights_dir) for _ in range(2))
+    assert a["countermeasures"] == b["countermeasures"]
+
+
+def test_purification_lowers_autoencoder_error(small_painting, weights_dir):
+    f2 = load_backbone("taef2", weights_dir=weights_dir)
+    x = torch.nn.functional.interpolate(small_painting, size=(64, 64), mode="area")
+    noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    purified = purify(noisy, f2, PurifySettings(steps=5))
+    assert purified.shape == noisy.shape and 0 <= purified.min() and purified.max() <= 1
+    assert float(consistency_error(f2, purified)) < 0.8 * float(consistency_error(f2, noisy))
+    odd = purify(noisy[..., :60, :50], f2, PurifySettings(steps=1))  # sizes not multiples of 8 are padded
+    assert odd.shape[-2:] == (60, 50)
+
+
+def test_purify_settings_are_checked():
+    with pytest.raises(ConfigError, match="bad purification settings"):
+        PurifySettings(lr=0)
+
+
+def test_pairing_by_relative_name(tmp_path):
+    o, c = tmp_path / "o", tmp_path / "c"
+    (o / "sub").mkdir(parents=True)
+    (c / "sub").mkdir(parents=True)
+    pixel = Image.new("RGB", (8, 8))
+    for p in (o / "a.png", o / "sub" / "b.gif", o / "lonely.png", c / "a.png", c / "sub" / "b.png", c / "a.preview.png", c / "extra.png"):
+        pixel.save(p)
+    pairs, warnings = pair_files(o, c)
+    assert pairs == [(o / "a.png", c / "a.png"), (o / "sub" / "b.gif", c / "sub" / "b.png")]
+    assert len(warnings) == 2
+    assert any("lonely.png: no cloaked copy" in w for w in warnings) and any("extra.png: no original" in w for w in warnings)
+    assert pair_files(o / "a.png", c / "a.png") == ([(o / "a.png", c / "a.png")], [])
+    with pytest.raises(ImageError, match="not one of each"):
+        pair_files(o, c / "a.png")
+    with pytest.raises(ImageError, match="not found"):
+        pair_files(o, tmp_path / "missing")
+
+
+def test_bad_pairs_become_warnings(folders, weights_dir, tmp_path):
+    root, _ = folders
+    small = tmp_path / "small.png"
+    Image.new("RGB", (40, 40)).save(small)
+    settings = AuditSettings(target_style=STYLE, work_size=SIZE, countermeasures=())
+    pairs = [(root / "originals" / "bordighera.png", small), (root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png")]
+    report = audit(pairs, settings, weights_dir=weights_dir)
+    assert len(report.images) == 1 and "pair each original" in report.warnings[0]
+    with pytest.raises(ImageError, match="no pair could be audited"):
+        audit(pairs[:1], settings, weights_dir=weights_dir)
+
+
+def test_settings_and_countermeasure_lists_are_checked():
+    assert parse_countermeasures("all") == ALL_COUNTERMEASURES
+    assert parse_countermeasures("none") == ()
+    assert parse_countermeasures("jpeg75, impress") == ("jpeg75", "impress")
+    with pytest.raises(ConfigError, match="unknown countermeasure 'jpeg12'"):
+        parse_countermeasures("jpeg12")
+    with pytest.raises(ConfigError, match="unknown countermeasure"):
+        AuditSettings(target_style=STYLE, countermeasures=("sharpen",))
+
+
+def test_audit_with_the_mimic_proxy(folders, weights_dir):
+    if not (PAINTINGS / "MANIFEST.csv").exists():
+        pytest.skip(f"shared paintings not found in {PAINTINGS}")
+    root, _ = folders
+    mimic = MimicSettings(PAINTINGS, content=2, countermeasures=("none", "jpeg75"), judge_size=128)
+    settings = AuditSettings(target_style=STYLE, work_size=SIZE, countermeasures=("jpeg75",))
+    report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, mimic=mimic, weights_dir=weights_dir)
+    assert report.mimic["artist"] == "Claude Monet"  # inferred from the file name
+    assert set(report.mimic["countermeasures"]) == {"none", "jpeg75"}
+    assert "Latent style-mimic proxy" in report.to_markdown()
+    with pytest.raises(ConfigError, match="needs countermeasure 'impress'"):
+        audit([], settings, mimic=MimicSettings(PAINTINGS), weights_dir=weights_dir)
+
+
+def test_cli_runs_end_to_end(folders, weights_dir, tmp_path):
+    root, _ = folders
+    out = tmp_path / "out"
+    args = ["audit", str(root / "originals"), str(root / "cloaked"), "--style", STYLE, "--work-size", str(SIZE),
+            "--countermeasures", "jpeg75", "--weights-dir", str(weights_dir),
+            "--json", str(out / "a.json"), "--markdown", str(out / "a.md"), "--plot", str(out / "a.png")]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "a.json").read_text())
+    assert set(data["summary"]["countermeasures"]) == {"jpeg75"}
+    assert (out / "a.md").exists() and (out / "a.png").exists()
+    assert "Protection audit" in res.output
+
+
+def test_cli_needs_a_target_style(folders, weights_dir):
+    root, _ = folders
+    res = CliRunner().invoke(main, ["audit", str(root / "originals"), str(root / "cloaked"), "--weights-dir", str(weights_dir)])
+    assert res.exit_code == 1
+    assert "--style" in res.output and "Traceback" not in res.output
