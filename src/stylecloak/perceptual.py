@@ -85,35 +85,6 @@ class PerceptualDistance(nn.Module):
         return self.against(y, self.reference(x))
 
 
-def lpips_alex() -> nn.Module | None:
-    """LPIPS-AlexNet when the ``lpips`` package and its weights are available, else None."""
-    try:
-        import lpips
-    except ImportError:
-        return None
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            net = lpips.LPIPS(net="alex", verbose=False)
-    except Exception:  # noqa: BLE001 - missing backbone weights offline: fall back to ours
-        return None
-
-    class _Wrapped(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net.requires_grad_(False).eval()
-
-        def reference(self, x):
-            return [x]
-
-        def against(self, y, ref):
-            return self.net(y * 2 - 1, ref[0] * 2 - 1, normalize=False).flatten()
-
-        def forward(self, x, y):
-            return self.against(y, [x])
-
-    return _Wrapped()
-
-
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB for images in [0, 1], shape (B,)."""
     mse = (x - y).pow(2).flatten(1).mean(1).clamp_min(1e-12)
