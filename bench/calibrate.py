@@ -1,9 +1,10 @@
 """Compare cloak settings on the same paintings: plain and robust target progress, transfer, PSNR, time.
 
-Used to choose the presets (README, "Choosing the defaults"). Each argument is a Python dict of
-CloakSettings fields; EOTSettings is in scope.
+Used to choose the presets (README, "Choosing the defaults"). Arguments: a target style, comma-separated
+image files, then any number of settings, each a Python dict of CloakSettings fields (EOTSettings and
+ROBUST are in scope).
 
-    python bench/calibrate.py ../shared/data/paintings/claude-monet/bordighera.jpg \
+    python bench/calibrate.py cubist-facets ../shared/data/paintings/claude-monet/bordighera.jpg \
         "dict(steps=60, eot=None)" "dict(steps=60, eot=EOTSettings(shift_prob=0.0))"
 """
 
@@ -18,6 +19,7 @@ import torch
 
 from stylecloak.api import Working
 from stylecloak.backbones import load_backbone
+from stylecloak.config import ROBUST
 from stylecloak.cloak import CloakSettings, encode_all, optimise
 from stylecloak.imageio import load_image
 from stylecloak.perceptual import PerceptualDistance, psnr
@@ -32,14 +34,15 @@ def main() -> None:
     torch.set_num_threads(2)
     bb, sana = (load_backbone(n, weights_dir=WEIGHTS) for n in ("taef2", "taesana"))
     perc = PerceptualDistance()
-    files = sys.argv[1].split(",")
+    style = get_style(sys.argv[1])
+    files = sys.argv[2].split(",")
     print(f"{'settings':60} {'TP':>6} {'jpeg75':>6} {'half':>6} {'clean':>6} {'sana':>6} {'PSNR':>6} {'d':>6} {'s':>6}")
-    for spec in sys.argv[2:]:
-        settings = CloakSettings(**eval(spec, {"EOTSettings": EOTSettings}))  # noqa: S307 - a developer's own command line
+    for spec in sys.argv[3:]:
+        settings = CloakSettings(**eval(spec, {"EOTSettings": EOTSettings, "ROBUST": ROBUST}))  # noqa: S307 - a developer's own command line
         rows = []
         for f in files:
             x = Working.of(load_image(f).rgb, 512, 32).image
-            omega = style_transfer(bb, x, style_stats(bb, get_style("cubist-facets")))
+            omega = style_transfer(bb, x, style_stats(bb, style))
             start = time.perf_counter()
             xc = ((x + optimise(x, omega, [bb], settings, perc)).clamp(0, 1) * 255).round() / 255
             seconds = time.perf_counter() - start

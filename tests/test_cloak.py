@@ -7,7 +7,7 @@ import torch
 
 from stylecloak.backbones import load_backbone
 from stylecloak.cloak import CloakSettings, encode_all, optimise
-from stylecloak.perceptual import PerceptualDistance
+from stylecloak.perceptual import PerceptualDistance, psnr
 from stylecloak.styles import builtin_styles
 from stylecloak.transfer import style_stats, style_transfer
 
@@ -24,9 +24,10 @@ def progress_of(bb, x, x_adv, omega) -> float:
     return 1 - float((z1 - t).norm() / (z0 - t).norm())
 
 
-def test_cloak_moves_latents_toward_target_within_budget(setup):
+@pytest.mark.parametrize("method, lr", [("l2", 0.5 / 255), ("adam", 1.5 / 255)])
+def test_cloak_moves_latents_toward_target_within_budget(setup, method, lr):
     bb, x, omega, perc = setup
-    s = CloakSettings(steps=25, budget=0.3, max_linf=8 / 255, lr=1.5 / 255, eot=None, bf16=False)
+    s = CloakSettings(steps=25, budget=0.3, max_linf=8 / 255, lr=lr, method=method, eot=None, bf16=False)
     steps = []
     delta = optimise(x, omega, [bb], s, perc, progress=lambda i, n, info: steps.append(info))
     x_adv = (x + delta).clamp(0, 1)
@@ -35,6 +36,24 @@ def test_cloak_moves_latents_toward_target_within_budget(setup):
     assert 0 <= x_adv.min() and x_adv.max() <= 1
     assert float(perc(x, x_adv)) <= s.budget * 1.1
     assert len(steps) == 25 and steps[-1]["latent"] < steps[0]["latent"]
+
+
+def test_psnr_floor_holds_and_l2_beats_adam_under_it(setup):
+    """With the energy cap binding, RMS-normalised steps reach more progress than Adam's sign-like ones."""
+    bb, x, omega, perc = setup
+    reached = {}
+    for method, lr in (("l2", 0.5 / 255), ("adam", 1.5 / 255)):
+        s = CloakSettings(steps=25, budget=1.0, max_linf=None, min_psnr=36.0, lr=lr, method=method, eot=None, bf16=False)
+        x_adv = (x + optimise(x, omega, [bb], s, perc)).clamp(0, 1)
+        assert float(psnr(x, x_adv)) >= 36.0 - 0.01
+        reached[method] = progress_of(bb, x, x_adv, omega)
+    assert reached["l2"] > reached["adam"] + 0.03
+
+
+def test_unknown_method_is_refused(setup):
+    bb, x, omega, perc = setup
+    with pytest.raises(ValueError, match="method"):
+        optimise(x, omega, [bb], CloakSettings(steps=1, method="sgd"), perc)
 
 
 def test_tight_budget_is_respected(setup):

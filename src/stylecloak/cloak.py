@@ -39,14 +39,19 @@ class CloakSettings:
     """δ is optimised at this fraction of the working resolution and upsampled (0.5: smoother, survives
     JPEG and downscaling better)."""
     steps: int = 100
-    lr: float = 1 / 255
-    """Adam step size, in image units."""
+    lr: float = 0.5 / 255
+    """Step size, in image units (per pixel for Adam, RMS over pixels for ``"l2"``)."""
+    method: str = "l2"
+    """``"adam"`` (Glaze) or ``"l2"``: momentum steps along the RMS-normalised gradient, which spend
+    the energy (PSNR) budget where the gradient is large instead of evenly over all pixels."""
     cosine: bool = True
     """Decay the step size to 0 along a half cosine (coarse moves first, fine ones last)."""
     work_size: int | None = 512
     """Long side (px) at which δ is optimised; larger images get δ upsampled. None: full resolution."""
     eot: EOTSettings | None = field(default_factory=EOTSettings)
     """Random transformations averaged over (robustness); None disables EOT."""
+    eot_start: float = 0.0
+    """Fraction of the steps run without EOT first (plain progress), before the robust phase."""
     bf16: bool = True
     """Run the encoders under bfloat16 autocast (fast on CPUs with AVX-512 BF16)."""
     patience: int = 0
@@ -88,7 +93,9 @@ def optimise(
     h, w = work.shape[-2:]
     coarse = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
     param = torch.zeros(1, 3, *coarse, requires_grad=True)
-    opt = torch.optim.Adam([param], lr=settings.lr)
+    if settings.method not in ("adam", "l2"):
+        raise ValueError(f"unknown method {settings.method!r}")
+    opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=0.9)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps) if settings.cosine else None
     best, best_latent, last_gain = torch.zeros_like(work), float("inf"), 0
     for step in range(settings.steps):
@@ -98,7 +105,7 @@ def optimise(
 
         # 3. latent loss, through a random mimic-side transformation when EOT is on
         seen, goal = x_adv, targets
-        if eot is not None:
+        if eot is not None and step >= settings.eot_start * settings.steps:
             seen, record = eot(x_adv, gen)
             if "shift" in record:  # content moved: the target must move with it
                 goal = encode_all(backbones, eot.replay(target_image, {"shift": record["shift"]}), settings.bf16)
@@ -108,7 +115,8 @@ def optimise(
         # 4. perceptual budget as a hinge penalty
         with _autocast(settings.bf16):
             dist = perceptual.against(x_adv, ref).float().mean()
-        loss = latent + settings.penalty * F.relu(dist - settings.budget)
+        over = dist - settings.budget
+        loss = latent + settings.penalty * over if over > 0 else latent  # under budget: no backward through d
         loss.backward()
 
         # 5. keep the best δ within budget (with EOT the loss is a noisy sample: keep the latest); stop on a plateau
@@ -124,7 +132,9 @@ def optimise(
         if settings.patience and step - last_gain >= settings.patience:
             break
 
-        # 6. Adam step, then project δ back inside the caps
+        # 6. step, then project δ back inside the caps
+        if settings.method == "l2":
+            param.grad /= param.grad.pow(2).mean().sqrt().clamp_min(1e-12)
         opt.step()
         if sched is not None:
             sched.step()
