@@ -19,8 +19,8 @@ import torch
 
 from stylecloak.api import Working
 from stylecloak.backbones import load_backbone
-from stylecloak.config import ROBUST
 from stylecloak.cloak import CloakSettings, encode_all, optimise
+from stylecloak.config import ROBUST
 from stylecloak.imageio import load_image
 from stylecloak.perceptual import PerceptualDistance, psnr
 from stylecloak.styles import get_style
@@ -38,7 +38,7 @@ def main() -> None:
     files = sys.argv[2].split(",")
     print(f"{'settings':60} {'TP':>6} {'jpeg75':>6} {'half':>6} {'clean':>6} {'sana':>6} {'PSNR':>6} {'d':>6} {'s':>6}")
     for spec in sys.argv[3:]:
-        settings = CloakSettings(**eval(spec, {"EOTSettings": EOTSettings, "ROBUST": ROBUST}))  # noqa: S307 - a developer's own command line
+        settings = CloakSettings(**eval(spec, {"EOTSettings": EOTSettings, "ROBUST": ROBUST}))
         rows = []
         for f in files:
             x = Working.of(load_image(f).rgb, 512, 32).image

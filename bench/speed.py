@@ -28,7 +28,7 @@ def run_case(size: int, mode: str, weights: str, steps: int | None) -> dict:
     import torch
     from PIL import Image
 
-    from stylecloak import ProtectSettings, Protector
+    from stylecloak import Protector, ProtectSettings
     from stylecloak.api import Working
     from stylecloak.cloak import encode_all
     from stylecloak.styles import get_style

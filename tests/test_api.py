@@ -7,10 +7,10 @@ import os
 
 import numpy as np
 import pytest
+from helpers import painting_crop
 from PIL import Image
 
-from helpers import painting_crop
-from stylecloak import ProtectSettings, Protector, protect
+from stylecloak import Protector, ProtectSettings, protect
 from stylecloak.errors import ConfigError
 from stylecloak.imageio import load_image
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,9 +12,9 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from helpers import painting_crop
 from PIL import Image
 
-from helpers import painting_crop
 from stylecloak.cli import main
 
 ARGS = ["--quality", "fast", "--steps", "3", "--style", "mosaic"]

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import painting_crop, to_tensor
 
 from stylecloak.api import Protector
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError
 from stylecloak.styles import builtin_styles
-from stylecloak.targets import choose_target, load_profile, save_profile, style_distances
-
-from helpers import painting_crop, to_tensor
+from stylecloak.targets import (
+    choose_target,
+    load_profile,
+    save_profile,
+    style_distances,
+)
 
 
 def test_choice_lies_in_the_50_75_percentile_band():

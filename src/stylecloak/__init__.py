@@ -7,9 +7,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import Protector, ProtectResult, protect  # noqa: E402
-from .config import ProtectSettings, cloak_settings  # noqa: E402
-from .errors import ConfigError, ImageError, StylecloakError, WeightsError  # noqa: E402
+from .api import Protector, ProtectResult, protect
+from .config import ProtectSettings, cloak_settings
+from .errors import ConfigError, ImageError, StylecloakError, WeightsError
 
 __all__ = [
     "ConfigError",

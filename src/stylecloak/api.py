@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,15 @@ from .cloak import CloakSettings, Progress, encode_all, optimise
 from .config import ProtectSettings
 from .errors import ConfigError
 from .imageio import LoadedImage, load_image, save_image
-from .perceptual import PerceptualDistance, psnr
+from .perceptual import load_perceptual, psnr
 from .styles import Style, all_styles, get_style
-from .targets import ArtistProfile, default_profile_path, load_profile, save_profile, select_target
+from .targets import (
+    ArtistProfile,
+    default_profile_path,
+    load_profile,
+    save_profile,
+    select_target,
+)
 from .transfer import style_stats, style_transfer
 
 
@@ -118,7 +124,9 @@ class Protector:
         weights_dir: str | Path | None = None,
         styles: dict[str, Style] | None = None,
     ):
-        self.settings = settings or ProtectSettings()
+        settings = settings or ProtectSettings()
+        name, self.perceptual = load_perceptual(settings.perceptual)
+        self.settings = replace(settings, perceptual=name)
         self.cloak_settings: CloakSettings = self.settings.cloak
         if not self.settings.backbones:
             raise ConfigError("no backbone given; use e.g. --backbones taef2")
@@ -130,7 +138,6 @@ class Protector:
         self.styles = all_styles(styles)
         if self.settings.target_style is not None:
             get_style(self.settings.target_style, self.styles)  # fail early on a typo
-        self.perceptual = PerceptualDistance()
 
     def choose_target(self, images: list[torch.Tensor], *, artist: str = "default", profile: str | Path | None = None) -> ArtistProfile:
         """The artist's target style: from the profile if one exists, else chosen (Glaze §5.3) and saved."""

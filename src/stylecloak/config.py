@@ -19,6 +19,9 @@ INTENSITY: dict[str, dict] = {
 }
 """Budget p (units of :class:`~stylecloak.perceptual.PerceptualDistance`), per-pixel cap and PSNR floor."""
 
+LPIPS_BUDGET = {"low": 0.03, "default": 0.05, "high": 0.10}
+"""Budget p when the distance is LPIPS-AlexNet: Glaze's user study values (p = 0.05 used throughout)."""
+
 ROBUST = EOTSettings(jpeg_prob=0.4, rescale_prob=0.3, noise_prob=0.1, blur_prob=0.1, shift_prob=0.0)
 """The EOT mix that measured best (README, "Choosing the defaults"): JPEG q50-95, rescale 0.5-1, noise, blur."""
 
@@ -33,14 +36,17 @@ QUALITY: dict[str, dict] = {
 """Steps, EOT (robustness) and working resolution; all use the ``l2`` method at a cosine-decayed step of 0.5/255."""
 
 
-def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, **overrides) -> CloakSettings:
-    """Cloak settings for a preset pair, with optional field overrides."""
+def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, perceptual: str = "efficientnet", **overrides) -> CloakSettings:
+    """Cloak settings for a preset pair (budget in the units of ``perceptual``), with optional field overrides."""
     if intensity not in INTENSITY:
         raise ConfigError(f"unknown intensity {intensity!r}; choose one of {', '.join(INTENSITY)}")
     if quality not in QUALITY:
         raise ConfigError(f"unknown quality {quality!r}; choose one of {', '.join(QUALITY)}")
     try:
-        return replace(CloakSettings(seed=seed, **INTENSITY[intensity], **QUALITY[quality]), **overrides)
+        base = CloakSettings(seed=seed, **INTENSITY[intensity], **QUALITY[quality])
+        if perceptual == "lpips-alex":
+            base = replace(base, budget=LPIPS_BUDGET[intensity])
+        return replace(base, **overrides)
     except TypeError as exc:
         raise ConfigError(f"bad cloak setting: {exc}") from exc
 
@@ -55,6 +61,9 @@ class ProtectSettings:
     target_style: str | None = None
     """None: take it from the artist profile, choosing one (Glaze §5.3) the first time."""
     style_strength: float = 1.0
+    perceptual: str = "auto"
+    """Distance the budget is measured in: ``efficientnet``, ``lpips-alex``, or ``auto`` (LPIPS-AlexNet
+    when the ``lpips`` package and its weights are present). A :class:`Protector` resolves ``auto``."""
     seed: int = 0
     optout: bool = True
     overrides: dict = field(default_factory=dict)
@@ -62,4 +71,5 @@ class ProtectSettings:
 
     @property
     def cloak(self) -> CloakSettings:
-        return cloak_settings(self.intensity, self.quality, self.seed, **self.overrides)
+        perceptual = "efficientnet" if self.perceptual == "auto" else self.perceptual
+        return cloak_settings(self.intensity, self.quality, self.seed, perceptual, **self.overrides)

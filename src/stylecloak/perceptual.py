@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import WeightsError
+from .errors import ConfigError, WeightsError
 
 FEATURE_BLOCKS = (0, 2, 4, 7, 10, 14)
 """EfficientNet-Lite0 blocks whose outputs are used (strides 2, 4, 8, 16, 16, 32)."""
@@ -83,6 +83,54 @@ class PerceptualDistance(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.against(y, self.reference(x))
+
+
+class LpipsAlex(nn.Module):
+    """LPIPS with AlexNet features (Zhang et al. 2018), the distance Glaze's budget p is given in.
+
+    Needs the ``lpips`` package (which needs torchvision) and its AlexNet weights (downloaded by
+    torchvision on first use). Same interface as :class:`PerceptualDistance`.
+    """
+
+    def __init__(self):
+        super().__init__()
+        try:
+            import lpips
+        except ImportError as exc:
+            raise ConfigError("LPIPS-AlexNet needs the lpips package: pip install lpips (or use --perceptual efficientnet)") from exc
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.net = lpips.LPIPS(net="alex", verbose=False)
+        except (OSError, RuntimeError) as exc:  # URLError is an OSError: offline without cached AlexNet weights
+            raise WeightsError(f"LPIPS-AlexNet weights unavailable ({exc.__class__.__name__}); run once online or use --perceptual efficientnet") from exc
+        self.requires_grad_(False)
+        self.eval()
+
+    def reference(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [x * 2 - 1]
+
+    def against(self, y: torch.Tensor, ref: list[torch.Tensor]) -> torch.Tensor:
+        return self.net(y * 2 - 1, ref[0]).flatten()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.against(y, self.reference(x))
+
+
+PERCEPTUAL = ("auto", "efficientnet", "lpips-alex")
+"""Names for :func:`load_perceptual`; ``auto`` is LPIPS-AlexNet when it loads, else EfficientNet-Lite0."""
+
+
+def load_perceptual(name: str = "auto") -> tuple[str, PerceptualDistance | LpipsAlex]:
+    """The distance the cloak budget is measured in, and its resolved name."""
+    if name not in PERCEPTUAL:
+        raise ConfigError(f"unknown perceptual distance {name!r}; choose one of {', '.join(PERCEPTUAL)}")
+    if name in ("auto", "lpips-alex"):
+        try:
+            return "lpips-alex", LpipsAlex()
+        except (ConfigError, WeightsError):
+            if name == "lpips-alex":
+                raise
+    return "efficientnet", PerceptualDistance()
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

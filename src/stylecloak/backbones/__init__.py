@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,4 +96,4 @@ def load_backbones(names: str | list[str], **kwargs) -> list[Backbone]:
     return [load_backbone(n.strip(), **kwargs) for n in items if n.strip()]
 
 
-__all__ = ["Backbone", "DEFAULT_BACKBONE", "TINY", "available", "load_backbone", "load_backbones"]
+__all__ = ["DEFAULT_BACKBONE", "TINY", "Backbone", "available", "load_backbone", "load_backbones"]

@@ -47,6 +47,6 @@ def main() -> None:
     """
 
 
-from . import protect as _protect  # noqa: E402,F401  (registers commands)
-from . import serve as _serve  # noqa: E402,F401
-from . import audit as _audit  # noqa: E402,F401
+from . import audit as _audit  # noqa: F401
+from . import protect as _protect  # noqa: F401  (registers commands)
+from . import serve as _serve  # noqa: F401

@@ -13,6 +13,7 @@ from ..batch import BatchItem, run_batch
 from ..config import INTENSITY, QUALITY, ProtectSettings
 from ..errors import StylecloakError
 from ..imageio import iter_images, load_image
+from ..perceptual import PERCEPTUAL
 from ..styles import all_styles, parse_style_dirs
 from . import console, fail, main, write_json
 
@@ -28,12 +29,13 @@ from . import console, fail, main, write_json
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile file (default: in the user config folder).")
 @click.option("--backbones", default="taef2", show_default=True, help="Comma-separated encoders to attack (ensemble).")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
+@click.option("--perceptual", type=click.Choice(list(PERCEPTUAL)), default="auto", show_default=True, help="Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).")
 @click.option("--steps", type=int, help="Override the preset's number of optimisation steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--preview", is_flag=True, help="Also write NAME.preview.png: what the model sees, before/after/target.")
 @click.option("--report", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
 @click.option("--no-optout-metadata", is_flag=True, help="Do not embed the XMP 'no AI training' signals.")
-def protect(images, out_dir, intensity, quality, style, style_dirs, artist, profile, backbones, weights_dir, steps, seed, preview, report, no_optout_metadata):
+def protect(images, out_dir, intensity, quality, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, report, no_optout_metadata):
     """Cloak IMAGES (files or folders) into --out.
 
     \b
@@ -48,18 +50,20 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
             quality=quality,
             backbones=tuple(b.strip() for b in backbones.split(",") if b.strip()),
             target_style=None if style == "auto" else style,
+            perceptual=perceptual,
             seed=seed,
             optout=not no_optout_metadata,
             overrides={"steps": steps} if steps else {},
         )
         protector = Protector(settings, weights_dir=weights_dir, styles=parse_style_dirs(style_dirs))
         target = settings.target_style or _choose(protector, images, artist, profile)
-        console.print(f"target style: [bold]{target}[/bold]  ({protector.cloak_settings.steps} steps, intensity {intensity}, quality {quality})", highlight=False)
+        s = protector.cloak_settings
+        console.print(f"target style: [bold]{target}[/bold]  ({s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
         result = _run(protector, images, out_dir, target, preview)
     except StylecloakError as exc:
         fail(str(exc))
     if report:
-        write_json(report, {"settings": settings_dict(settings), "target_style": target, "images": [i.record() for i in result.items]})
+        write_json(report, {"settings": settings_dict(protector.settings), "target_style": target, "images": [i.record() for i in result.items]})
     done = sum(i.status == "done" for i in result.items)
     skipped = sum(i.status == "skipped" for i in result.items)
     console.print(f"{done} protected, {skipped} already done, {len(result.failed)} failed", highlight=False)

@@ -1,0 +1,77 @@
+"""The budget's distance: LPIPS-AlexNet when the lpips package works, EfficientNet-Lite0 otherwise.
+
+The real lpips package needs torchvision, which does not install beside this torch, so a stand-in
+``lpips`` module (a squared-error distance with the package's interface) checks the wiring.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import ClassVar
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from stylecloak import Protector, ProtectSettings
+from stylecloak.errors import ConfigError, WeightsError
+from stylecloak.perceptual import LpipsAlex, PerceptualDistance, load_perceptual
+
+TINY = {"steps": 12, "work_size": 64, "min_psnr": None, "max_linf": None}
+
+
+class FakeLPIPS(nn.Module):
+    """lpips.LPIPS's interface: images in [-1, 1], distance shaped (B,1,1,1)."""
+
+    calls: ClassVar[list[tuple[float, float]]] = []
+
+    def __init__(self, net: str = "alex", verbose: bool = True, fail: bool = False):
+        super().__init__()
+        if fail:
+            raise OSError("no network")
+        assert net == "alex"
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        FakeLPIPS.calls.append((float(a.min()), float(a.max())))
+        return 1000 * (a - b).pow(2).mean((1, 2, 3), keepdim=True)
+
+
+def fake_module(fail: bool = False) -> types.ModuleType:
+    mod = types.ModuleType("lpips")
+    mod.LPIPS = lambda net="alex", verbose=True: FakeLPIPS(net, verbose, fail)
+    return mod
+
+
+def test_auto_uses_lpips_and_its_budget_when_present(monkeypatch, weights_dir, small_painting, tmp_path):
+    monkeypatch.setitem(sys.modules, "lpips", fake_module())
+    protector = Protector(ProtectSettings(quality="fast", target_style="woodcut", overrides=TINY), weights_dir=weights_dir)
+    assert protector.settings.perceptual == "lpips-alex"
+    assert isinstance(protector.perceptual, LpipsAlex)
+    assert protector.cloak_settings.budget == 0.05  # Glaze's p, in LPIPS units
+    path = tmp_path / "a.png"
+    Image.fromarray((small_painting[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(path)
+    result = protector.protect(path)
+    assert result.target_progress > 0.02
+    assert 0.0 < result.perceptual_distance <= 0.05 * 1.1  # the fake distance binds long before any PSNR floor
+    assert min(lo for lo, _ in FakeLPIPS.calls) < -0.5 < 0.5 < max(hi for _, hi in FakeLPIPS.calls)  # fed [-1, 1]
+
+
+@pytest.mark.parametrize("module", [None, fake_module(fail=True)], ids=["not-installed", "weights-missing"])
+def test_auto_falls_back_to_efficientnet(monkeypatch, module):
+    monkeypatch.setitem(sys.modules, "lpips", module)
+    name, dist = load_perceptual("auto")
+    assert name == "efficientnet" and isinstance(dist, PerceptualDistance)
+    assert ProtectSettings(perceptual="auto").cloak.budget == 0.30
+
+
+def test_explicit_lpips_errors_say_what_to_do(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lpips", None)
+    with pytest.raises(ConfigError, match="pip install lpips"):
+        load_perceptual("lpips-alex")
+    monkeypatch.setitem(sys.modules, "lpips", fake_module(fail=True))
+    with pytest.raises(WeightsError, match="run once online"):
+        load_perceptual("lpips-alex")
+    with pytest.raises(ConfigError, match="choose one of"):
+        load_perceptual("alexnet")
