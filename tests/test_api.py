@@ -47,6 +47,15 @@ def test_protect_reports_progress_and_keeps_alpha(protector, rgba_png, tmp_path)
     assert not np.array_equal(np.asarray(saved)[..., :3], np.asarray(Image.open(rgba_png))[..., :3])
 
 
+def test_saved_image_meets_the_psnr_floor(weights_dir, rgba_png):
+    """The energy cap leaves room for 8-bit rounding: the quantised output itself meets min_psnr."""
+    floor = 36.0
+    p = Protector(ProtectSettings(quality="fast", target_style="woodcut", overrides=FAST | {"min_psnr": floor, "max_linf": None}), weights_dir=weights_dir)
+    result = p.protect(rgba_png)
+    assert floor <= result.psnr_db < floor + 0.5  # the cap binds, and holds after rounding
+    assert result.target_progress > 0.05
+
+
 def test_large_image_is_cloaked_at_full_size_through_the_working_resolution(protector, tmp_path, painting_files):
     path = tmp_path / "big.jpg"
     painting_crop(painting_files[1], 300).resize((300, 200)).save(path, quality=95)
