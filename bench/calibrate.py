@@ -41,10 +41,11 @@ def main() -> None:
         settings = CloakSettings(**eval(spec, {"EOTSettings": EOTSettings, "ROBUST": ROBUST}))
         rows = []
         for f in files:
-            x = Working.of(load_image(f).rgb, 512, 32).image
+            work = Working.of(load_image(f).rgb, 512, 32)
+            x = work.image
             omega = style_transfer(bb, x, style_stats(bb, style))
             start = time.perf_counter()
-            xc = ((x + optimise(x, omega, [bb], settings, perc)).clamp(0, 1) * 255).round() / 255
+            xc = ((x + optimise(x, omega, [bb], settings, perc, valid=work.size)).clamp(0, 1) * 255).round() / 255
             seconds = time.perf_counter() - start
 
             def tp(enc, a, b):

@@ -50,6 +50,16 @@ def test_psnr_floor_holds_and_l2_beats_adam_under_it(setup):
     assert reached["l2"] > reached["adam"] + 0.03
 
 
+def test_coarse_to_fine_makes_progress_deterministically(setup):
+    bb, x, omega, perc = setup
+    s = CloakSettings(steps=12, coarse_steps=6, budget=0.3, eot=None, bf16=False)
+    seen = []
+    a = optimise(x, omega, [bb], s, perc, progress=lambda i, n, info: seen.append(info["latent"]))
+    assert torch.equal(a, optimise(x, omega, [bb], s, perc))
+    assert seen[5] < seen[0] and seen[-1] < seen[6]  # both phases lower their own loss
+    assert progress_of(bb, x, (x + a).clamp(0, 1), omega) > 0.15
+
+
 def test_unknown_method_is_refused(setup):
     bb, x, omega, perc = setup
     with pytest.raises(ValueError, match="method"):

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -76,12 +77,27 @@ class ProtectResult:
     psnr_db: float
     seconds: float
     settings: ProtectSettings
-    original_view: torch.Tensor
-    """What the model sees: decoder(encoder(original)), working resolution."""
-    cloaked_view: torch.Tensor
-    """decoder(encoder(cloaked)), working resolution."""
-    target_view: torch.Tensor
+    renderer: Backbone = field(repr=False)
+    work: Working = field(repr=False)
+    """The original at the working resolution."""
+    seen: torch.Tensor = field(repr=False)
+    """The cloaked image at the working resolution (padded like ``work``)."""
+    target_view: torch.Tensor = field(repr=False)
     """Ω(x, T), the target image, working resolution."""
+
+    @cached_property
+    def original_view(self) -> torch.Tensor:
+        """What the model sees: decoder(encoder(original)), working resolution (computed on first use)."""
+        return self._view(self.work.image)
+
+    @cached_property
+    def cloaked_view(self) -> torch.Tensor:
+        """decoder(encoder(cloaked)), working resolution (computed on first use)."""
+        return self._view(self.seen)
+
+    def _view(self, image: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.work.crop(self.renderer.decode(self.renderer.encode(image)))
 
     def save(self, path: str | Path, *, optout: bool | None = None) -> Path:
         """Write the cloaked image in the source's format, size and metadata (atomically)."""
@@ -168,7 +184,7 @@ class Protector:
         omega = style_transfer(self.renderer, work.image, style_stats(self.renderer, style), self.settings.style_strength)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
-        delta = optimise(work.image, omega, self.backbones, s, self.perceptual, progress)
+        delta = optimise(work.image, omega, self.backbones, s, self.perceptual, progress, valid=work.size)
         full_delta = work.to_full(delta)
         if s.max_linf is not None:
             full_delta = full_delta.clamp(-s.max_linf, s.max_linf)
@@ -180,7 +196,6 @@ class Protector:
         tp = 1 - float((z1 - t).norm() / (z0 - t).norm().clamp_min(1e-12))
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
-            views = [work.crop(self.renderer.decode(self.renderer.encode(im))) for im in (work.image, seen)]
         return ProtectResult(
             source=source,
             cloaked=cloaked,
@@ -190,8 +205,9 @@ class Protector:
             psnr_db=float(psnr(source.rgb, cloaked)),
             seconds=time.perf_counter() - start,
             settings=self.settings,
-            original_view=views[0],
-            cloaked_view=views[1],
+            renderer=self.renderer,
+            work=work,
+            seen=seen,
             target_view=work.crop(omega),
         )
 

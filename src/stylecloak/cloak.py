@@ -1,6 +1,10 @@
-"""The cloak optimiser: Glaze's objective solved with Adam, at a working resolution, optionally robust (EOT).
+"""The cloak optimiser: Glaze's objective at a working resolution, optionally robust (EOT).
 
-    minimise_δ  Σ_b ‖Φ_b(T(x+δ)) − t_b‖² / ‖Φ_b(x) − t_b‖²  +  α · max(d(x+δ, x) − p, 0),   ‖δ‖∞ ≤ ε
+    minimise_δ  Σ_b ‖Φ_b(T(x+δ)) − t_b‖² / ‖Φ_b(x) − t_b‖²  +  α · max(d(x+δ, x) − p, 0),
+    subject to  ‖δ‖∞ ≤ ε  and  PSNR(x+δ, x) ≥ floor
+
+solved with Adam (as Glaze) or, by default, with momentum steps along the RMS-normalised gradient
+(``method="l2"``), which suit the PSNR (energy) cap that binds in practice.
 
 Φ_b are the backbones' encoders, t_b = Φ_b(Ω(x, T)) the target latents, d the perceptual distance,
 p the budget and T a random transformation (expectation over transformation) when EOT is on.
@@ -53,8 +57,9 @@ class CloakSettings:
     """Long side (px) at which δ is optimised; larger images get δ upsampled. None: full resolution."""
     eot: EOTSettings | None = field(default_factory=EOTSettings)
     """Random transformations averaged over (robustness); None disables EOT."""
-    eot_start: float = 0.0
-    """Fraction of the steps run without EOT first (plain progress), before the robust phase."""
+    coarse_steps: int = 0
+    """The first this many steps show the encoders the image at half resolution (about 4× cheaper
+    each): coarse, robust moves first, full-resolution refinement after (coarse-to-fine)."""
     bf16: bool = True
     """Run the encoders under bfloat16 autocast (fast on CPUs with AVX-512 BF16)."""
     patience: int = 0
@@ -80,17 +85,24 @@ def optimise(
     settings: CloakSettings,
     perceptual: PerceptualDistance,
     progress: Progress | None = None,
+    valid: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Find δ for ``work`` (1,3,h,w in [0, 1], sides multiples of every backbone's factor).
 
-    ``target_image`` is Ω(work, T), same shape. Returns δ (1,3,h,w) with work+δ in [0, 1].
+    ``target_image`` is Ω(work, T), same shape; ``valid`` is the (h, w) of the image inside any
+    padding (the PSNR cap is measured there). Returns δ (1,3,h,w) with work+δ in [0, 1].
     """
     # 1. constants: target latents, reference features, initial distances (normalisers)
     gen = torch.Generator().manual_seed(settings.seed)
     eot = RandomEOT(settings.eot) if settings.eot is not None else None
     ref = perceptual.reference(work)
-    targets = encode_all(backbones, target_image, settings.bf16)
-    norms = [(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, work, settings.bf16), targets)]
+    levels = {False: (work, target_image)}  # keyed by "coarse"
+    if settings.coarse_steps:
+        levels[True] = (half(work), half(target_image))
+    targets, norms = {}, {}
+    for key, (image, goal_image) in levels.items():
+        targets[key] = encode_all(backbones, goal_image, settings.bf16)
+        norms[key] = [(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, image, settings.bf16), targets[key])]
 
     # 2. δ starts at zero (deterministic) and is optimised with Adam, possibly at a coarser grid
     h, w = work.shape[-2:]
@@ -106,14 +118,20 @@ def optimise(
         delta = upsample(param, (h, w))
         x_adv = (work + delta).clamp(0, 1)
 
-        # 3. latent loss, through a random mimic-side transformation when EOT is on
-        seen, goal = x_adv, targets
-        if eot is not None and step >= settings.eot_start * settings.steps:
+        # 3. latent loss, through a random mimic-side transformation when EOT is on, at half size while coarse
+        coarse = step < settings.coarse_steps
+        if step == settings.coarse_steps:
+            best_latent = float("inf")  # full-resolution losses are not comparable with coarse ones
+        seen, goal = x_adv, targets[coarse]
+        if eot is not None:
             seen, record = eot(x_adv, gen)
             if "shift" in record:  # content moved: the target must move with it
-                goal = encode_all(backbones, eot.replay(target_image, {"shift": record["shift"]}), settings.bf16)
+                moved = eot.replay(target_image, {"shift": record["shift"]})
+                goal = encode_all(backbones, half(moved) if coarse else moved, settings.bf16)
+        if coarse:
+            seen = half(seen)
         with _autocast(settings.bf16):
-            latent = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms)) / len(backbones)
+            latent = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms[coarse])) / len(backbones)
 
         # 4. perceptual budget as a hinge penalty
         with _autocast(settings.bf16):
@@ -142,8 +160,13 @@ def optimise(
         if sched is not None:
             sched.step()
         with torch.no_grad():
-            project(param, settings, (h, w))
+            project(param, settings, (h, w), valid or (h, w))
     return best
+
+
+def half(x: torch.Tensor) -> torch.Tensor:
+    """Half-size copy (antialiased, differentiable)."""
+    return F.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
 
 
 def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -151,13 +174,14 @@ def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return param if tuple(param.shape[-2:]) == size else F.interpolate(param, size, mode="bilinear", align_corners=False)
 
 
-def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int]) -> None:
-    """In place: clamp δ to the L∞ cap, then scale it so δ on the working grid meets the PSNR (energy) cap."""
+def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int], valid: tuple[int, int]) -> None:
+    """In place: clamp δ to the L∞ cap, then scale it so δ on the working grid (its ``valid`` top-left
+    part, without padding) meets the PSNR (energy) cap."""
     if settings.max_linf is not None:
         param.clamp_(-settings.max_linf, settings.max_linf)
     if settings.min_psnr is not None:
         # leave room for the 8-bit rounding of the saved file (uniform error, variance q²/12)
         rms_cap = max(10 ** (-settings.min_psnr / 10) - QUANT_VAR, 0.0) ** 0.5
-        rms = upsample(param, size).pow(2).mean().sqrt()
+        rms = upsample(param, size)[..., : valid[0], : valid[1]].pow(2).mean().sqrt()
         if rms > rms_cap:
             param.mul_(rms_cap / rms)
