@@ -188,7 +188,7 @@ class Protector:
         full_delta = work.to_full(delta)
         if s.max_linf is not None:
             full_delta = full_delta.clamp(-s.max_linf, s.max_linf)
-        cloaked = ((source.rgb + full_delta).clamp(0, 1) * 255).round() / 255
+        cloaked = _quantised(source.rgb, full_delta, s.min_psnr)
 
         # 3. measure what was achieved, as a mimic would see it (working resolution, fp32)
         seen = Working.of(cloaked, s.work_size, self.multiple).image
@@ -210,6 +210,18 @@ class Protector:
             seen=seen,
             target_view=work.crop(omega),
         )
+
+
+def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> torch.Tensor:
+    """x + δ rounded to 8 bits like the saved file; δ is scaled down until the rounded image meets ``min_psnr``
+    (rounding a perturbation of a few grey levels adds more energy than the uniform q²/12)."""
+    for _ in range(20):
+        cloaked = ((x + delta).clamp(0, 1) * 255).round() / 255
+        gap = -1.0 if min_psnr is None else min_psnr - float(psnr(x, cloaked).min())
+        if gap <= 0:
+            return cloaked
+        delta = delta * 10 ** (-(gap + 0.002) / 20)
+    return x.clone()  # unreachable in practice: no change at all always meets the floor
 
 
 def protect(

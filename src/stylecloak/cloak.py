@@ -23,9 +23,6 @@ from .backbones import Backbone
 from .perceptual import PerceptualDistance
 from .transforms import EOTSettings, RandomEOT
 
-QUANT_VAR = (1 / 255) ** 2 / 12
-"""Variance that rounding to 8 bits adds to δ."""
-
 Progress = Callable[[int, int, dict], None]
 """Called after each step with (step, total steps, {"loss": …, "latent": …, "perceptual": …})."""
 
@@ -41,7 +38,8 @@ class CloakSettings:
     max_linf: float | None = 8 / 255
     """Hard cap on |δ| per pixel (None: no per-pixel cap)."""
     min_psnr: float | None = 33.5
-    """Hard cap on the energy of δ: the saved 8-bit image's PSNR stays at or above this (dB). None: no cap."""
+    """Hard cap on the energy of δ: PSNR(x+δ, x) ≥ this (dB); :meth:`Protector.protect` keeps the saved
+    8-bit image above it too. None: no cap."""
     delta_scale: float = 1.0
     """δ is optimised at this fraction of the working resolution and upsampled (0.5: smoother, survives
     JPEG and downscaling better)."""
@@ -180,8 +178,7 @@ def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int],
     if settings.max_linf is not None:
         param.clamp_(-settings.max_linf, settings.max_linf)
     if settings.min_psnr is not None:
-        # leave room for the 8-bit rounding of the saved file (uniform error, variance q²/12)
-        rms_cap = max(10 ** (-settings.min_psnr / 10) - QUANT_VAR, 0.0) ** 0.5
+        rms_cap = 10 ** (-settings.min_psnr / 20)
         rms = upsample(param, size)[..., : valid[0], : valid[1]].pow(2).mean().sqrt()
         if rms > rms_cap:
             param.mul_(rms_cap / rms)
