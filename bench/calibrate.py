@@ -19,7 +19,7 @@ import torch
 
 from stylecloak.api import Working
 from stylecloak.backbones import load_backbone
-from stylecloak.cloak import CloakSettings, encode_all, optimise
+from stylecloak.cloak import CloakSettings, encode_all, optimise, target_progress
 from stylecloak.config import ROBUST
 from stylecloak.imageio import load_image
 from stylecloak.perceptual import PerceptualDistance, psnr
@@ -49,8 +49,7 @@ def main() -> None:
             seconds = time.perf_counter() - start
 
             def tp(enc, a, b):
-                z0, z1, t = (encode_all([enc], im)[0] for im in (a, b, omega))
-                return 1 - float((z1 - t).norm() / (z0 - t).norm())
+                return target_progress(*(encode_all([enc], im)[0] for im in (a, b, omega)))
 
             rows.append([
                 tp(bb, x, xc), tp(bb, jpeg(x, 75), jpeg(xc, 75)), tp(bb, downscale(x, 0.5), downscale(xc, 0.5)),

@@ -30,7 +30,7 @@ def run_case(size: int, mode: str, weights: str, steps: int | None) -> dict:
 
     from stylecloak import Protector, ProtectSettings
     from stylecloak.api import Working
-    from stylecloak.cloak import encode_all
+    from stylecloak.cloak import encode_all, target_progress
     from stylecloak.styles import get_style
     from stylecloak.transfer import style_stats, style_transfer
     from stylecloak.transforms import jpeg
@@ -59,8 +59,7 @@ def run_case(size: int, mode: str, weights: str, steps: int | None) -> dict:
     t = encode_all([bb], omega)[0]
 
     def tp(a, b):
-        z0, z1 = encode_all([bb], a)[0], encode_all([bb], b)[0]
-        return 1 - float((z1 - t).norm() / (z0 - t).norm())
+        return target_progress(encode_all([bb], a)[0], encode_all([bb], b)[0], t)
 
     return {
         "size": size,

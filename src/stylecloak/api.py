@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from .backbones import Backbone, load_backbone
-from .cloak import CloakSettings, Progress, encode_all, optimise
+from .cloak import CloakSettings, Progress, encode_all, optimise, target_progress
 from .config import ProtectSettings
 from .errors import ConfigError
 from .imageio import LoadedImage, load_image, save_image
@@ -193,7 +193,7 @@ class Protector:
         # 3. measure what was achieved, as a mimic would see it (working resolution, fp32)
         seen = Working.of(cloaked, s.work_size, self.multiple).image
         z0, z1, t = (encode_all(self.backbones[:1], im)[0] for im in (work.image, seen, omega))
-        tp = 1 - float((z1 - t).norm() / (z0 - t).norm().clamp_min(1e-12))
+        tp = target_progress(z0, z1, t)
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
         return ProtectResult(

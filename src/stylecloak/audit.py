@@ -31,6 +31,7 @@ import torch
 
 from .api import Working
 from .backbones import Backbone, load_backbone
+from .cloak import encode_all, target_progress
 from .errors import ConfigError, ImageError, StylecloakError
 from .imageio import LoadedImage, iter_images, load_image, output_suffix
 from .judge import (
@@ -179,17 +180,6 @@ def _load(image: Image) -> tuple[torch.Tensor, str]:
     return loaded.rgb, str(loaded.path) if loaded.path else "in-memory image"
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    """The memory layout in which CPU convolutions run fastest (several times faster on small images)."""
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-@torch.no_grad()
-def _encode(encoder: Backbone, x: torch.Tensor, bf16: bool) -> torch.Tensor:
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        return encoder.encode(_channels_last(x)).float()
-
-
 def _progress_entry(models: _Models, by_encoder: dict[str, float]) -> dict:
     def mean(bbs: list[Backbone]) -> float | None:
         return round(sum(by_encoder[b.name] for b in bbs) / len(bbs), 4) if bbs else None
@@ -226,13 +216,13 @@ def _audit(
     for e in models.encoders:
         m = models.multiple(e)
         if m not in omegas:
-            omegas[m] = style_transfer(renderer, _channels_last(Working.of(x, ws, m).image), models.stats, settings.style_strength)
-        targets[e.name] = _encode(e, omegas[m], settings.bf16)
+            omegas[m] = style_transfer(renderer, Working.of(x, ws, m).image, models.stats, settings.style_strength)
+        targets[e.name] = encode_all([e], omegas[m], settings.bf16)[0]
 
     # 2. cost of the cloak
     work, seen = Working.of(x, ws, renderer.factor), Working.of(xp, ws, renderer.factor)
     with torch.no_grad():
-        dist = float(models.perceptual(_channels_last(work.crop(work.image)), _channels_last(seen.crop(seen.image))))
+        dist = float(models.perceptual(work.crop(work.image), seen.crop(seen.image)))
     cost = {
         "psnr_db": round(float(psnr(x, xp)), 2),
         "ssim": round(float(ssim(x, xp)), 4),
@@ -247,14 +237,13 @@ def _audit(
         by_encoder = {}
         for e in models.encoders:
             works = Working.of(xc, ws, models.multiple(e)), Working.of(xpc, ws, models.multiple(e))
-            z, zp = _encode(e, torch.cat([w.image for w in works]), settings.bf16).split(1)
-            t = targets[e.name]
-            by_encoder[e.name] = 1 - float((zp - t).norm() / (z - t).norm().clamp_min(1e-12))
+            z, zp = encode_all([e], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
+            by_encoder[e.name] = target_progress(z, zp, targets[e.name])
             if name in keep and e is renderer:
                 kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
         if name in keep and name not in kept:
             works = Working.of(xc, ws, renderer.factor), Working.of(xpc, ws, renderer.factor)
-            z, zp = (_unpadded(_encode(renderer, w.image, settings.bf16), w, renderer.factor) for w in works)
+            z, zp = (_unpadded(encode_all([renderer], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
             kept[name] = (z, zp)
         entries[name] = _progress_entry(models, by_encoder)
         tick(name)

@@ -65,15 +65,21 @@ class CloakSettings:
     seed: int = 0
 
 
-def _autocast(enabled: bool):
+def bf16_autocast(enabled: bool = True):
+    """bfloat16 autocast on the CPU, or nothing when not ``enabled``."""
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 @torch.no_grad()
 def encode_all(backbones: list[Backbone], x: torch.Tensor, bf16: bool = False) -> list[torch.Tensor]:
     """Latents of ``x`` in every backbone (fp32, no gradient)."""
-    with _autocast(bf16):
+    with bf16_autocast(bf16):
         return [bb.encode(x).float() for bb in backbones]
+
+
+def target_progress(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> float:
+    """TP = 1 − ‖z1 − t‖ / ‖z0 − t‖: how far latents moved from z0 (original) toward the target t."""
+    return 1 - float((z1 - t).norm() / (z0 - t).norm().clamp_min(1e-12))
 
 
 def optimise(
@@ -102,10 +108,10 @@ def optimise(
         targets[key] = encode_all(backbones, goal_image, settings.bf16)
         norms[key] = [(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, image, settings.bf16), targets[key])]
 
-    # 2. δ starts at zero (deterministic) and is optimised with Adam, possibly at a coarser grid
+    # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
     h, w = work.shape[-2:]
-    coarse = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
-    param = torch.zeros(1, 3, *coarse, requires_grad=True)
+    grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
+    param = torch.zeros(1, 3, *grid, requires_grad=True)
     if settings.method not in ("adam", "l2"):
         raise ValueError(f"unknown method {settings.method!r}")
     opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=0.9)
@@ -128,11 +134,11 @@ def optimise(
                 goal = encode_all(backbones, half(moved) if coarse else moved, settings.bf16)
         if coarse:
             seen = half(seen)
-        with _autocast(settings.bf16):
+        with bf16_autocast(settings.bf16):
             latent = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms[coarse])) / len(backbones)
 
         # 4. perceptual budget as a hinge penalty
-        with _autocast(settings.bf16):
+        with bf16_autocast(settings.bf16):
             dist = perceptual.against(x_adv, ref).float().mean()
         over = dist - settings.budget
         loss = latent + settings.penalty * over if over > 0 else latent  # under budget: no backward through d

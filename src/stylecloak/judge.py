@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .api import Working
 from .backbones import Backbone
+from .cloak import bf16_autocast
 from .errors import ConfigError
 from .imageio import load_image
 from .perceptual import FEATURE_BLOCKS, efficientnet_features
@@ -101,11 +102,6 @@ def content_paintings(paintings: Sequence[Painting], victim: str, count: int) ->
 # --------------------------------------------------------------------------- the judge
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    """The memory layout in which CPU convolutions run fastest (several times faster on small images)."""
-    return x.contiguous(memory_format=torch.channels_last)
-
-
 def _long_side(x: torch.Tensor, size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     s = size / max(h, w)
@@ -122,7 +118,7 @@ def style_features(images: Iterable[torch.Tensor], long_side: int = JUDGE_SIZE) 
     rows = []
     for batch in images:
         for x in batch.split(1):
-            maps = net(_channels_last(_long_side(x.float(), long_side)))
+            maps = net(_long_side(x.float(), long_side))
             rows.append(torch.cat([torch.cat([m.mean((2, 3)), m.std((2, 3))], 1) for m in maps], 1))
     if not rows:
         raise ConfigError("no images to describe; pass at least one image")
@@ -272,10 +268,6 @@ def whiten_colour(z: torch.Tensor, style: LatentMoments, eps: float = 1e-5) -> t
     return coloured.float().view(1, c, h, w)
 
 
-def _bf16() -> torch.autocast:
-    return torch.autocast("cpu", dtype=torch.bfloat16)
-
-
 @dataclass(frozen=True)
 class MimicSettings:
     """Where the judge's reference paintings are and what the mimic study covers."""
@@ -331,13 +323,13 @@ def mimic_study(
 
     # 3. render every content image in every learned style
     works = [Working.of(x, work_size, backbone.factor) for x in images]
-    with _bf16():
-        latents = [backbone.encode(_channels_last(w.image)).float() for w in works]
+    with bf16_autocast():
+        latents = [backbone.encode(w.image).float() for w in works]
 
     def render(work: Working, z: torch.Tensor, style: LatentMoments) -> torch.Tensor:
         styled = whiten_colour(z, style)
-        with _bf16():
-            return work.crop(backbone.decode(_channels_last(styled)).float())
+        with bf16_autocast():
+            return work.crop(backbone.decode(styled).float())
 
     rates: dict[str, dict] = {}
     renders = []

@@ -40,4 +40,4 @@ class Backbone(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         if self.decoder is None:
             raise ConfigError(f"backbone {self.name} has no decoder; use one that has (e.g. taef2) for previews and targets")
-        return self.decoder(z).clamp(0, 1)
+        return self.decoder(z.contiguous(memory_format=torch.channels_last)).clamp(0, 1)
