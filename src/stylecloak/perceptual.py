@@ -63,7 +63,8 @@ class PerceptualDistance(nn.Module):
     """LPIPS-style distance: unit-normalised channel features, squared difference, spatial mean, averaged over stages.
 
     Uncalibrated (no learned per-channel weights), so its scale differs from LPIPS-AlexNet: identical
-    images give 0; Gaussian noise of σ = 4/255 (PSNR 36 dB) gives about 0.15; a 3×3 box blur about 0.24.
+    images give 0; on Monet's *Bordighera* at 512 px, Gaussian noise of σ = 4/255 (PSNR 36 dB) gives
+    0.07 and a 3×3 box blur 0.24.
 
     >>> d = PerceptualDistance()
     >>> d(x, x + 0.01 * torch.randn_like(x))   # (B,)
