@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from stylecloak import cloak
 from stylecloak.backbones import load_backbone
 from stylecloak.cloak import CloakSettings, encode_all, optimise
 from stylecloak.perceptual import PerceptualDistance, psnr
@@ -71,6 +72,19 @@ def test_tight_budget_is_respected(setup):
     s = CloakSettings(steps=20, budget=0.05, penalty=50, max_linf=None, lr=2 / 255, eot=None, bf16=False)
     delta = optimise(x, omega, [bb], s, perc)
     assert float(perc(x, (x + delta).clamp(0, 1))) <= 0.05 * 1.1
+
+
+def test_perceptual_watch_skips_steps_without_changing_delta(setup, monkeypatch):
+    """Well under budget d is re-measured only every few steps, and δ is exactly what checking every step gives."""
+    bb, x, omega, perc = setup
+    s = CloakSettings(steps=12, budget=5.0, bf16=False, seed=1)
+    calls = []
+    monkeypatch.setattr(perc, "against", lambda *a, _f=perc.against: calls.append(1) or _f(*a))
+    lazy = optimise(x, omega, [bb], s, perc)
+    lazy_calls = len(calls)
+    monkeypatch.setattr(cloak, "PERCEPTUAL_EVERY", 1)
+    assert torch.equal(lazy, optimise(x, omega, [bb], s, perc))
+    assert lazy_calls < 12 and len(calls) - lazy_calls == 12
 
 
 def test_same_seed_same_delta_with_eot(setup):

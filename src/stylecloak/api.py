@@ -181,7 +181,8 @@ class Protector:
 
         # 1. working copy and target image Ω(x, T)
         work = Working.of(source.rgb, s.work_size, self.multiple)
-        omega = style_transfer(self.renderer, work.image, style_stats(self.renderer, style), self.settings.style_strength)
+        z_work = encode_all([self.renderer], work.image)[0]
+        omega = style_transfer(self.renderer, work.image, style_stats(self.renderer, style), self.settings.style_strength, z_work)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
         delta = optimise(work.image, omega, self.backbones, s, self.perceptual, progress, valid=work.size)
@@ -192,7 +193,9 @@ class Protector:
 
         # 3. measure what was achieved, as a mimic would see it (working resolution, fp32)
         seen = Working.of(cloaked, s.work_size, self.multiple).image
-        z0, z1, t = (encode_all(self.backbones[:1], im)[0] for im in (work.image, seen, omega))
+        measured = self.backbones[0]
+        z0 = z_work if measured is self.renderer else encode_all([measured], work.image)[0]
+        z1, t = (encode_all([measured], im)[0] for im in (seen, omega))
         tp = target_progress(z0, z1, t)
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))

@@ -61,6 +61,10 @@ def adain(z: torch.Tensor, target: LatentStats, strength: float = 1.0) -> torch.
 
 
 @torch.no_grad()
-def style_transfer(backbone: Backbone, x: torch.Tensor, style: LatentStats, strength: float = 1.0) -> torch.Tensor:
-    """Ω(x, T): the image x (B,3,H,W in [0, 1], sides multiples of the backbone factor) re-rendered in style T."""
-    return backbone.decode(adain(backbone.encode(x), style, strength))
+def style_transfer(
+    backbone: Backbone, x: torch.Tensor, style: LatentStats, strength: float = 1.0, latents: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Ω(x, T): the image x (B,3,H,W in [0, 1], sides multiples of the backbone factor) re-rendered in style T.
+
+    ``latents``: ``backbone.encode(x)`` when the caller already has it (saves one encoder pass)."""
+    return backbone.decode(adain(backbone.encode(x) if latents is None else latents, style, strength))
