@@ -48,7 +48,7 @@ def main() -> None:
             xc = ((x + optimise(x, omega, [bb], settings, perc, valid=work.size)).clamp(0, 1) * 255).round() / 255
             seconds = time.perf_counter() - start
 
-            def tp(enc, a, b):
+            def tp(enc, a, b, omega=omega):
                 return target_progress(*(encode_all([enc], im)[0] for im in (a, b, omega)))
 
             rows.append([

@@ -93,4 +93,4 @@ def test_unknown_style_and_preset_are_config_errors(protector, rgba_png):
     with pytest.raises(ConfigError, match="unknown target style"):
         protector.protect(load_image(rgba_png), "no-such-style")
     with pytest.raises(ConfigError, match="unknown intensity"):
-        ProtectSettings(intensity="max").cloak
+        _ = ProtectSettings(intensity="max").cloak

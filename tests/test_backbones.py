@@ -100,7 +100,7 @@ def weight_server(weights_dir, tmp_path):
 
 
 def test_download_verifies_and_caches(weight_server, isolated_cache, monkeypatch):
-    root, url = weight_server
+    _root, url = weight_server
     monkeypatch.setenv("STYLECLOAK_WEIGHTS_URL", url)
     seen = []
     path = weights.resolve("taesana_encoder.pth", progress=lambda done, total: seen.append((done, total)))
@@ -110,7 +110,7 @@ def test_download_verifies_and_caches(weight_server, isolated_cache, monkeypatch
 
 
 def test_corrupt_cache_file_is_replaced_not_loaded(weight_server, isolated_cache, monkeypatch):
-    root, url = weight_server
+    _root, url = weight_server
     monkeypatch.setenv("STYLECLOAK_WEIGHTS_URL", url)
     isolated_cache.mkdir(parents=True)
     (isolated_cache / "taesana_encoder.pth").write_bytes(b"corrupt")

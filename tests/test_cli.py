@@ -94,7 +94,7 @@ def test_sigkill_mid_batch_then_resume_does_each_image_once(tmp_path, painting_f
     first = sorted(p.name for p in out.glob("p*.png"))
     assert first and len(first) < 4, "the kill should land mid-batch"
 
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stderr
     assert res.stderr.count("already done, skipped") == len(first)
     journal = [json.loads(line) for line in (out / ".stylecloak" / "done.jsonl").read_text().splitlines()]

@@ -248,7 +248,7 @@ def _reason(exc: BaseException) -> str:
 def _orientation(im: Image.Image) -> int:
     try:
         return int(im.getexif().get(_ORIENTATION, 1))
-    except Exception:  # unreadable EXIF: keep the pixels as stored
+    except Exception:  # noqa: BLE001 -- Pillow raises many kinds on bad EXIF; unreadable EXIF: keep the pixels as stored
         return 1
 
 
@@ -344,7 +344,7 @@ def _exif_bytes(src: Image.Image, final: Image.Image, transposed: bool) -> bytes
         for tag in _TIFF_LAYOUT_TAGS | {_ORIENTATION}:
             exif.pop(tag, None)
         return exif.tobytes() if len(exif) else None
-    except Exception:  # malformed EXIF is dropped rather than failing the image
+    except Exception:  # noqa: BLE001 -- malformed EXIF (any error Pillow raises) is dropped rather than failing the image
         return None
 
 
@@ -578,7 +578,7 @@ def _save_options(image: LoadedImage, fmt: str, mode: str, optout: bool, dest: P
         if exif:
             try:
                 tags.load(exif)
-            except Exception:  # TIFF needs parsed tags; EXIF that does not parse is left out
+            except Exception:  # noqa: BLE001 -- TIFF needs parsed tags; EXIF that does not parse is left out
                 tags = Image.Exif()
             for tag in _TIFF_LAYOUT_TAGS:
                 tags.pop(tag, None)
