@@ -11,8 +11,10 @@ from helpers import painting_crop
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings, protect
+from stylecloak.cloak import encode_all, target_progress
 from stylecloak.errors import ConfigError
 from stylecloak.imageio import load_image
+from stylecloak.transfer import style_stats, style_transfer
 
 FAST = {"steps": 10, "work_size": 128}
 
@@ -45,6 +47,16 @@ def test_protect_reports_progress_and_keeps_alpha(protector, rgba_png, tmp_path)
     assert saved.mode == "RGBA" and saved.size == (96, 96)
     np.testing.assert_array_equal(np.asarray(saved)[..., 3], np.asarray(Image.open(rgba_png))[..., 3])
     assert not np.array_equal(np.asarray(saved)[..., :3], np.asarray(Image.open(rgba_png))[..., :3])
+
+
+def test_reported_progress_matches_an_independent_measurement(protector, rgba_png):
+    """The reported TP (which reuses the encoding made for Ω) equals one measured from scratch."""
+    result = protector.protect(rgba_png)
+    bb = protector.backbones[0]
+    work = result.work.image
+    omega = style_transfer(bb, work, style_stats(bb, protector.styles["stained-glass"]))
+    z0, z1, t = (encode_all([bb], im)[0] for im in (work, result.seen, omega))
+    assert target_progress(z0, z1, t) == pytest.approx(result.target_progress, abs=1e-6)
 
 
 def test_saved_image_meets_the_psnr_floor(weights_dir, painting_files, tmp_path):
