@@ -149,9 +149,10 @@ def optimise(
         if fresh:
             with bf16_autocast(settings.bf16):
                 dist = perceptual.against(x_adv, ref).float().mean()
+            measured = float(dist.detach())
             if checked >= 0:
-                rate = 2 * abs(float(dist.detach()) - d) / since  # twice the latest change: a safety margin
-            d, checked = float(dist.detach()), step
+                rate = 2 * abs(measured - d) / since  # twice the latest change: a safety margin
+            d, checked = measured, step
             if d > settings.budget:
                 loss = latent + settings.penalty * (dist - settings.budget)
         loss.backward()
