@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 from .backbones import Backbone, load_backbone
 from .cloak import CloakSettings, Progress, encode_all, optimise, target_progress
 from .config import ProtectSettings
+from .device import make_deterministic, resolve_device
 from .errors import ConfigError
 from .imageio import LoadedImage, load_image, save_image
 from .perceptual import load_perceptual, psnr
@@ -106,7 +107,7 @@ class ProtectResult:
     def preview(self) -> Image.Image:
         """Side by side: what the model sees in the original, in the cloaked image, and the target."""
         panels = [self.original_view, self.cloaked_view, self.target_view]
-        arrays = [(p[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8) for p in panels]
+        arrays = [(p[0].permute(1, 2, 0).clamp(0, 1).float().cpu().numpy() * 255).round().astype(np.uint8) for p in panels]
         h, w = arrays[0].shape[:2]
         canvas = Image.new("RGB", (3 * w + 20, h + 24), (255, 255, 255))
         draw = ImageDraw.Draw(canvas)
@@ -139,14 +140,18 @@ class Protector:
         *,
         weights_dir: str | Path | None = None,
         styles: dict[str, Style] | None = None,
+        device: str | torch.device = "cpu",
     ):
         settings = settings or ProtectSettings()
-        name, self.perceptual = load_perceptual(settings.perceptual)
+        self.device = resolve_device(device)
+        make_deterministic(self.device)
+        name, perceptual = load_perceptual(settings.perceptual)
+        self.perceptual = perceptual.to(self.device)
         self.settings = replace(settings, perceptual=name)
         self.cloak_settings: CloakSettings = self.settings.cloak
         if not self.settings.backbones:
             raise ConfigError("no backbone given; use e.g. --backbones taef2")
-        self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir) for n in self.settings.backbones]
+        self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]
         self.renderer = next((b for b in self.backbones if b.has_decoder), None)
         if self.renderer is None:
             raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
@@ -179,20 +184,20 @@ class Protector:
         style = get_style(style_name, self.styles)
         s = self.cloak_settings
 
-        # 1. working copy and target image Ω(x, T)
-        work = Working.of(source.rgb, s.work_size, self.multiple)
+        # 1. working copy (on the device) and target image Ω(x, T)
+        work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
         z_work = encode_all([self.renderer], work.image)[0]
         omega = style_transfer(self.renderer, work.image, style_stats(self.renderer, style), self.settings.style_strength, z_work)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
         delta = optimise(work.image, omega, self.backbones, s, self.perceptual, progress, valid=work.size)
-        full_delta = work.to_full(delta)
+        full_delta = work.to_full(delta).cpu()
         if s.max_linf is not None:
             full_delta = full_delta.clamp(-s.max_linf, s.max_linf)
         cloaked = _quantised(source.rgb, full_delta, s.min_psnr)
 
         # 3. measure what was achieved, as a mimic would see it (working resolution, fp32)
-        seen = Working.of(cloaked, s.work_size, self.multiple).image
+        seen = Working.of(cloaked.to(self.device), s.work_size, self.multiple).image
         measured = self.backbones[0]
         z0 = z_work if measured is self.renderer else encode_all([measured], work.image)[0]
         z1, t = (encode_all([measured], im)[0] for im in (seen, omega))
@@ -235,10 +240,11 @@ def protect(
     profile: str | Path | None = None,
     weights_dir: str | Path | None = None,
     progress: Progress | None = None,
+    device: str | torch.device = "cpu",
 ) -> ProtectResult:
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
     source = image if isinstance(image, LoadedImage) else load_image(image)
-    protector = Protector(settings, weights_dir=weights_dir)
+    protector = Protector(settings, weights_dir=weights_dir, device=device)
     style = protector.settings.target_style or protector.choose_target([source.rgb], artist=artist, profile=profile).target_style
     return protector.protect(source, style, progress)
 

@@ -12,7 +12,6 @@ p the budget and T a random transformation (expectation over transformation) whe
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .backbones import Backbone
+from .device import autocast
 from .perceptual import PerceptualDistance
 from .transforms import EOTSettings, RandomEOT
 
@@ -63,21 +63,17 @@ class CloakSettings:
     """The first this many steps show the encoders the image at half resolution (about 4× cheaper
     each): coarse, robust moves first, full-resolution refinement after (coarse-to-fine)."""
     bf16: bool = True
-    """Run the encoders under bfloat16 autocast (fast on CPUs with AVX-512 BF16)."""
+    """Run the encoders under bfloat16 autocast where the device supports it (fast on CPUs with AVX-512 BF16
+    and on CUDA GPUs); fp32 elsewhere."""
     patience: int = 0
     """Stop early after this many steps without 1 % progress (0: never)."""
     seed: int = 0
 
 
-def bf16_autocast(enabled: bool = True):
-    """bfloat16 autocast on the CPU, or nothing when not ``enabled``."""
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
-
-
 @torch.no_grad()
 def encode_all(backbones: list[Backbone], x: torch.Tensor, bf16: bool = False) -> list[torch.Tensor]:
     """Latents of ``x`` in every backbone (fp32, no gradient)."""
-    with bf16_autocast(bf16):
+    with autocast(x.device, bf16):
         return [bb.encode(x).float() for bb in backbones]
 
 
@@ -115,7 +111,7 @@ def optimise(
     # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
     h, w = work.shape[-2:]
     grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
-    param = torch.zeros(1, 3, *grid, requires_grad=True)
+    param = torch.zeros(1, 3, *grid, device=work.device, requires_grad=True)
     if settings.method not in ("adam", "l2"):
         raise ValueError(f"unknown method {settings.method!r}")
     opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=0.9)
@@ -139,7 +135,7 @@ def optimise(
                 goal = encode_all(backbones, half(moved) if coarse else moved, settings.bf16)
         if coarse:
             seen = half(seen)
-        with bf16_autocast(settings.bf16):
+        with autocast(work.device, settings.bf16):
             latent = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms[coarse])) / len(backbones)
 
         # 4. perceptual budget as a hinge penalty; well under budget d is only watched: no backward, and it is
@@ -147,7 +143,7 @@ def optimise(
         loss, since = latent, step - checked
         fresh = rate is None or since >= PERCEPTUAL_EVERY or d + rate * since > settings.budget or step == settings.steps - 1
         if fresh:
-            with bf16_autocast(settings.bf16):
+            with autocast(work.device, settings.bf16):
                 dist = perceptual.against(x_adv, ref).float().mean()
             measured = float(dist.detach())
             if checked >= 0:

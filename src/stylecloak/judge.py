@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from .api import Working
 from .backbones import Backbone
-from .cloak import bf16_autocast
+from .device import autocast
 from .errors import ConfigError
 from .imageio import load_image
 from .perceptual import FEATURE_BLOCKS, efficientnet_features
@@ -323,12 +323,12 @@ def mimic_study(
 
     # 3. render every content image in every learned style
     works = [Working.of(x, work_size, backbone.factor) for x in images]
-    with bf16_autocast():
+    with autocast(images[0].device if images else "cpu"):
         latents = [backbone.encode(w.image).float() for w in works]
 
     def render(work: Working, z: torch.Tensor, style: LatentMoments) -> torch.Tensor:
         styled = whiten_colour(z, style)
-        with bf16_autocast():
+        with autocast(z.device):
             return work.crop(backbone.decode(styled).float())
 
     rates: dict[str, dict] = {}

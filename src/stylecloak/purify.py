@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .backbones import Backbone
 from .cloak import Progress
+from .device import autocast
 from .errors import ConfigError
 from .perceptual import PerceptualDistance
 
@@ -64,7 +65,7 @@ def consistency_error(backbone: Backbone, x: torch.Tensor, bf16: bool = False) -
     """Mean squared autoencoder error ‖D(E(x)) − x‖² per image, shape (B,); low for clean images."""
     h, w = x.shape[-2:]
     padded = _pad(x, backbone.factor).contiguous(memory_format=torch.channels_last)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with autocast(x.device, bf16):
         rec = _autoencoder(backbone)(padded)
     return (rec[..., :h, :w] - x).pow(2).flatten(1).mean(1)
 
@@ -89,7 +90,7 @@ def purify(
     opt = torch.optim.Adam([purified], lr=settings.lr)
     for step in range(settings.steps):
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
+        with autocast(x.device, settings.bf16):
             # 2. autoencoder consistency on the padded image, distance on the visible part
             consistency = (reconstruct(purified) - purified).pow(2).mean()
             dist = perceptual.against(purified[..., :h, :w], ref).float().mean()

@@ -36,17 +36,17 @@ def image_stats(backbone: Backbone, images: torch.Tensor, long_side: int = 512) 
     """Per-image latent statistics of a batch (N,3,H,W) in [0, 1]."""
     out = []
     for im in images.split(1):
-        z = backbone.encode(_fit(im, backbone.factor, long_side))
+        z = backbone.encode(_fit(im.to(backbone.device), backbone.factor, long_side))
         out.append(LatentStats(z.mean((0, 2, 3)), z.std((0, 2, 3))))
     return out
 
 
-_style_cache: dict[tuple[str, str, str], LatentStats] = {}
+_style_cache: dict[tuple[str, str, str, str], LatentStats] = {}
 
 
 def style_stats(backbone: Backbone, style: Style) -> LatentStats:
     """Latent statistics of a style's exemplars (pooled over all of them), cached per backbone."""
-    key = (backbone.name, style.name, str(style.folder))
+    key = (backbone.name, style.name, str(style.folder), str(backbone.device))
     if key not in _style_cache:
         stats = image_stats(backbone, style.images())
         _style_cache[key] = LatentStats(torch.stack([s.mean for s in stats]).mean(0), torch.stack([s.std for s in stats]).mean(0))

@@ -39,7 +39,7 @@ TINY: dict[str, TinySpec] = {
 
 DEFAULT_BACKBONE = "taef2"
 
-_cache: dict[tuple[str, str], Backbone] = {}
+_cache: dict[tuple[str, str, str], Backbone] = {}
 
 
 def available() -> list[str]:
@@ -53,15 +53,16 @@ def load_backbone(
     weights_dir: str | Path | None = None,
     decoder: bool = True,
     progress: DownloadProgress | None = None,
+    device: torch.device | str = "cpu",
 ) -> Backbone:
-    """Load a backbone by name, resolving its weights (folder -> cache -> download).
+    """Load a backbone by name onto ``device``, resolving its weights (folder -> cache -> download).
 
     ``name`` is a TAESD-family name or ``diffusers:<hub id or local folder>`` for any AutoencoderKL.
-    Loaded models are cached per process.
+    Loaded models are cached per process and device.
     """
-    key = (name, str(weights_dir or ""))
+    key = (name, str(weights_dir or ""), str(torch.device(device)))
     if key not in _cache:
-        _cache[key] = _load(name, weights_dir, decoder, progress)
+        _cache[key] = _load(name, weights_dir, decoder, progress).to(device)
     return _cache[key]
 
 

@@ -31,6 +31,11 @@ class Backbone(nn.Module):
         return self.factor
 
     @property
+    def device(self) -> torch.device:
+        """Where the weights live (inputs must be there too)."""
+        return next(self.parameters()).device
+
+    @property
     def has_decoder(self) -> bool:
         return self.decoder is not None
 

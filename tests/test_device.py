@@ -1,0 +1,41 @@
+"""Device dispatch: auto picks what exists, an absent device fails with the fix, autocast follows the device."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylecloak.device import autocast, bf16_supported, resolve_device
+from stylecloak.errors import ConfigError
+
+
+def test_auto_picks_cpu_when_no_accelerator_is_visible(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_auto_prefers_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda"
+
+
+def test_missing_cuda_is_a_one_line_error_naming_the_fix(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="--device cpu") as info:
+        resolve_device("cuda")
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_device_is_refused():
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+def test_autocast_is_bf16_on_cpu_and_fp32_when_disabled():
+    a = torch.rand(4, 4)
+    with autocast("cpu"):
+        assert (a @ a).dtype == torch.bfloat16
+    with autocast("cpu", enabled=False):
+        assert (a @ a).dtype == torch.float32
+    assert not bf16_supported(torch.device("mps"))
