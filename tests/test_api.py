@@ -11,6 +11,7 @@ from helpers import painting_crop
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings, protect
+from stylecloak.audit import AuditSettings, audit_pair
 from stylecloak.cloak import encode_all, target_progress
 from stylecloak.errors import ConfigError
 from stylecloak.imageio import load_image
@@ -106,3 +107,21 @@ def test_unknown_style_and_preset_are_config_errors(protector, rgba_png):
         protector.protect(load_image(rgba_png), "no-such-style")
     with pytest.raises(ConfigError, match="unknown intensity"):
         _ = ProtectSettings(intensity="max").cloak
+
+
+def test_default_preset_protects_at_every_mimic_size(weights_dir, painting_files, tmp_path):
+    """The default preset's mimic views move latents toward the target at both view sizes (tiny stand-ins for 512
+    and 1024 px), where a single-scale cloak made at the larger size does much less at the smaller."""
+    monet = next(p for p in painting_files if "bordighera" in p.name)
+    image = tmp_path / "monet.png"
+    painting_crop(monet, 256).save(image)
+    views = {"work_size": 256, "view_sizes": (128, 256), "steps": 16}
+    multi = Protector(ProtectSettings(target_style="woodcut", overrides=views), weights_dir=weights_dir).protect(image)
+    single = Protector(ProtectSettings(target_style="woodcut", overrides={**views, "view_sizes": ()}), weights_dir=weights_dir).protect(image)
+    assert set(multi.by_size) == {128, 256} and set(single.by_size) == {256}
+    assert min(multi.by_size.values()) > 0.15 and multi.target_progress == min(multi.by_size.values())
+    assert multi.psnr_db >= 33.0
+    audit_settings = AuditSettings(target_style="woodcut", mimic_sizes=(128, 256), countermeasures=(), transfer=())
+    seen = {name: audit_pair(image, r.cloaked, audit_settings, weights_dir=weights_dir)["sizes"] for name, r in (("multi", multi), ("single", single))}
+    assert seen["multi"]["128"]["target_progress"] > 0.15 and seen["multi"]["256"]["target_progress"] > 0.15
+    assert seen["single"]["128"]["target_progress"] < seen["multi"]["128"]["target_progress"] - 0.1

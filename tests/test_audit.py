@@ -32,7 +32,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 PAINTINGS = SHARED / "data" / "paintings"
 STYLE = "cubist-facets"
 SIZE = 96
-SETTINGS = AuditSettings(target_style=STYLE, work_size=SIZE, countermeasures=("jpeg75", "impress"), purify=PurifySettings(steps=2))
+SETTINGS = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("jpeg75", "impress"), purify=PurifySettings(steps=2))
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def full_report(folders, weights_dir):
 
     patch.setattr(audit_module, "COUNTERMEASURES", {n: recorder(n, f) for n, f in audit_module.COUNTERMEASURES.items()})
     patch.setattr(audit_module, "purify", recorder("impress", purify))
-    settings = AuditSettings(target_style=STYLE, work_size=SIZE, purify=PurifySettings(steps=1), seed=7)
+    settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), purify=PurifySettings(steps=1), seed=7)
     try:
         report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, weights_dir=weights_dir)
     finally:
@@ -132,7 +132,7 @@ def test_markdown_and_plot_are_written(full_report, tmp_path):
 
 def test_countermeasures_are_deterministic(folders, weights_dir):
     root, _ = folders
-    settings = AuditSettings(target_style=STYLE, work_size=SIZE, countermeasures=("noise_0.05", "noisy_upscale"), seed=3)
+    settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("noise_0.05", "noisy_upscale"), seed=3)
     a, b = (audit_pair(root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png", settings, weights_dir=weights_dir) for _ in range(2))
     assert a["countermeasures"] == b["countermeasures"]
 
@@ -175,7 +175,7 @@ def test_bad_pairs_become_warnings(folders, weights_dir, tmp_path):
     root, _ = folders
     small = tmp_path / "small.png"
     Image.new("RGB", (40, 40)).save(small)
-    settings = AuditSettings(target_style=STYLE, work_size=SIZE, countermeasures=())
+    settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=())
     pairs = [(root / "originals" / "bordighera.png", small), (root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png")]
     report = audit(pairs, settings, weights_dir=weights_dir)
     assert len(report.images) == 1 and "pair each original" in report.warnings[0]
@@ -198,7 +198,7 @@ def test_audit_with_the_mimic_proxy(folders, weights_dir):
         pytest.skip(f"shared paintings not found in {PAINTINGS}")
     root, _ = folders
     mimic = MimicSettings(PAINTINGS, content=2, countermeasures=("none", "jpeg75"), judge_size=128)
-    settings = AuditSettings(target_style=STYLE, work_size=SIZE, countermeasures=("jpeg75",))
+    settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("jpeg75",))
     report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, mimic=mimic, weights_dir=weights_dir)
     assert report.mimic["artist"] == "Claude Monet"  # inferred from the file name
     assert set(report.mimic["countermeasures"]) == {"none", "jpeg75"}
@@ -226,3 +226,22 @@ def test_cli_needs_a_target_style(folders, weights_dir):
     res = CliRunner().invoke(main, ["audit", str(root / "originals"), str(root / "cloaked"), "--weights-dir", str(weights_dir)])
     assert res.exit_code == 1
     assert "--style" in res.output and "Traceback" not in res.output
+
+
+def test_every_mimic_size_is_measured_and_the_headline_is_the_worst(folders, weights_dir):
+    """Sizes above the image's long side are measured once, at its own size; headlines are minima over sizes."""
+    root, _ = folders
+    settings = AuditSettings(target_style=STYLE, mimic_sizes=(64, 96, 128), countermeasures=("jpeg75",))
+    report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, weights_dir=weights_dir)
+    summary = json.loads(report.to_json())["summary"]
+    sizes = summary["sizes"]
+    assert list(sizes) == ["64", "96", "128"]
+    assert sizes["128"] == sizes["96"]  # the 96 px image is not enlarged
+    for key in ("target_progress", "transfer_progress"):
+        assert summary[key] == min(s[key] for s in sizes.values())
+        assert summary["countermeasures"]["jpeg75"][key] == min(s["countermeasures"]["jpeg75"][key] for s in sizes.values())
+    assert str(summary["worst_size"]) in sizes and sizes[str(summary["worst_size"])]["target_progress"] == summary["target_progress"]
+    assert sizes["64"]["target_progress"] != sizes["96"]["target_progress"]
+    image = report.images[0]
+    assert image["sizes"]["96"]["long_side"] == image["sizes"]["128"]["long_side"] == 96
+    assert "worst mimic size" in report.to_markdown().lower()

@@ -7,7 +7,8 @@ import torch
 
 from stylecloak import cloak
 from stylecloak.backbones import load_backbone
-from stylecloak.cloak import CloakSettings, encode_all, optimise
+from stylecloak.cloak import CloakSettings, View, encode_all, optimise
+from stylecloak.geometry import fit
 from stylecloak.perceptual import PerceptualDistance, psnr
 from stylecloak.styles import builtin_styles
 from stylecloak.transfer import style_stats, style_transfer
@@ -51,14 +52,29 @@ def test_psnr_floor_holds_and_l2_beats_adam_under_it(setup):
     assert reached["l2"] > reached["adam"] + 0.03
 
 
-def test_coarse_to_fine_makes_progress_deterministically(setup):
+def test_mimic_views_protect_at_two_scales(setup):
+    """Views at the working size and at half of it, one drawn per step: latents move toward each scale's target."""
     bb, x, omega, perc = setup
-    s = CloakSettings(steps=12, coarse_steps=6, budget=0.3, eot=None, bf16=False)
-    seen = []
-    a = optimise(x, omega, [bb], s, perc, progress=lambda i, n, info: seen.append(info["latent"]))
-    assert torch.equal(a, optimise(x, omega, [bb], s, perc))
-    assert seen[5] < seen[0] and seen[-1] < seen[6]  # both phases lower their own loss
-    assert progress_of(bb, x, (x + a).clamp(0, 1), omega) > 0.15
+    stats = style_stats(bb, builtin_styles()["cubist-facets"])
+    small = fit(x, (64, 64), bb.factor)
+    views = [View((128, 128), omega), View((64, 64), style_transfer(bb, small, stats))]
+    s = CloakSettings(steps=24, budget=0.3, eot=None, bf16=False, view_crop=64, seed=2)
+    a = optimise(x, views, [bb], s, perc)
+    assert torch.equal(a, optimise(x, views, [bb], s, perc))
+    x_adv = (x + a).clamp(0, 1)
+    assert progress_of(bb, x, x_adv, omega) > 0.15
+    assert progress_of(bb, small, fit(x_adv, (64, 64), bb.factor), views[1].omega) > 0.15
+
+
+def test_single_scale_cloak_is_not_seen_at_another_scale(setup):
+    """The hole multi-scale views close: a cloak made at 128 px only does much less at 64 px."""
+    bb, x, omega, perc = setup
+    stats = style_stats(bb, builtin_styles()["cubist-facets"])
+    small = fit(x, (64, 64), bb.factor)
+    s = CloakSettings(steps=24, budget=0.3, eot=None, bf16=False)
+    x_adv = (x + optimise(x, omega, [bb], s, perc)).clamp(0, 1)
+    at_half = progress_of(bb, small, fit(x_adv, (64, 64), bb.factor), style_transfer(bb, small, stats))
+    assert at_half < progress_of(bb, x, x_adv, omega) - 0.1
 
 
 def test_unknown_method_is_refused(setup):

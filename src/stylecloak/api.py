@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from .backbones import Backbone, load_backbone
-from .cloak import CloakSettings, Progress, encode_all, optimise, target_progress
+from .cloak import CloakSettings, Progress, View, encode_all, optimise, target_progress
 from .config import ProtectSettings
 from .device import make_deterministic, resolve_device
 from .errors import ConfigError
+from .geometry import Working, fit, long_side_size
 from .imageio import LoadedImage, load_image, save_image
 from .perceptual import load_perceptual, psnr
 from .styles import Style, all_styles, get_style
@@ -35,35 +36,6 @@ from .targets import (
 from .transfer import style_stats, style_transfer
 
 
-@dataclass(frozen=True)
-class Working:
-    """An image brought to the working resolution: resized (if larger) and padded to a multiple."""
-
-    image: torch.Tensor
-    size: tuple[int, int]
-    """(h, w) before padding."""
-    full: tuple[int, int]
-    """(H, W) of the original."""
-
-    @staticmethod
-    def of(x: torch.Tensor, long_side: int | None, multiple: int) -> Working:
-        full = (x.shape[-2], x.shape[-1])
-        scale = 1.0 if long_side is None else min(1.0, long_side / max(full))
-        size = (max(1, round(full[0] * scale)), max(1, round(full[1] * scale)))
-        small = x if size == full else F.interpolate(x, size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-        ph, pw = -size[0] % multiple, -size[1] % multiple
-        padded = F.pad(small, (0, pw, 0, ph), mode="replicate") if ph or pw else small
-        return Working(padded, size, full)
-
-    def crop(self, t: torch.Tensor) -> torch.Tensor:
-        return t[..., : self.size[0], : self.size[1]]
-
-    def to_full(self, delta: torch.Tensor) -> torch.Tensor:
-        """Carry a working-resolution δ to the original size (bicubic; identity when not resized)."""
-        d = self.crop(delta)
-        return d if self.size == self.full else F.interpolate(d, self.full, mode="bicubic", align_corners=False)
-
-
 @dataclass
 class ProtectResult:
     """A cloaked image and what it achieved."""
@@ -73,7 +45,9 @@ class ProtectResult:
     """(1,3,H,W) in [0, 1], quantised to 8 bits."""
     target_style: str
     target_progress: float
-    """TP = 1 − ‖Φ(x′)−t‖ / ‖Φ(x)−t‖ on the first backbone, at the working resolution."""
+    """TP = 1 − ‖Φ(x′)−t‖ / ‖Φ(x)−t‖ on the first backbone: the worst over the mimic sizes (``by_size``)."""
+    by_size: dict[int, float]
+    """TP at each mimic view size (long side in px; sizes above the image's are measured once, at its own)."""
     perceptual_distance: float
     psnr_db: float
     seconds: float
@@ -117,12 +91,19 @@ class ProtectResult:
             draw.text((i * (w + 10) + 4, 6), label, fill=(0, 0, 0))
         return canvas
 
+    @property
+    def worst_size(self) -> int:
+        """The mimic size (px) where the cloak is weakest."""
+        return min(self.by_size, key=self.by_size.__getitem__)
+
     def summary(self) -> dict:
         """The numbers, JSON-ready."""
         return {
             "input": str(self.source.path) if self.source.path else None,
             "target_style": self.target_style,
             "target_progress": round(self.target_progress, 4),
+            "worst_size": self.worst_size,
+            "target_progress_by_size": {str(k): round(v, 4) for k, v in self.by_size.items()},
             "perceptual_distance": round(self.perceptual_distance, 4),
             "psnr_db": round(self.psnr_db, 2),
             "seconds": round(self.seconds, 2),
@@ -184,31 +165,41 @@ class Protector:
         style = get_style(style_name, self.styles)
         s = self.cloak_settings
 
-        # 1. working copy (on the device) and target image Ω(x, T)
+        # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω(x, T)
         work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
+        stats = style_stats(self.renderer, style)
         z_work = encode_all([self.renderer], work.image)[0]
-        omega = style_transfer(self.renderer, work.image, style_stats(self.renderer, style), self.settings.style_strength, z_work)
+        views = {}
+        for long_side in s.view_sizes or (None,):
+            size = long_side_size(work.size, long_side)
+            if size not in views:
+                image = work.image if size == work.size else fit(work.crop(work.image), size, self.multiple)
+                omega = style_transfer(self.renderer, image, stats, self.settings.style_strength, z_work if size == work.size else None)
+                views[size] = View(size, omega, _weight(s, long_side))
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
-        delta = optimise(work.image, omega, self.backbones, s, self.perceptual, progress, valid=work.size)
+        delta = optimise(work.image, list(views.values()), self.backbones, s, self.perceptual, progress, valid=work.size)
         full_delta = work.to_full(delta).cpu()
         if s.max_linf is not None:
             full_delta = full_delta.clamp(-s.max_linf, s.max_linf)
         cloaked = _quantised(source.rgb, full_delta, s.min_psnr)
 
-        # 3. measure what was achieved, as a mimic would see it (working resolution, fp32)
+        # 3. measure what was achieved as mimics would see it: at each view size, on the first backbone
         seen = Working.of(cloaked.to(self.device), s.work_size, self.multiple).image
-        measured = self.backbones[0]
-        z0 = z_work if measured is self.renderer else encode_all([measured], work.image)[0]
-        z1, t = (encode_all([measured], im)[0] for im in (seen, omega))
-        tp = target_progress(z0, z1, t)
+        measured, by_size = self.backbones[0], {}
+        for size, view in views.items():
+            images = [_view(im, work, size, self.multiple) for im in (work.image, seen)]
+            z0, z1, t = encode_all([measured], torch.cat([*images, view.omega]))[0].split(1)
+            by_size[max(size)] = target_progress(z0, z1, t)
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
+        omega = views[work.size].omega if work.size in views else next(iter(views.values())).omega
         return ProtectResult(
             source=source,
             cloaked=cloaked,
             target_style=style_name,
-            target_progress=tp,
+            target_progress=min(by_size.values()),
+            by_size=by_size,
             perceptual_distance=dist,
             psnr_db=float(psnr(source.rgb, cloaked)),
             seconds=time.perf_counter() - start,
@@ -218,6 +209,17 @@ class Protector:
             seen=seen,
             target_view=work.crop(omega),
         )
+
+
+def _weight(settings: CloakSettings, long_side: int | None) -> float:
+    if settings.view_weights is None or long_side is None:
+        return 1.0
+    return settings.view_weights[settings.view_sizes.index(long_side)]
+
+
+def _view(image: torch.Tensor, work: Working, size: tuple[int, int], multiple: int) -> torch.Tensor:
+    """The padded working ``image`` as a mimic sees it at ``size``."""
+    return image if size == work.size else fit(work.crop(image), size, multiple)
 
 
 def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> torch.Tensor:

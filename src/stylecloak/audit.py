@@ -5,8 +5,9 @@ applied to *both* images with the same seed:
 
     TP_C = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖,   t = Φ(Ω(x, T))
 
-measured at the working resolution (``Working.of(…, work_size, factor)``), with the target image
-Ω(x, T) rendered from the original by the TAEF2 decoder. On the encoders the cloak was optimised
+measured at each size a mimic trains at (``mimic_sizes``: the long side the image is resized to, never
+enlarged), with the target image Ω(x, T) rendered from the original at that size by the TAEF2 decoder.
+Headline numbers are the worst (minimum) over the sizes, so no size where a cloak fails can hide. On the encoders the cloak was optimised
 against this is the target progress; on the others (TAESana) the transfer. TP = 0: no effect; 1: the
 mimic's encoder sees the target. Cost is PSNR and SSIM at full resolution and the perceptual distance
 at the working resolution. ``impress`` is purification (:mod:`stylecloak.purify`); with
@@ -29,9 +30,10 @@ from typing import NamedTuple
 
 import torch
 
-from .api import Working
+from .geometry import Working
 from .backbones import Backbone, load_backbone
 from .cloak import encode_all, target_progress
+from .device import resolve_device
 from .errors import ConfigError, ImageError, StylecloakError
 from .imageio import LoadedImage, iter_images, load_image, output_suffix
 from .judge import (
@@ -68,7 +70,8 @@ class AuditSettings:
     """Encoders the cloak was optimised against (target progress)."""
     transfer: tuple[str, ...] = ("taesana",)
     """Encoders the cloak was not optimised against (transfer)."""
-    work_size: int = 512
+    mimic_sizes: tuple[int, ...] = (512, 768, 1024)
+    """Long sides (px) mimics train at; a size above an image's long side is measured once, at its own."""
     countermeasures: tuple[str, ...] = ALL_COUNTERMEASURES
     style_strength: float = 1.0
     seed: int = 0
@@ -85,8 +88,8 @@ class AuditSettings:
             raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(ALL_COUNTERMEASURES)}")
         if not self.backbones:
             raise ConfigError("no backbone to audit; pass the encoders the cloak was made against, e.g. --backbones taef2")
-        if self.work_size < 32:
-            raise ConfigError(f"work size {self.work_size} is too small; use at least 32 (default 512)")
+        if not self.mimic_sizes or min(self.mimic_sizes) < 32:
+            raise ConfigError(f"mimic sizes {self.mimic_sizes} must be one or more long sides of at least 32 px (default 512,768,1024)")
 
 
 def parse_countermeasures(spec: str) -> tuple[str, ...]:
@@ -160,16 +163,16 @@ class _Models:
         return math.lcm(encoder.factor, self.renderer.factor)
 
 
-def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dict[str, Style] | None) -> _Models:
-    renderer = load_backbone(settings.renderer, weights_dir=weights_dir)
+def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dict[str, Style] | None, device: torch.device) -> _Models:
+    renderer = load_backbone(settings.renderer, weights_dir=weights_dir, device=device)
     if not renderer.has_decoder:
         raise ConfigError(f"renderer {settings.renderer} has no decoder; use taef2")
     return _Models(
         renderer=renderer,
-        attacked=[load_backbone(n, weights_dir=weights_dir) for n in settings.backbones],
-        transfer=[load_backbone(n, weights_dir=weights_dir) for n in settings.transfer if n not in settings.backbones],
+        attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],
+        transfer=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.transfer if n not in settings.backbones],
         stats=style_stats(renderer, get_style(settings.target_style, styles)),
-        perceptual=PerceptualDistance(),
+        perceptual=PerceptualDistance().to(device),
     )
 
 
@@ -191,11 +194,16 @@ def _progress_entry(models: _Models, by_encoder: dict[str, float]) -> dict:
     }
 
 
-def _countered(models: _Models, settings: AuditSettings, x: torch.Tensor, name: str, seed: int) -> torch.Tensor:
-    """C(x): purification at the working resolution, the classical countermeasures at full resolution."""
+def _countered(models: _Models, settings: AuditSettings, x: torch.Tensor, name: str, seed: int, size: int) -> torch.Tensor:
+    """C(x): purification at the mimic size ``size`` (long side), the classical countermeasures at full resolution."""
     if name == "impress":
-        return purify(Working.of(x, settings.work_size, 1).image, models.renderer, settings.purify, models.perceptual)
+        return purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
     return COUNTERMEASURES[name](x, seed)
+
+
+def effective_sizes(shape: tuple[int, int], sizes: Iterable[int]) -> list[int]:
+    """The distinct long sides an image of ``shape`` (h, w) is seen at by mimics training at ``sizes``."""
+    return sorted({min(s, max(shape)) for s in sizes})
 
 
 def _audit(
@@ -207,55 +215,86 @@ def _audit(
     keep: tuple[str, ...] = (),
     tick: Callable[[str], None] = lambda _: None,
 ) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-    """The record of one pair, and the renderer's latents of (C(x), C(x′)) for each countermeasure in ``keep``."""
-    ws, renderer = settings.work_size, models.renderer
+    """The record of one pair, and the renderer's latents of (C(x), C(x′)) at the smallest mimic size for each
+    countermeasure in ``keep``."""
+    renderer, device = models.renderer, models.renderer.device
+    sizes = effective_sizes(tuple(x.shape[-2:]), settings.mimic_sizes)
 
-    # 1. targets: t = Φ(Ω(x, T)), Ω rendered once per working-copy multiple
-    omegas: dict[int, torch.Tensor] = {}
-    targets = {}
-    for e in models.encoders:
-        m = models.multiple(e)
-        if m not in omegas:
-            omegas[m] = style_transfer(renderer, Working.of(x, ws, m).image, models.stats, settings.style_strength)
-        targets[e.name] = encode_all([e], omegas[m], settings.bf16)[0]
-
-    # 2. cost of the cloak
-    work, seen = Working.of(x, ws, renderer.factor), Working.of(xp, ws, renderer.factor)
+    # 1. cost of the cloak: PSNR and SSIM at full resolution, perceptual distance at the largest mimic size
+    work, seen = Working.of(x, sizes[-1], renderer.factor), Working.of(xp, sizes[-1], renderer.factor)
     with torch.no_grad():
-        dist = float(models.perceptual(work.crop(work.image), seen.crop(seen.image)))
+        dist = float(models.perceptual(work.crop(work.image).to(device), seen.crop(seen.image).to(device)))
     cost = {
         "psnr_db": round(float(psnr(x, xp)), 2),
         "ssim": round(float(ssim(x, xp)), 4),
         "perceptual_distance": round(dist, 4),
     }
 
-    # 3. target progress with no countermeasure, then after each, applied to both sides
-    entries: dict[str, dict] = {}
+    # 2. at each mimic size: targets t = Φ(Ω(x, T)) (Ω rendered once per working-copy multiple), then target progress
+    #    with no countermeasure and after each, applied to both sides (classical ones once, at full resolution)
+    classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name != "impress"}
+    per_size: dict[str, dict] = {}
     kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    for name in ("none", *settings.countermeasures):
-        xc, xpc = (x, xp) if name == "none" else (_countered(models, settings, im, name, seed) for im in (x, xp))
-        by_encoder = {}
+    for size in sizes:
+        omegas: dict[int, torch.Tensor] = {}
+        targets = {}
         for e in models.encoders:
-            works = Working.of(xc, ws, models.multiple(e)), Working.of(xpc, ws, models.multiple(e))
-            z, zp = encode_all([e], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
-            by_encoder[e.name] = target_progress(z, zp, targets[e.name])
-            if name in keep and e is renderer:
-                kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
-        if name in keep and name not in kept:
-            works = Working.of(xc, ws, renderer.factor), Working.of(xpc, ws, renderer.factor)
-            z, zp = (_unpadded(encode_all([renderer], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
-            kept[name] = (z, zp)
-        entries[name] = _progress_entry(models, by_encoder)
-        tick(name)
-    none = entries.pop("none")
-    record = {
-        "target_progress": none["target_progress"],
-        "transfer_progress": none["transfer_progress"],
-        **cost,
-        "by_encoder": none["by_encoder"],
-        "countermeasures": entries,
+            m = models.multiple(e)
+            if m not in omegas:
+                omegas[m] = style_transfer(renderer, Working.of(x, size, m).image.to(device), models.stats, settings.style_strength)
+            targets[e.name] = encode_all([e], omegas[m], settings.bf16)[0]
+        entries: dict[str, dict] = {}
+        for name in ("none", *settings.countermeasures):
+            if name == "none":
+                xc, xpc = x, xp
+            elif name in classical:
+                xc, xpc = classical[name]
+            else:
+                xc, xpc = (_countered(models, settings, im.to(device), name, seed, size) for im in (x, xp))
+            by_encoder = {}
+            for e in models.encoders:
+                works = Working.of(xc.to(device), size, models.multiple(e)), Working.of(xpc.to(device), size, models.multiple(e))
+                z, zp = encode_all([e], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
+                by_encoder[e.name] = target_progress(z, zp, targets[e.name])
+                if size == sizes[0] and name in keep and e is renderer:
+                    kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
+            if size == sizes[0] and name in keep and name not in kept:
+                works = Working.of(xc.to(device), size, renderer.factor), Working.of(xpc.to(device), size, renderer.factor)
+                z, zp = (_unpadded(encode_all([renderer], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
+                kept[name] = (z, zp)
+            entries[name] = _progress_entry(models, by_encoder)
+            tick(name if len(sizes) == 1 else f"{name} @ {size} px")
+        none = entries.pop("none")
+        per_size[size] = {**none, "countermeasures": entries, "long_side": size}
+    long = max(x.shape[-2:])
+    by_request = {str(s): per_size[min(s, long)] for s in sorted(settings.mimic_sizes)}
+    return {**_worst(by_request), **cost, "sizes": by_request}, kept
+
+
+def _worst(per_size: dict[str, dict]) -> dict:
+    """Headline entries: for each number, the minimum over mimic sizes, and the size where plain TP is lowest."""
+
+    def low(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return min(present) if present else None
+
+    entries = list(per_size.values())
+    names = list(entries[0]["countermeasures"])
+    encoders = list(entries[0]["by_encoder"])
+
+    def worst_of(items: list[dict]) -> dict:
+        return {
+            "target_progress": low([e["target_progress"] for e in items]),
+            "transfer_progress": low([e["transfer_progress"] for e in items]),
+            "by_encoder": {k: low([e["by_encoder"][k] for e in items]) for k in encoders},
+        }
+
+    tp = {k: v["target_progress"] for k, v in per_size.items() if v["target_progress"] is not None}
+    return {
+        **worst_of(entries),
+        "worst_size": int(min(tp, key=tp.__getitem__)) if tp else None,
+        "countermeasures": {c: worst_of([e["countermeasures"][c] for e in entries]) for c in names},
     }
-    return record, kept
 
 
 def _unpadded(z: torch.Tensor, work: Working, factor: int) -> torch.Tensor:
@@ -271,9 +310,10 @@ def audit_pair(
     weights_dir: str | Path | None = None,
     styles: dict[str, Style] | None = None,
     seed: int | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Audit one original and its cloaked copy; returns the JSON-ready record (see :func:`audit`)."""
-    return _audit_loaded(_models(settings, weights_dir, styles), settings, original, cloaked, settings.seed if seed is None else seed)[0]
+    return _audit_loaded(_models(settings, weights_dir, styles, resolve_device(device)), settings, original, cloaked, settings.seed if seed is None else seed)[0]
 
 
 def _audit_loaded(
@@ -306,6 +346,8 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def _summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
+    """Means over images, per mimic size; the headline numbers are the worst size's means."""
+
     def progress(entries: list[dict]) -> dict:
         encoders = entries[0]["by_encoder"]
         return {
@@ -314,12 +356,16 @@ def _summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
             "by_encoder": {k: _mean([e["by_encoder"][k] for e in entries]) for k in encoders},
         }
 
+    sizes = {
+        size: {**progress([im["sizes"][size] for im in images]), "countermeasures": {c: progress([im["sizes"][size]["countermeasures"][c] for im in images]) for c in countermeasures}}
+        for size in images[0]["sizes"]
+    }
     return {
         "images": len(images),
-        **progress(images),
+        **_worst(sizes),
         **{k: _mean([im[k] for im in images]) for k in ("psnr_db", "ssim", "perceptual_distance")},
         "seconds_per_image": _mean([im["seconds"] for im in images]),
-        "countermeasures": {c: progress([im["countermeasures"][c] for im in images]) for c in countermeasures},
+        "sizes": sizes,
     }
 
 
@@ -339,11 +385,17 @@ class AuditReport:
     seconds: float = 0.0
 
     def rows(self) -> list[tuple[str, float | None, float | None]]:
-        """(countermeasure, mean TP, mean transfer TP), "none" first."""
+        """(countermeasure, mean TP, mean transfer TP) at the worst mimic size of each, "none" first."""
         s = self.summary
         return [("none", s["target_progress"], s["transfer_progress"])] + [
             (c, v["target_progress"], v["transfer_progress"]) for c, v in s["countermeasures"].items()
         ]
+
+    def size_rows(self) -> list[tuple[str, dict[str, float | None]]]:
+        """(countermeasure, {mimic size: mean TP}), "none" first."""
+        sizes = self.summary["sizes"]
+        names = ["none", *self.summary["countermeasures"]]
+        return [(c, {k: (v if c == "none" else v["countermeasures"][c])["target_progress"] for k, v in sizes.items()}) for c in names]
 
     def to_dict(self) -> dict:
         return {
@@ -365,24 +417,30 @@ class AuditReport:
             "",
             (
                 f"{s['images']} image(s), target style `{st.target_style}`, attacked: {', '.join(st.backbones)}, "
-                f"transfer: {', '.join(st.transfer) or '–'}, working size {st.work_size} px, {self.seconds:.0f} s "
-                f"({_fmt(s['seconds_per_image'], 1)} s per image)."
+                f"transfer: {', '.join(st.transfer) or '–'}, mimic sizes {', '.join(map(str, st.mimic_sizes))} px, "
+                f"{self.seconds:.0f} s ({_fmt(s['seconds_per_image'], 1)} s per image)."
             ),
+            "",
+            f"**Worst mimic size: {s['worst_size']} px, target progress {_fmt(s['target_progress'])}.**",
             "",
             f"Cost: PSNR {_fmt(s['psnr_db'])} dB, SSIM {_fmt(s['ssim'], 3)}, perceptual distance {_fmt(s['perceptual_distance'], 3)}.",
             "",
-            "| countermeasure | target progress | transfer progress |",
-            "|---|---|---|",
-            *(f"| {name} | {_fmt(tp)} | {_fmt(tr)} |" for name, tp, tr in self.rows()),
+            "| countermeasure | " + " | ".join(f"TP at {k} px" for k in s["sizes"]) + " | worst TP | worst transfer |",
+            "|---|" + "---|" * (len(s["sizes"]) + 2),
+            *(
+                f"| {name} | " + " | ".join(_fmt(v) for v in by_size.values()) + f" | {_fmt(tp)} | {_fmt(tr)} |"
+                for (name, by_size), (_, tp, tr) in zip(self.size_rows(), self.rows())
+            ),
             "",
-            "TP = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖ (0: no effect, 1: the encoder sees the target).",
+            "TP = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖ (0: no effect, 1: the encoder sees the target), measured with the",
+            "image resized to each mimic size; \"worst\" is the minimum over sizes.",
             "",
             "## Per image",
             "",
-            "| image | TP | transfer | PSNR dB | SSIM | perceptual | s |",
-            "|---|---|---|---|---|---|---|",
+            "| image | worst TP | at px | transfer | PSNR dB | SSIM | perceptual | s |",
+            "|---|---|---|---|---|---|---|---|",
             *(
-                f"| {Path(im['original']).name} | {_fmt(im['target_progress'])} | {_fmt(im['transfer_progress'])} | "
+                f"| {Path(im['original']).name} | {_fmt(im['target_progress'])} | {im['worst_size']} | {_fmt(im['transfer_progress'])} | "
                 f"{_fmt(im['psnr_db'], 1)} | {_fmt(im['ssim'], 3)} | {_fmt(im['perceptual_distance'], 3)} | {_fmt(im['seconds'], 0)} |"
                 for im in self.images
             ),
@@ -423,16 +481,19 @@ class AuditReport:
         matplotlib.use("Agg")
         from matplotlib import pyplot as plt
 
-        rows = self.rows()
+        rows, by_size = self.rows(), self.size_rows()
         xs = range(len(rows))
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(rows) + 2), 4))
-        ax.bar([i - 0.2 for i in xs], [r[1] or 0 for r in rows], 0.4, label=f"target progress ({', '.join(self.settings.backbones)})")
-        if self.settings.transfer:
-            ax.bar([i + 0.2 for i in xs], [r[2] or 0 for r in rows], 0.4, label=f"transfer ({', '.join(self.settings.transfer)})")
+        sizes = list(self.summary["sizes"])
+        bars = [*(f"TP at {k} px" for k in sizes), *([f"worst transfer ({', '.join(self.settings.transfer)})"] if self.settings.transfer else [])]
+        width = 0.8 / len(bars)
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows) + 2), 4))
+        for j, label in enumerate(bars):
+            values = [r[1][sizes[j]] for r in by_size] if j < len(sizes) else [r[2] for r in rows]
+            ax.bar([i - 0.4 + width * (j + 0.5) for i in xs], [v or 0 for v in values], width, label=label)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(list(xs), [r[0] for r in rows], rotation=40, ha="right")
         ax.set_ylabel("TP (0 = no effect)")
-        ax.set_title(f"Protection audit: {self.summary['images']} image(s), target {self.settings.target_style}")
+        ax.set_title(f"Protection audit: {self.summary['images']} image(s), target {self.settings.target_style}, worst size {self.summary['worst_size']} px")
         ax.legend()
         fig.tight_layout()
         path = Path(path)
@@ -453,15 +514,16 @@ def audit(
     weights_dir: str | Path | None = None,
     styles: dict[str, Style] | None = None,
     progress: AuditProgress | None = None,
+    device: str | torch.device = "cpu",
 ) -> AuditReport:
-    """Audit (original, cloaked) pairs; pairs that cannot be read become warnings.
+    """Audit (original, cloaked) pairs on ``device``; pairs that cannot be read become warnings.
 
     With ``mimic``, the originals must be one artist's works (``mimic.artist``, or inferred from the
     manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`stylecloak.judge`).
     """
     start = time.perf_counter()
     pairs = list(pairs)
-    models = _models(settings, weights_dir, styles)
+    models = _models(settings, weights_dir, styles, resolve_device(device))
     conditions = ("none", *settings.countermeasures)
     keep: tuple[str, ...] = ()
     victim, needs_features = "", False
@@ -477,7 +539,8 @@ def audit(
         learned = {side: {c: LatentMoments() for c in keep} for side in ("clean", "cloaked")}
         needs_features = victim not in {p.artist for p in read_manifest(mimic.paintings)}
 
-    total = len(pairs) * len(conditions) + (mimic is not None)
+    per_pair = len(conditions) * len(set(settings.mimic_sizes))
+    total = len(pairs) * per_pair + (mimic is not None)
     done = 0
 
     def tick(label: str) -> None:
@@ -492,10 +555,11 @@ def audit(
             record, kept, x = _audit_loaded(models, settings, original, cloaked, settings.seed + i, keep, tick)
         except StylecloakError as exc:
             warnings.append(str(exc))
-            done = (i + 1) * len(conditions)
+            done = (i + 1) * per_pair
             if progress is not None:
                 progress("failed", done, total)
             continue
+        done = (i + 1) * per_pair
         images.append(record)
         for c, (z, zp) in kept.items():
             learned["clean"][c].add(z)
@@ -507,7 +571,7 @@ def audit(
 
     study = None
     if mimic is not None:
-        study = mimic_study(models.renderer, learned, victim, mimic, settings.work_size, torch.cat(victim_features) if victim_features else None)
+        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), torch.cat(victim_features) if victim_features else None)
         tick("mimic")
     return AuditReport(settings, images, _summary(images, settings.countermeasures), study, warnings, time.perf_counter() - start)
 

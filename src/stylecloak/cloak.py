@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .backbones import Backbone
 from .device import autocast
+from .geometry import fit
 from .perceptual import PerceptualDistance
 from .transforms import EOTSettings, RandomEOT
 
@@ -33,7 +34,7 @@ Progress = Callable[[int, int, dict], None]
 
 @dataclass(frozen=True)
 class CloakSettings:
-    """How hard and how long to optimise. See ``config.PRESETS`` for the named presets."""
+    """How hard and how long to optimise. :func:`stylecloak.config.cloak_settings` builds the named presets."""
 
     budget: float = 0.05
     """p: perceptual distance allowed before the penalty starts (units of :class:`PerceptualDistance`)."""
@@ -59,9 +60,15 @@ class CloakSettings:
     """Long side (px) at which δ is optimised; larger images get δ upsampled. None: full resolution."""
     eot: EOTSettings | None = field(default_factory=EOTSettings)
     """Random transformations averaged over (robustness); None disables EOT."""
-    coarse_steps: int = 0
-    """The first this many steps show the encoders the image at half resolution (about 4× cheaper
-    each): coarse, robust moves first, full-resolution refinement after (coarse-to-fine)."""
+    view_sizes: tuple[int, ...] = ()
+    """Long sides (px) of the mimic views the cloak protects at, one drawn per step (weighted by
+    ``view_weights``); empty: the working image only. Built by :meth:`Protector.protect`."""
+    view_weights: tuple[float, ...] | None = None
+    """Relative chance of each of ``view_sizes`` (None: equal)."""
+    view_order: str = "random"
+    """How a step's view is chosen: ``random`` (by ``view_weights``), ``cycle``, ``worst`` (the view whose
+    latest loss is highest: the cloak works on the mimic size it protects least), or ``all`` (every view,
+    losses averaged; one step costs all the views)."""
     bf16: bool = True
     """Run the encoders under bfloat16 autocast where the device supports it (fast on CPUs with AVX-512 BF16
     and on CUDA GPUs); fp32 elsewhere."""
@@ -82,9 +89,22 @@ def target_progress(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> floa
     return 1 - float((z1 - t).norm() / (z0 - t).norm().clamp_min(1e-12))
 
 
+@dataclass(frozen=True)
+class View:
+    """One way a mimic sees the image: the working image resized to ``size`` and padded, and Ω(x, T) there.
+
+    ``size`` is (h, w) before padding; ``omega`` is Ω at that size, padded like the view.
+    """
+
+    size: tuple[int, int]
+    omega: torch.Tensor
+    weight: float = 1.0
+    """Relative chance of this view being drawn for a step."""
+
+
 def optimise(
     work: torch.Tensor,
-    target_image: torch.Tensor,
+    views: torch.Tensor | list[View],
     backbones: list[Backbone],
     settings: CloakSettings,
     perceptual: PerceptualDistance,
@@ -93,23 +113,26 @@ def optimise(
 ) -> torch.Tensor:
     """Find δ for ``work`` (1,3,h,w in [0, 1], sides multiples of every backbone's factor).
 
-    ``target_image`` is Ω(work, T), same shape; ``valid`` is the (h, w) of the image inside any
-    padding (the PSNR cap is measured there). Returns δ (1,3,h,w) with work+δ in [0, 1].
+    ``views``: the mimic views (:class:`View`) to protect at, or just Ω(work, T) (same shape as ``work``) to
+    protect at the working resolution only. ``valid`` is the (h, w) of the image inside any padding (the
+    PSNR cap is measured there). Returns δ (1,3,h,w) with work+δ in [0, 1].
     """
-    # 1. constants: target latents, reference features, initial distances (normalisers)
+    h, w = work.shape[-2:]
+    valid = valid or (h, w)
+    multiple = max(bb.factor for bb in backbones)
+    if isinstance(views, torch.Tensor):
+        views = [View(valid, views)]
+
+    # 1. constants per view: target latents t = Φ(Ω), the original's latents z0 (normalisers)
     gen = torch.Generator().manual_seed(settings.seed)
     eot = RandomEOT(settings.eot) if settings.eot is not None else None
     ref = perceptual.reference(work)
-    levels = {False: (work, target_image)}  # keyed by "coarse"
-    if settings.coarse_steps:
-        levels[True] = (half(work), half(target_image))
-    targets, norms = {}, {}
-    for key, (image, goal_image) in levels.items():
-        targets[key] = encode_all(backbones, goal_image, settings.bf16)
-        norms[key] = [(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, image, settings.bf16), targets[key])]
+    originals = [_view_of(work, valid, v.size, multiple) for v in views]
+    targets = [encode_all(backbones, v.omega, settings.bf16) for v in views]
+    norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, o, settings.bf16), ts)] for o, ts in zip(originals, targets)]
+    weights = torch.tensor([v.weight for v in views], dtype=torch.float64)
 
     # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
-    h, w = work.shape[-2:]
     grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
     param = torch.zeros(1, 3, *grid, device=work.device, requires_grad=True)
     if settings.method not in ("adam", "l2"):
@@ -117,26 +140,34 @@ def optimise(
     opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=0.9)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps) if settings.cosine else None
     best, best_latent, last_gain = torch.zeros_like(work), float("inf"), 0
+    last = [float("inf")] * len(views)  # latest latent loss per view
+    noisy = eot is not None or len(views) > 1  # the loss is a random sample: keep the latest δ, not the "best"
     d, rate, checked = 0.0, None, -1  # last measured perceptual distance, its change per step (×2), when
     for step in range(settings.steps):
         opt.zero_grad(set_to_none=True)
         delta = upsample(param, (h, w))
         x_adv = (work + delta).clamp(0, 1)
 
-        # 3. latent loss, through a random mimic-side transformation when EOT is on, at half size while coarse
-        coarse = step < settings.coarse_steps
-        if step == settings.coarse_steps:
-            best_latent = float("inf")  # full-resolution losses are not comparable with coarse ones
-        seen, goal = x_adv, targets[coarse]
-        if eot is not None:
-            seen, record = eot(x_adv, gen)
-            if "shift" in record:  # content moved: the target must move with it
-                moved = eot.replay(target_image, {"shift": record["shift"]})
-                goal = encode_all(backbones, half(moved) if coarse else moved, settings.bf16)
-        if coarse:
-            seen = half(seen)
-        with autocast(work.device, settings.bf16):
-            latent = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms[coarse])) / len(backbones)
+        # 3. latent loss on a mimic view (or on all of them), through a random mimic-side transformation when EOT is on
+        if len(views) == 1 or settings.view_order == "all":
+            chosen = range(len(views))
+        elif settings.view_order == "cycle":
+            chosen = [step % len(views)]
+        elif settings.view_order == "worst":  # the view with the least progress so far (each seen once first)
+            chosen = [max(range(len(views)), key=lambda k: (last[k] * weights[k].item(), -k))]
+        else:
+            chosen = [int(torch.multinomial(weights, 1, generator=gen))]
+        latent = 0.0
+        for i in chosen:
+            seen, goal = _view_of(x_adv, valid, views[i].size, multiple), targets[i]
+            if eot is not None:
+                seen, record = eot(seen, gen)
+                if "shift" in record:  # content moved: the target must move with it
+                    goal = encode_all(backbones, eot.replay(views[i].omega, {"shift": record["shift"]}), settings.bf16)
+            with autocast(work.device, settings.bf16):
+                part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms[i])) / len(backbones)
+            last[i] = float(part.detach())
+            latent = latent + part / len(chosen)
 
         # 4. perceptual budget as a hinge penalty; well under budget d is only watched: no backward, and it is
         #    re-measured only when it could have reached the budget at twice its latest rate of change
@@ -153,15 +184,15 @@ def optimise(
                 loss = latent + settings.penalty * (dist - settings.budget)
         loss.backward()
 
-        # 5. keep the best δ within budget, judged where d is fresh (with EOT the loss is a noisy sample: keep the
-        #    latest); stop on a plateau
+        # 5. keep the best δ within budget, judged where d is fresh (with EOT or several views the loss is a noisy
+        #    sample: keep the latest); stop on a plateau
         value = float(latent.detach())
         if progress is not None:
             progress(step + 1, settings.steps, {"loss": float(loss.detach()), "latent": value, "perceptual": d})
         if fresh and d <= settings.budget * 1.1:
             if value < best_latent * 0.99:
                 last_gain = step
-            if value < best_latent or eot is not None:
+            if value < best_latent or noisy:
                 best = x_adv.detach() - work
             best_latent = min(best_latent, value)
         if settings.patience and step - last_gain >= settings.patience:
@@ -174,13 +205,13 @@ def optimise(
         if sched is not None:
             sched.step()
         with torch.no_grad():
-            project(param, settings, (h, w), valid or (h, w))
+            project(param, settings, (h, w), valid)
     return best
 
 
-def half(x: torch.Tensor) -> torch.Tensor:
-    """Half-size copy (antialiased, differentiable)."""
-    return F.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
+def _view_of(x: torch.Tensor, valid: tuple[int, int], size: tuple[int, int], multiple: int) -> torch.Tensor:
+    """The padded working image ``x`` as a mimic view of ``size``: the working image itself at its own size."""
+    return x if tuple(size) == tuple(valid) else fit(x[..., : valid[0], : valid[1]], size, multiple)
 
 
 def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

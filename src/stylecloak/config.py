@@ -25,15 +25,23 @@ LPIPS_BUDGET = {"low": 0.03, "default": 0.05, "high": 0.10}
 ROBUST = EOTSettings(jpeg_prob=0.4, rescale_prob=0.3, noise_prob=0.1, blur_prob=0.1, shift_prob=0.0)
 """The EOT mix that measured best (README, "Choosing the defaults"): JPEG q50-95, rescale 0.5-1, noise, blur."""
 
-ROBUST_HEAVY = EOTSettings(jpeg_prob=0.6, rescale_prob=0.5, noise_prob=0.1, blur_prob=0.1, shift_prob=0.0)
-"""More of the mimic's transformations: keeps more progress after JPEG and resizing, less before."""
+
+MIMIC_SIZES: tuple[int, ...] = (512, 768, 1024)
+"""Long sides (px) mimics train at: SD 1.5 at 512, SDXL and FLUX LoRA trainers at 1024, buckets between."""
+
+_VIEWS = {"work_size": max(MIMIC_SIZES), "view_sizes": MIMIC_SIZES}
+"""δ lives at the largest mimic size (larger images get it upsampled); each step shows the encoder one view."""
 
 QUALITY: dict[str, dict] = {
-    "fast": {"steps": 30, "eot": None},
-    "default": {"steps": 80, "eot": ROBUST},
-    "slow": {"steps": 200, "eot": ROBUST_HEAVY, "work_size": 768},
+    "fast": {**_VIEWS, "steps": 20, "eot": None, "view_order": "worst"},
+    "default": {**_VIEWS, "steps": 50, "eot": ROBUST, "view_order": "worst"},
+    "slow": {**_VIEWS, "steps": 80, "eot": ROBUST, "view_order": "cycle"},
 }
-"""Steps, EOT (robustness) and working resolution; all use the ``l2`` method at a cosine-decayed step of 0.5/255."""
+"""Steps, EOT (robustness) and mimic views (README, "Protection at every mimic size"); all use the ``l2``
+method at a cosine-decayed step of 0.5/255."""
+
+SINGLE_SCALE = {"work_size": 512, "view_sizes": (), "steps": 80, "eot": ROBUST}
+"""The previous default (δ optimised at 512 px only), kept as the benchmarks' baseline: overrides for ``default``."""
 
 
 def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, perceptual: str = "efficientnet", **overrides) -> CloakSettings:

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .api import Working
+from .geometry import Working
 from .backbones import Backbone
 from .device import autocast
 from .errors import ConfigError
@@ -118,7 +118,7 @@ def style_features(images: Iterable[torch.Tensor], long_side: int = JUDGE_SIZE) 
     rows = []
     for batch in images:
         for x in batch.split(1):
-            maps = net(_long_side(x.float(), long_side))
+            maps = net(_long_side(x.float().cpu(), long_side))
             rows.append(torch.cat([torch.cat([m.mean((2, 3)), m.std((2, 3))], 1) for m in maps], 1))
     if not rows:
         raise ConfigError("no images to describe; pass at least one image")
@@ -322,8 +322,8 @@ def mimic_study(
     base = judge.rank_images(images)
 
     # 3. render every content image in every learned style
-    works = [Working.of(x, work_size, backbone.factor) for x in images]
-    with autocast(images[0].device if images else "cpu"):
+    works = [Working.of(x.to(backbone.device), work_size, backbone.factor) for x in images]
+    with autocast(backbone.device):
         latents = [backbone.encode(w.image).float() for w in works]
 
     def render(work: Working, z: torch.Tensor, style: LatentMoments) -> torch.Tensor:

@@ -29,7 +29,8 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.option("--backbones", default="taef2", show_default=True, help="Comma-separated encoders the cloaks were made against.")
 @click.option("--transfer", default="taesana", show_default=True, help="Comma-separated encoders not optimised against ('' for none).")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
-@click.option("--work-size", type=int, default=512, show_default=True, help="Working long side (px), as in protect.")
+@click.option("--mimic-sizes", default="512,768,1024", show_default=True, help="Comma-separated long sides (px) mimics train at; each is measured and the worst is the headline.")
+@click.option("--work-size", type=int, help="Measure at this one long side only (alias for --mimic-sizes N).")
 @click.option("--countermeasures", default="all", show_default=True, help="all, none, or a comma-separated list (e.g. jpeg75,impress).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random countermeasures.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the full report as JSON.")
@@ -38,7 +39,7 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.option("--mimic/--no-mimic", default=False, show_default=True, help="Also run the latent style-mimic proxy (one artist's works).")
 @click.option("--artist", help="Whose works the originals are (default: inferred from the paintings' MANIFEST.csv).")
 @click.option("--paintings", type=click.Path(path_type=Path), envvar="STYLECLOAK_PAINTINGS", help="Reference paintings with MANIFEST.csv, for --mimic [env: STYLECLOAK_PAINTINGS].")
-def audit_command(originals, cloaked, style, profile, style_dirs, backbones, transfer, weights_dir, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings):
+def audit_command(originals, cloaked, style, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
 
     Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
@@ -48,6 +49,7 @@ def audit_command(originals, cloaked, style, profile, style_dirs, backbones, tra
     Examples:
       stylecloak audit art/ protected/ --style cubist-facets --json audit.json
       stylecloak audit a.png protected/a.png --profile me.json --countermeasures jpeg75,impress
+      stylecloak audit art/ protected/ --style woodcut --mimic-sizes 512,1024
       stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings ../shared/data/paintings --plot tp.png
     """
     try:
@@ -56,7 +58,7 @@ def audit_command(originals, cloaked, style, profile, style_dirs, backbones, tra
             target_style=_target(style, profile),
             backbones=_names(backbones),
             transfer=_names(transfer),
-            work_size=work_size,
+            mimic_sizes=(work_size,) if work_size else _sizes(mimic_sizes),
             countermeasures=parse_countermeasures(countermeasures),
             seed=seed,
         )
@@ -82,6 +84,13 @@ def audit_command(originals, cloaked, style, profile, style_dirs, backbones, tra
     for label, path in (("JSON", json_path), ("Markdown", markdown), ("plot", plot)):
         if path:
             console.print(f"{label}: {path}", highlight=False)
+
+
+def _sizes(spec: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in _names(spec))
+    except ValueError:
+        raise ConfigError(f"--mimic-sizes {spec!r}: give comma-separated whole numbers of pixels, e.g. 512,768,1024") from None
 
 
 def _target(style: str | None, profile: Path | None) -> str:
@@ -115,12 +124,15 @@ def _cell(v: float | None) -> str:
 
 def _print(report: AuditReport) -> None:
     s, st = report.summary, report.settings
-    table = Table(title=f"Protection audit: {s['images']} image(s), target {st.target_style}")
+    sizes = list(s["sizes"])
+    table = Table(title=f"Protection audit: {s['images']} image(s), target {st.target_style}; worst mimic size {s['worst_size']} px")
     table.add_column("countermeasure")
-    table.add_column(f"TP ({', '.join(st.backbones)})", justify="right")
-    table.add_column(f"transfer ({', '.join(st.transfer) or '–'})", justify="right")
-    for name, tp, tr in report.rows():
-        table.add_row(name, _cell(tp), _cell(tr))
+    for k in sizes:
+        table.add_column(f"TP at {k} px", justify="right")
+    table.add_column(f"worst TP ({', '.join(st.backbones)})", justify="right")
+    table.add_column(f"worst transfer ({', '.join(st.transfer) or '–'})", justify="right")
+    for (name, by_size), (_, tp, tr) in zip(report.size_rows(), report.rows()):
+        table.add_row(name, *(_cell(by_size[k]) for k in sizes), _cell(tp), _cell(tr))
     console.print(table)
     console.print(
         f"cost: PSNR {s['psnr_db']:.1f} dB, SSIM {s['ssim']:.3f}, perceptual {s['perceptual_distance']:.3f}; "

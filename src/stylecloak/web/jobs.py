@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..api import Protector, ProtectResult, Working
+from ..api import Protector, ProtectResult
+from ..geometry import Working
 from ..config import INTENSITY, QUALITY, ProtectSettings
 from ..errors import ConfigError, StylecloakError
 from ..imageio import IMAGE_EXTENSIONS, LoadedImage, load_image, to_pil

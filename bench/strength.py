@@ -1,0 +1,100 @@
+"""Protection at every mimic size: N shared paintings at 1024 px, the default preset against the previous
+single-scale default, audited per mimic size (one table).
+
+Paintings are taken round-robin over the manifest's artists, brought to ``--size`` px long side (Lanczos,
+PNG) and cloaked toward ``--style`` by each configuration in the same run; every cloak is then audited at
+512, 768 and 1024 px with the countermeasures below. Prints one line per configuration and mimic size, and a
+"worst" line per configuration (for each column, the minimum over sizes of the mean over paintings).
+
+    python bench/strength.py --count 6 --out /tmp/strength
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from itertools import zip_longest
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from stylecloak import Protector, ProtectSettings
+from stylecloak.audit import AuditSettings, audit, pair_files
+from stylecloak.config import MIMIC_SIZES, SINGLE_SCALE
+from stylecloak.judge import read_manifest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+COUNTERMEASURES = ("jpeg90", "jpeg75", "downscale_half", "adverse_cleaner", "noisy_upscale", "impress")
+CONFIGS = {"single-scale 512 (previous default)": SINGLE_SCALE, "default": {}}
+
+
+def paintings(folder: Path, count: int) -> list[Path]:
+    """``count`` works, one artist after another (manifest order within each artist)."""
+    by_artist: dict[str, list[Path]] = {}
+    for p in read_manifest(folder):
+        by_artist.setdefault(p.artist, []).append(p.path)
+    ordered = [p for group in zip_longest(*by_artist.values()) for p in group if p is not None]
+    return ordered[:count]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=6)
+    ap.add_argument("--size", type=int, default=1024, help="Long side the paintings are brought to (px).")
+    ap.add_argument("--style", default="woodcut")
+    ap.add_argument("--intensity", default="default")
+    ap.add_argument("--quality", default="default")
+    ap.add_argument("--configs", default=",".join(CONFIGS), help="Comma-separated names from: " + ", ".join(CONFIGS))
+    ap.add_argument("--countermeasures", default=",".join(COUNTERMEASURES))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, help="Output folder (default: a new temporary folder).")
+    ap.add_argument("--paintings", type=Path, default=SHARED / "data" / "paintings")
+    ap.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("STYLECLOAK_WEIGHTS", SHARED / "models")))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out = args.out or Path(tempfile.mkdtemp(prefix="stylecloak-strength-"))
+    originals = out / "originals"
+    originals.mkdir(parents=True, exist_ok=True)
+    for path in paintings(args.paintings, args.count):
+        im = Image.open(path).convert("RGB")
+        scale = args.size / max(im.size)
+        im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS).save(originals / f"{path.stem}.png")
+
+    countermeasures = tuple(c for c in args.countermeasures.split(",") if c)
+    header = ["config", "size", "TP", *countermeasures, "transfer", "s/image"]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
+    results = {}
+    for name in args.configs.split(","):
+        overrides = CONFIGS[name]
+        cloaked = out / name.split(" ")[0]
+        cloaked.mkdir(exist_ok=True)
+        protector = Protector(ProtectSettings(intensity=args.intensity, quality=args.quality, target_style=args.style, overrides=overrides), weights_dir=args.weights_dir, device=args.device)
+        seconds = []
+        for f in sorted(originals.glob("*.png")):
+            start = time.perf_counter()
+            result = protector.protect(f)
+            if protector.device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds.append(time.perf_counter() - start)
+            result.save(cloaked / f.name)
+        settings = AuditSettings(target_style=args.style, mimic_sizes=MIMIC_SIZES, countermeasures=countermeasures)
+        report = audit(pair_files(originals, cloaked)[0], settings, weights_dir=args.weights_dir, device=args.device)
+        s = report.summary
+        per_image = sum(seconds) / len(seconds)
+        rows = [(size, entry) for size, entry in s["sizes"].items()] + [("worst", s)]
+        for size, entry in rows:
+            cells = [entry["target_progress"], *(entry["countermeasures"][c]["target_progress"] for c in countermeasures), entry["transfer_progress"]]
+            print(f"| {name} | {size} | " + " | ".join(f"{v:.3f}" for v in cells) + f" | {per_image:.1f} |", flush=True)
+        results[name] = {"summary": s, "seconds": seconds, "psnr_min": min(im["psnr_db"] for im in report.images)}
+        print(f"  {name}: PSNR min {results[name]['psnr_min']:.2f} dB, worst size {s['worst_size']} px", flush=True)
+    (out / "strength.json").write_text(json.dumps(results, indent=1))
+    print(f"written: {out / 'strength.json'}; device {args.device}; {len(list(originals.glob('*.png')))} paintings at {args.size} px", flush=True)
+
+
+if __name__ == "__main__":
+    main()
