@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -35,6 +36,8 @@ from .targets import (
     select_target,
 )
 from .transfer import style_stats, style_transfer
+
+log = logging.getLogger(__name__)
 
 METHOD = "glaze"
 """The protection method's name, recorded with every output (see :func:`provenance`)."""
@@ -178,6 +181,7 @@ class Protector:
             raise ConfigError("cannot choose a target style without images of the artist")
         chosen = select_target(self.renderer, images, self.styles, artist=artist, seed=self.settings.seed)
         save_profile(chosen, path)
+        log.info("artist %r: target style %s chosen from %d image(s), saved in %s", artist, chosen.target_style, len(images), path)
         return chosen
 
     def protect(self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None) -> ProtectResult:
@@ -210,6 +214,7 @@ class Protector:
         tp = target_progress(z0, z1, t)
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
+        log.debug("%s: TP %.3f, perceptual %.3f, %.1f s", source.path or "image", tp, dist, time.perf_counter() - start)
         return ProtectResult(
             source=source,
             cloaked=cloaked,

@@ -417,8 +417,11 @@ class AuditReport:
         return "\n".join(lines) + "\n"
 
     def plot(self, path: str | Path) -> Path:
-        """Bar chart of mean target and transfer progress per countermeasure, written as PNG."""
-        import matplotlib
+        """Bar chart of mean target and transfer progress per countermeasure, written as PNG (needs the ``plot`` extra)."""
+        try:
+            import matplotlib
+        except ImportError as exc:
+            raise ConfigError(f"{path}: plots need matplotlib; install it with: pip install 'stylecloak[plot]'") from exc
 
         matplotlib.use("Agg")
         from matplotlib import pyplot as plt

@@ -217,6 +217,6 @@ def _describe(path: Path, exc: Exception) -> str:
     if isinstance(exc, OSError):
         hint = "free some disk space" if exc.errno == errno.ENOSPC else "check the path and the output folder"
         return f"{path}: {exc.strerror or exc}; {hint}"
-    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+    if isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in ("out of memory", "not enough memory")):  # torch's OOM is a RuntimeError
         return f"{path}: not enough memory; close other programs or use a smaller image"
     return f"{path}: unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); run with --verbose for details"

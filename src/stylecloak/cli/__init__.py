@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from .. import __version__
@@ -30,7 +31,7 @@ errors = Console(stderr=True, soft_wrap=True)
 
 def fail(message: str) -> None:
     """Print ``Error: message`` and exit with status 1."""
-    errors.print(f"[red]Error:[/red] {message}", highlight=False)
+    errors.print(f"[red]Error:[/red] {escape(message)}", highlight=False)
     sys.exit(1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import click
@@ -54,6 +55,8 @@ def audit_command(originals, cloaked, style, profile, style_dirs, backbones, tra
       stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings ../shared/data/paintings --plot tp.png
     """
     try:
+        if plot and importlib.util.find_spec("matplotlib") is None:  # fail before the audit's minutes of work
+            raise ConfigError("--plot needs matplotlib; install it with: pip install 'stylecloak[plot]'")
         pairs, warnings = pair_files(originals, cloaked)
         recorded = None if style and backbones else recorded_provenance([p.cloaked for p in pairs])
         settings = AuditSettings(

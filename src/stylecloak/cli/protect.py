@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, provenance, settings_dict, style_sample
@@ -94,9 +95,9 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             elif kind == "skipped":
                 bar.console.print(f"{tag} {item.input}: already done, skipped", highlight=False)
             elif kind == "warning":
-                bar.console.print(f"{tag} [yellow]warning:[/yellow] {item.warning}", highlight=False)
+                bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(item.warning or '')}", highlight=False)
             elif kind == "failed":
-                (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {item.error}", highlight=False)
+                (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
         return run_batch(list(images), out_dir, protector, target, preview=preview, on_event=on_event, progress_factory=factory)
 
