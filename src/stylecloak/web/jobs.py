@@ -321,8 +321,8 @@ class JobQueue:
                 job.cancel.set()
             self._cond.notify_all()
         self._thread.join(timeout)
+        self._lock.release()  # first: Windows cannot delete a file that is held open
         shutil.rmtree(self.root, ignore_errors=True)
-        self._lock.release()
 
     # ------------------------------------------------------------------ worker
 
