@@ -221,9 +221,13 @@ def test_cli_runs_end_to_end(folders, weights_dir, tmp_path):
     assert "Protection audit" in res.output
 
 
-def test_cli_needs_a_target_style(folders, weights_dir):
+def test_cli_needs_a_target_style_when_none_was_recorded(folders, weights_dir, tmp_path):
     root, _ = folders
-    res = CliRunner().invoke(main, ["audit", str(root / "originals"), str(root / "cloaked"), "--weights-dir", str(weights_dir)])
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    with Image.open(root / "cloaked" / "bordighera.png") as im:
+        im.save(bare / "bordighera.png")  # the pixels without protect's XMP record
+    res = CliRunner().invoke(main, ["audit", str(root / "originals"), str(bare), "--weights-dir", str(weights_dir)])
     assert res.exit_code == 1
     assert "--style" in res.output and "Traceback" not in res.output
 

@@ -184,3 +184,21 @@ def test_diffusers_backbone_missing_folder_is_a_weights_error(tmp_path, monkeypa
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsError, match="cannot load an AutoencoderKL"):
         load_backbone(f"diffusers:{tmp_path / 'missing'}")
+
+
+def test_cli_draws_weight_downloads_as_rich_bars(weight_server, isolated_cache, monkeypatch, tmp_path, painting_files):
+    from click.testing import CliRunner
+    from helpers import painting_crop
+
+    from stylecloak.cli import main
+
+    _root, url = weight_server
+    monkeypatch.setenv("STYLECLOAK_WEIGHTS_URL", url)
+    painting_crop(painting_files[0], 32).save(tmp_path / "a.png")
+    args = ["protect", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--style", "mosaic", "--quality", "fast", "--steps", "1"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    for name in ("taef2_encoder.pth", "taef2_decoder.pth"):
+        size = (isolated_cache / name).stat().st_size
+        assert f"downloading {name}" in res.output and f"{size / 1e6:.1f}/{size / 1e6:.1f} MB" in res.output
+    assert "\r" not in res.output  # the library no longer writes its own progress text

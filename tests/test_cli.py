@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import json
 import signal
 import subprocess
@@ -10,12 +12,17 @@ import time
 from pathlib import Path
 
 import click
+import click.testing
 import pytest
 from click.testing import CliRunner
 from helpers import painting_crop
 from PIL import Image
 
+import stylecloak
+from stylecloak.api import STYLE_SAMPLE, STYLE_SAMPLE_SIDE, Protector, style_sample
 from stylecloak.cli import main
+from stylecloak.errors import ConfigError
+from stylecloak.imageio import read_xmp, xmp_values
 
 ARGS = ["--quality", "fast", "--steps", "3", "--style", "mosaic"]
 
@@ -103,3 +110,145 @@ def test_sigkill_mid_batch_then_resume_does_each_image_once(tmp_path, painting_f
     for p in out.glob("p*.png"):
         Image.open(p).load()
     assert snapshot(src) == before
+
+
+# --------------------------------------------------------------------------- issue #13
+
+
+def run_cli(*args: str) -> click.testing.Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_audit_finds_what_protect_did(tmp_path, painting_files, weights_dir):
+    originals, protected = tmp_path / "originals", tmp_path / "protected"
+    (originals / "sub").mkdir(parents=True)
+    painting_crop(painting_files[0], 48).save(originals / "a.png")
+    painting_crop(painting_files[1], 48).save(originals / "sub" / "b.bmp")  # BMP holds no XMP: found in the journal
+    profile = tmp_path / "artist.json"
+    res = run_cli("protect", str(originals), "--out", str(protected), "--profile", str(profile), "--quality", "fast", "--steps", "2", "--weights-dir", str(weights_dir))
+    assert res.exit_code == 0, res.output
+    style = json.loads(profile.read_text())["target_style"]
+
+    props = xmp_values(read_xmp(protected / "a.png"))
+    assert props["targetStyle"] == style and props["method"] == "glaze" and props["backbones"] == "taef2" and len(props["settings"]) == 16
+    journal = [json.loads(line) for line in (protected / ".stylecloak" / "done.jsonl").read_text().splitlines()]
+    assert {(j["path"], j["targetStyle"], j["method"], j["backbones"], j["settings"]) for j in journal} == {
+        ("a.png", style, "glaze", "taef2", props["settings"]),
+        ("sub/b.bmp", style, "glaze", "taef2", props["settings"]),
+    }
+
+    audit_args = ["--countermeasures", "none", "--transfer", "", "--weights-dir", str(weights_dir)]
+    res = run_cli("audit", str(originals), str(protected), *audit_args)  # exactly as a user chains the two
+    assert res.exit_code == 0, res.output
+    assert f"2 image(s), target {style}" in res.output
+    res = run_cli("audit", str(originals / "sub" / "b.bmp"), str(protected / "sub" / "b.bmp"), *audit_args)
+    assert res.exit_code == 0 and f"1 image(s), target {style}" in res.output
+    other = tmp_path / "other.png"
+    painting_crop(painting_files[0], 48).save(other)
+    res = run_cli("audit", str(originals / "a.png"), str(other), *audit_args)  # nothing recorded: the old advice
+    assert res.exit_code == 1 and "pass --style NAME" in res.output
+
+
+def test_output_folder_inside_the_input_is_never_walked(tmp_path, painting_files, weights_dir):
+    nest = tmp_path / "nest"
+    nest.mkdir()
+    painting_crop(painting_files[0], 40).save(nest / "small.png")
+    args = ["protect", str(nest), "--out", str(nest / "protected"), "--weights-dir", str(weights_dir), *ARGS]
+    assert run_cli(*args).exit_code == 0
+    again = run_cli(*args)
+    assert again.exit_code == 0 and "0 protected, 1 already done, 0 failed" in again.output
+    assert sorted(p.relative_to(nest).as_posix() for p in nest.rglob("*.png")) == ["protected/small.png", "small.png"]
+
+
+def test_style_sample_is_bounded_and_shared(tmp_path, painting_files, weights_dir, monkeypatch):
+    folder = tmp_path / "art"
+    folder.mkdir()
+    for i in range(10):
+        painting_crop(painting_files[i % len(painting_files)], 700 if i == 0 else 40).save(folder / f"p{i}.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    sample = style_sample([folder])
+    assert len(sample) == STYLE_SAMPLE == 8 and max(s.shape[-1] for s in sample) == STYLE_SAMPLE_SIDE == 512
+    seen: list = []
+
+    def capture(self, images, **kw):
+        seen.extend(images)
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(Protector, "choose_target", capture)
+    res = run_cli("protect", str(folder), "--out", str(tmp_path / "out"), "--weights-dir", str(weights_dir), "--quality", "fast")
+    assert res.exit_code == 1 and "captured" in res.output
+    assert len(seen) == 8 and all(max(s.shape[-2:]) <= 512 for s in seen)
+
+
+def test_output_problems_are_found_before_any_work(tmp_path, painting_files, weights_dir, monkeypatch):
+    painting_crop(painting_files[0], 40).save(tmp_path / "a.png")
+    calls: list = []
+    monkeypatch.setattr(Protector, "protect", lambda *a, **k: calls.append(a) or pytest.fail("optimised anyway"))
+    res = run_cli("protect", str(tmp_path / "a.png"), "--out", str(tmp_path), "--weights-dir", str(weights_dir), *ARGS)
+    assert res.exit_code == 1 and "would overwrite the input image" in res.output and not calls
+    (tmp_path / "file").write_text("x")
+    built: list = []
+    monkeypatch.setattr(Protector, "__init__", lambda *a, **k: built.append(a) or pytest.fail("models loaded anyway"))
+    res = run_cli("protect", str(tmp_path / "a.png"), "--out", str(tmp_path / "file" / "out"), *ARGS)
+    assert res.exit_code == 1 and f"Error: {tmp_path / 'file'}: is a file, not a folder" in res.output and not built
+
+
+def test_missing_input_and_unexpected_errors_do_not_stop_the_batch(tmp_path, painting_files, weights_dir, monkeypatch):
+    for name in ("a.png", "b.png"):
+        painting_crop(painting_files[0], 40).save(tmp_path / name)
+    real = Protector.protect
+
+    def out_of_memory_once(self, image, *args, **kwargs):
+        if image.path.name == "a.png":
+            raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 123 bytes")
+        return real(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(Protector, "protect", out_of_memory_once)
+    missing = tmp_path / "missing.png"
+    res = run_cli("protect", str(missing), str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out", str(tmp_path / "out"), "--weights-dir", str(weights_dir), *ARGS)
+    assert res.exit_code == 1
+    assert f"{missing}: file not found; check the path" in res.output and "Errno" not in res.output
+    assert f"{tmp_path / 'a.png'}: not enough memory" in res.output
+    assert "1 protected, 0 already done, 2 failed" in res.output and (tmp_path / "out" / "b.png").exists()
+
+
+def test_animated_gif_warns_once(tmp_path, painting_files, weights_dir):
+    frames = [painting_crop(painting_files[0], 40).rotate(a) for a in (0, 90, 180)]
+    frames[0].save(tmp_path / "loop.gif", save_all=True, append_images=frames[1:], duration=100)
+    res = run_cli("protect", str(tmp_path / "loop.gif"), "--out", str(tmp_path / "out"), "--weights-dir", str(weights_dir), *ARGS)
+    assert res.exit_code == 0, res.output
+    assert res.output.count("has 3 frames (animated or multi-page); only the first frame is protected and saved") == 1
+
+
+def test_python_m_stylecloak_reports_the_package_version():
+    res = subprocess.run([sys.executable, "-m", "stylecloak", "--version"], capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert importlib.metadata.version("stylecloak") in res.stdout and stylecloak.__version__ == importlib.metadata.version("stylecloak")
+
+
+def test_quiet_and_verbose(tmp_path, painting_files, weights_dir):
+    painting_crop(painting_files[0], 40).save(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_bytes(b"no")
+    base = ["protect", str(tmp_path / "a.png"), "--weights-dir", str(weights_dir), "--quality", "fast", "--steps", "2"]
+    quiet = run_cli("-q", *base, str(tmp_path / "bad.png"), "--out", str(tmp_path / "q"), "--style", "mosaic")
+    assert quiet.exit_code == 1 and quiet.output.strip().splitlines() == [f"[2/2] failed {tmp_path / 'bad.png'}: not a PNG, JPEG, WebP, TIFF, BMP or GIF image, or corrupt; re-export it in one of these formats"]
+    verbose = run_cli("--verbose", *base, "--out", str(tmp_path / "v"), "--profile", str(tmp_path / "p.json"))
+    assert verbose.exit_code == 0 and "chosen from 1 image(s)" in verbose.output
+    normal = run_cli(*base, "--out", str(tmp_path / "n"), "--profile", str(tmp_path / "p2.json"))
+    assert normal.exit_code == 0 and "chosen from" not in normal.output
+
+
+def test_plot_without_matplotlib_fails_before_the_audit(tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    res = run_cli("audit", str(tmp_path), str(tmp_path), "--style", "mosaic", "--plot", str(tmp_path / "p.png"))
+    assert res.exit_code == 1 and "pip install 'stylecloak[plot]'" in res.output
+
+
+def test_dependencies_follow_the_packaging_rules():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    core = " ".join(project["dependencies"])
+    extras = project["optional-dependencies"]
+    assert "matplotlib" not in core and any(d.startswith("matplotlib") for d in extras["plot"])
+    assert any(d.startswith("lpips") for d in extras["lpips"]) and "pillow>=11.1" in project["dependencies"]

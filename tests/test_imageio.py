@@ -21,9 +21,11 @@ from stylecloak.imageio import (
     load_image,
     output_path,
     output_suffix,
+    read_xmp,
     save_image,
     to_pil,
     xmp_optout_packet,
+    xmp_values,
 )
 
 PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
@@ -489,3 +491,15 @@ def test_iter_images_walks_sorted_and_skips_hidden(tmp_path: Path) -> None:
         (tmp_path / "missing.png", tmp_path),
     ]
     assert {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"} == IMAGE_EXTENSIONS
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp"), ("TIFF", ".tif")])
+def test_provenance_is_written_as_xmp_with_or_without_the_optout(tmp_path: Path, fmt: str, suffix: str) -> None:
+    src = tmp_path / f"in{suffix}"
+    Image.fromarray(colour()).save(src, format=fmt)
+    image = load_image(src)
+    record = {"targetStyle": "woodcut", "method": "glaze", "backbones": "taef2", "settings": "0123456789abcdef"}
+    for optout in (True, False):
+        out = save_image(image, image.rgb, tmp_path / f"out-{optout}{suffix}", optout=optout, provenance=record)
+        assert xmp_values(read_xmp(out)) == record
+        assert (f"{{{PLUS}}}DataMining" in xmp_properties(read_xmp(out) or b"")) is optout

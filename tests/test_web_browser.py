@@ -6,11 +6,16 @@ Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright for Py
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
+import io
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from PIL import Image
@@ -37,9 +42,15 @@ pytestmark = [
 ]
 
 
+class Served(NamedTuple):
+    url: str
+    app: object
+    profiles: Path
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """uvicorn serving the app on a free loopback port, in a thread; yields the base URL."""
+def server(tmp_path: Path) -> Iterator[Served]:
+    """uvicorn serving the app on a free loopback port, in a thread."""
     app = create_app(weights_dir=WEIGHTS, profile_dir=tmp_path / "profiles")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -50,14 +61,14 @@ def server(tmp_path: Path) -> Iterator[str]:
     while not instance.started:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}/", app, tmp_path / "profiles")
     instance.should_exit = True
     thread.join(20)
     sock.close()
     assert not app.state.jobs.root.exists()
 
 
-def test_protect_in_the_browser(server: str, tmp_path: Path) -> None:
+def test_protect_in_the_browser(server: Served, tmp_path: Path) -> None:
     with Image.open(PAINTINGS[0]) as im:
         im = im.convert("RGB")
         im.thumbnail((128, 128), Image.LANCZOS)
@@ -69,7 +80,7 @@ def test_protect_in_the_browser(server: str, tmp_path: Path) -> None:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(accept_downloads=True, viewport={"width": 1200, "height": 900})
-            page.goto(server)
+            page.goto(server.url)
             page.wait_for_selector("#style option[value='mosaic']", state="attached")
             page.select_option("#quality", "fast")
             page.select_option("#style", "mosaic")
@@ -99,5 +110,79 @@ def test_protect_in_the_browser(server: str, tmp_path: Path) -> None:
             shot.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(shot), full_page=True)
             print(f"\nscreenshot: {shot}")
+        finally:
+            browser.close()
+
+
+EVIL_PAGE = """<!doctype html><html><body>
+<form id="form" method="POST" action="{app}api/jobs" enctype="multipart/form-data">
+  <input name="style" value="auto"><input name="artist" value="csrf-victim"><input type="file" name="files" id="file">
+</form>
+<script>
+const png = Uint8Array.from(atob("{png}"), (c) => c.charCodeAt(0));
+const file = () => new File([png], "x.png", {{ type: "image/png" }});
+function body() {{
+  const form = new FormData();
+  form.append("style", "auto");
+  form.append("artist", "csrf-victim");
+  form.append("files", file());
+  return form;
+}}
+async function attack() {{
+  const results = {{}};
+  try {{
+    await fetch("{app}api/jobs", {{ method: "POST", body: body(), mode: "no-cors" }});
+    results.simple = "sent";
+  }} catch (e) {{ results.simple = "blocked"; }}
+  try {{
+    const r = await fetch("{app}api/jobs", {{ method: "POST", body: body(), headers: {{ "X-Stylecloak-Token": "guess" }} }});
+    results.preflighted = r.status;
+  }} catch (e) {{ results.preflighted = "blocked"; }}
+  return results;
+}}
+function submitForm() {{
+  const files = new DataTransfer();
+  files.items.add(file());
+  document.getElementById("file").files = files.files;
+  document.getElementById("form").submit();
+}}
+</script></body></html>"""
+
+
+@pytest.fixture
+def evil_site(server: Served, tmp_path: Path) -> Iterator[str]:
+    """Another website: a page served on another loopback port that targets the app."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(buffer, format="PNG")
+    root = tmp_path / "evil"
+    root.mkdir()
+    (root / "index.html").write_text(EVIL_PAGE.format(app=server.url, png=base64.b64encode(buffer.getvalue()).decode()))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None  # type: ignore[method-assign]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
+    httpd.shutdown()
+
+
+def test_other_websites_cannot_start_jobs(server: Served, evil_site: str) -> None:
+    jobs = server.app.state.jobs
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(evil_site)
+            results = page.evaluate("attack()")
+            assert results["preflighted"] == "blocked"  # a custom header needs CORS, which the app never grants
+            with page.expect_navigation() as navigation:
+                page.evaluate("submitForm()")
+            assert navigation.value.status == 403
+            assert "Cross-site request refused" in page.content()
+            assert jobs._jobs == {} and not list(server.profiles.glob("*.json"))  # the simple fetch was refused too
+
+            page.goto(server.url)  # the app's own page still gets through both checks
+            page.wait_for_selector("#style option[value='mosaic']", state="attached")
+            answer = page.evaluate("api('/api/jobs/unknown/cancel', { method: 'POST' }).catch((e) => e.message)")
+            assert answer.startswith("No such job")
         finally:
             browser.close()

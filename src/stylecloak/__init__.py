@@ -5,7 +5,12 @@ Data flow: imageio (load) → styles/transfer (target Ω) → backbones (Φ) →
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("stylecloak")  # the one source: pyproject.toml, through the installed metadata
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 from .api import Protector, ProtectResult, protect
 from .config import ProtectSettings, cloak_settings

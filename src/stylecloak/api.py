@@ -7,23 +7,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from .backbones import Backbone, load_backbone
 from .cloak import CloakSettings, Progress, View, encode_all, optimise, target_progress
 from .config import ProtectSettings
 from .device import make_deterministic, resolve_device
-from .errors import ConfigError
+from .errors import ConfigError, StylecloakError
 from .geometry import Working, fit, long_side_size
-from .imageio import LoadedImage, load_image, save_image
+from .imageio import LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
 from .styles import Style, all_styles, get_style
 from .targets import (
@@ -34,6 +37,15 @@ from .targets import (
     select_target,
 )
 from .transfer import style_stats, style_transfer
+
+log = logging.getLogger(__name__)
+
+METHOD = "glaze"
+"""The protection method's name, recorded with every output (see :func:`provenance`)."""
+STYLE_SAMPLE = 8
+"""At most this many of an artist's images are used to choose the target style..."""
+STYLE_SAMPLE_SIDE = 512
+"""...each brought to this long side (px), as a mimic would train."""
 
 
 @dataclass
@@ -76,7 +88,8 @@ class ProtectResult:
 
     def save(self, path: str | Path, *, optout: bool | None = None) -> Path:
         """Write the cloaked image in the source's format, size and metadata (atomically)."""
-        return save_image(self.source, self.cloaked, path, optout=self.settings.optout if optout is None else optout)
+        optout = self.settings.optout if optout is None else optout
+        return save_image(self.source, self.cloaked, path, optout=optout, provenance=provenance(self.settings, self.target_style))
 
     def preview(self) -> Image.Image:
         """Side by side: what the model sees in the original, in the cloaked image, and the target."""
@@ -153,6 +166,7 @@ class Protector:
             raise ConfigError("cannot choose a target style without images of the artist")
         chosen = select_target(self.renderer, images, self.styles, artist=artist, seed=self.settings.seed)
         save_profile(chosen, path)
+        log.info("artist %r: target style %s chosen from %d image(s), saved in %s", artist, chosen.target_style, len(images), path)
         return chosen
 
     def protect(self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None) -> ProtectResult:
@@ -194,6 +208,7 @@ class Protector:
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
         omega = views[work.size].omega if work.size in views else next(iter(views.values())).omega
+        log.debug("%s: TP %s, perceptual %.3f, %.1f s", source.path or "image", by_size, dist, time.perf_counter() - start)
         return ProtectResult(
             source=source,
             cloaked=cloaked,
@@ -234,6 +249,33 @@ def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> 
     return x.clone()  # unreachable in practice: no change at all always meets the floor
 
 
+def style_sample(
+    paths: Iterable[str | Path],
+    *,
+    count: int = STYLE_SAMPLE,
+    side: int = STYLE_SAMPLE_SIDE,
+    max_pixels: int = 100_000_000,
+    exclude: str | Path | None = None,
+) -> list[torch.Tensor]:
+    """The bounded sample of an artist's images that target selection sees, the same in every entry point.
+
+    The first ``count`` readable images under ``paths`` (files or folders, walked as a batch is,
+    skipping ``exclude``), loaded one at a time and brought to ``side`` px long side: memory stays
+    that of one full-size image however many inputs there are. Unreadable files are skipped
+    (the batch reports them).
+    """
+    sample: list[torch.Tensor] = []
+    for path, _ in iter_images(paths, exclude=exclude):
+        if len(sample) >= count:
+            break
+        try:
+            rgb = load_image(path, max_pixels=max_pixels).rgb
+        except StylecloakError:
+            continue
+        sample.append(Working.of(rgb, side, 1).image)
+    return sample
+
+
 def protect(
     image: LoadedImage | str | Path | Image.Image,
     settings: ProtectSettings | None = None,
@@ -249,6 +291,14 @@ def protect(
     protector = Protector(settings, weights_dir=weights_dir, device=device)
     style = protector.settings.target_style or protector.choose_target([source.rgb], artist=artist, profile=profile).target_style
     return protector.protect(source, style, progress)
+
+
+def provenance(settings: ProtectSettings, style: str) -> dict[str, str]:
+    """What protect did, written into each output's XMP and the batch journal so ``audit`` finds it:
+    target style, method, backbones and a hash of every setting."""
+    data = settings_dict(settings) | {"resolved_style": style}
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"targetStyle": style, "method": METHOD, "backbones": ",".join(settings.backbones), "settings": digest}
 
 
 def settings_dict(settings: ProtectSettings) -> dict:

@@ -30,11 +30,11 @@ from typing import NamedTuple
 
 import torch
 
-from .geometry import Working
 from .backbones import Backbone, load_backbone
 from .cloak import encode_all, target_progress
 from .device import resolve_device
 from .errors import ConfigError, ImageError, StylecloakError
+from .geometry import Working
 from .imageio import LoadedImage, iter_images, load_image, output_suffix
 from .judge import (
     LatentMoments,
@@ -475,8 +475,11 @@ class AuditReport:
         return "\n".join(lines) + "\n"
 
     def plot(self, path: str | Path) -> Path:
-        """Bar chart of mean target and transfer progress per countermeasure, written as PNG."""
-        import matplotlib
+        """Bar chart of mean target and transfer progress per countermeasure, written as PNG (needs the ``plot`` extra)."""
+        try:
+            import matplotlib
+        except ImportError as exc:
+            raise ConfigError(f"{path}: plots need matplotlib; install it with: pip install 'stylecloak[plot]'") from exc
 
         matplotlib.use("Agg")
         from matplotlib import pyplot as plt

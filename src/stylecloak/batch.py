@@ -1,22 +1,36 @@
 """Batch runs: walk folders, mirror them under the output folder, resume after a kill, never stop on a bad file.
 
 A journal (``OUT/.stylecloak/done.jsonl``) records each finished file by input content hash and
-settings hash; a later run with the same settings skips those files. Outputs are written atomically,
-so a killed run leaves either the old state or the finished file, never a partial one.
+settings hash, with the target style, method and backbones (what ``audit`` reads); a later run with the
+same settings skips those files. Outputs are written atomically, so a killed run leaves either the old
+state or the finished file, never a partial one. The output folder is never walked as an input.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .api import Protector, ProtectResult, settings_dict
-from .errors import StylecloakError
-from .imageio import iter_images, load_image, output_path
+from .api import Protector, ProtectResult, provenance
+from .errors import ConfigError, ImageError, StylecloakError
+from .imageio import (
+    check_output,
+    frames_warning,
+    iter_images,
+    load_image,
+    output_path,
+    read_xmp,
+    save_png,
+    xmp_values,
+)
+
+log = logging.getLogger(__name__)
 
 JOURNAL = Path(".stylecloak") / "done.jsonl"
 
@@ -30,6 +44,7 @@ class BatchItem:
     status: str = "pending"
     """"done", "skipped" (already done by an earlier run) or "failed"."""
     error: str | None = None
+    warning: str | None = None
     result: ProtectResult | None = None
     preview: Path | None = None
 
@@ -37,6 +52,8 @@ class BatchItem:
         data = {"input": str(self.input), "output": str(self.output) if self.output else None, "status": self.status}
         if self.error:
             data["error"] = self.error
+        if self.warning:
+            data["warning"] = self.warning
         if self.result is not None:
             data.update({k: v for k, v in self.result.summary().items() if k != "input"})
         if self.preview:
@@ -55,7 +72,7 @@ class BatchReport:
 
 
 Event = Callable[[str, BatchItem, int, int], None]
-"""Called with ("start" | "done" | "skipped" | "failed", item, index, total)."""
+"""Called with ("start" | "warning" | "done" | "skipped" | "failed", item, index, total)."""
 
 
 def file_hash(path: Path) -> str:
@@ -67,34 +84,84 @@ def file_hash(path: Path) -> str:
 
 
 def settings_hash(protector: Protector, style: str) -> str:
-    data = settings_dict(protector.settings) | {"resolved_style": style}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return provenance(protector.settings, style)["settings"]
+
+
+def recorded_provenance(cloaked: list[Path]) -> dict[str, str] | None:
+    """What protect recorded for these protected files (target style, method, backbones, settings).
+
+    Read from each file's XMP, else from the journal of the output folder that holds it. None when
+    nothing was recorded; :class:`ConfigError` when the files were protected toward different styles.
+    """
+    found: dict[str, dict[str, str]] = {}
+    journals: dict[Path, Journal] = {}
+    for path in cloaked:
+        try:
+            record = xmp_values(read_xmp(path))
+        except ImageError:
+            record = {}
+        if "targetStyle" not in record:
+            record = _journal_record(path, journals)
+        if record.get("targetStyle"):
+            found.setdefault(record["targetStyle"], record)
+    if len(found) > 1:
+        raise ConfigError(f"the protected files aim at different target styles ({', '.join(sorted(found))}); audit them separately or pass --style")
+    return next(iter(found.values()), None)
+
+
+def _journal_record(path: Path, journals: dict[Path, Journal]) -> dict[str, str]:
+    for folder in Path(path).resolve().parents:
+        if (folder / JOURNAL).exists():
+            journal = journals.setdefault(folder, Journal(folder))
+            relative = Path(path).resolve().relative_to(folder).as_posix()
+            return next((e for e in reversed(journal.entries) if e.get("path") == relative), {})
+    return {}
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Raise :class:`ImageError` when ``out_dir`` cannot be the output folder (a file stands there)."""
+    out_dir = Path(out_dir)
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ImageError(f"{path}: is a file, not a folder; pass --out a folder (it is created if missing)")
+            return
 
 
 class Journal:
-    """Append-only record of finished files; a torn last line (killed mid-write) is ignored."""
+    """Append-only record of finished files; a torn last line (killed mid-write) is ignored.
+
+    Each line: input_sha256, settings (hash), output, and :func:`~stylecloak.api.provenance`'s
+    targetStyle, method and backbones.
+    """
 
     def __init__(self, out_dir: Path):
         self.path = out_dir / JOURNAL
         self.done: dict[tuple[str, str], str] = {}
+        self.entries: list[dict] = []
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
                     entry = json.loads(line)
                     self.done[(entry["input_sha256"], entry["settings"])] = entry["output"]
-                except (json.JSONDecodeError, KeyError):
+                except (json.JSONDecodeError, KeyError, TypeError):
                     continue
+                self.entries.append(entry)
 
     def finished(self, digest: str, settings: str, output: Path) -> bool:
         return self.done.get((digest, settings)) == str(output) and output.exists()
 
-    def add(self, digest: str, settings: str, output: Path) -> None:
+    def add(self, digest: str, output: Path, record: dict[str, str]) -> None:
+        """Record a finished file; ``record`` is its :func:`~stylecloak.api.provenance`."""
+        relative = output.relative_to(self.path.parent.parent).as_posix()
+        entry = {"input_sha256": digest, "output": str(output), "path": relative, **record}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:
-            f.write(json.dumps({"input_sha256": digest, "settings": settings, "output": str(output)}) + "\n")
+            f.write(json.dumps(entry) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        self.done[(digest, settings)] = str(output)
+        self.done[(digest, record["settings"])] = str(output)
+        self.entries.append(entry)
 
 
 def run_batch(
@@ -107,11 +174,15 @@ def run_batch(
     on_event: Event | None = None,
     progress_factory: Callable[[BatchItem], Callable] | None = None,
 ) -> BatchReport:
-    """Protect every image under ``inputs`` into ``out_dir`` (mirrored), skipping files already done."""
+    """Protect every image under ``inputs`` into ``out_dir`` (mirrored), skipping files already done.
+
+    Each file's problems are caught, reported as a failed item, and the batch goes on.
+    """
     out_dir = Path(out_dir)
-    files = list(iter_images(inputs))
+    check_out_dir(out_dir)
+    files = list(iter_images(inputs, exclude=out_dir))
     journal = Journal(out_dir)
-    key = settings_hash(protector, style)
+    record = provenance(protector.settings, style)
     report = BatchReport(target_style=style)
     emit = on_event or (lambda *a: None)
     for index, (path, root) in enumerate(files):
@@ -119,28 +190,42 @@ def run_batch(
         report.items.append(item)
         try:
             item.output = output_path(path, out_dir, root)
+            check_output(path, item.output)
             digest = file_hash(path)
-            if journal.finished(digest, key, item.output):
+            if journal.finished(digest, record["settings"], item.output):
                 item.status = "skipped"
                 emit("skipped", item, index, len(files))
                 continue
             emit("start", item, index, len(files))
-            result = protector.protect(load_image(path), style, progress_factory(item) if progress_factory else None)
+            source = load_image(path)
+            item.warning = frames_warning(source)
+            if item.warning:
+                emit("warning", item, index, len(files))
+            result = protector.protect(source, style, progress_factory(item) if progress_factory else None)
             item.output = result.save(item.output)
             if preview:
-                item.preview = _save_preview(result, item.output)
+                item.preview = save_png(result.preview(), item.output.with_name(item.output.stem + ".preview.png"))
             item.result, item.status = result, "done"
-            journal.add(digest, key, item.output)
+            journal.add(digest, item.output, record)
             emit("done", item, index, len(files))
-        except (StylecloakError, OSError) as exc:
-            item.status, item.error = "failed", str(exc) if isinstance(exc, StylecloakError) else f"{path}: {exc}"
+        except Exception as exc:  # one bad file (or an out-of-memory error) must not stop the batch
+            item.status, item.error = "failed", _describe(path, exc)
+            log.debug("%s failed", path, exc_info=exc)
             emit("failed", item, index, len(files))
     return report
 
 
-def _save_preview(result: ProtectResult, output: Path) -> Path:
-    dest = output.with_name(output.stem + ".preview.png")
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    result.preview().save(tmp, format="PNG")
-    os.replace(tmp, dest)
-    return dest
+def _describe(path: Path, exc: Exception) -> str:
+    """A one-line message naming the file, for any error a file can cause."""
+    if isinstance(exc, StylecloakError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"{path}: file not found; check the path"
+    if isinstance(exc, PermissionError):
+        return f"{path}: permission denied; check the file's and the output folder's permissions"
+    if isinstance(exc, OSError):
+        hint = "free some disk space" if exc.errno == errno.ENOSPC else "check the path and the output folder"
+        return f"{path}: {exc.strerror or exc}; {hint}"
+    if isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in ("out of memory", "not enough memory")):  # torch's OOM is a RuntimeError
+        return f"{path}: not enough memory; close other programs or use a smaller image"
+    return f"{path}: unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); run with --verbose for details"

@@ -45,14 +45,22 @@ from stylecloak.errors import ConfigError, ImageError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "NS_STYLECLOAK",
     "LoadedImage",
+    "check_output",
+    "frames_warning",
     "iter_images",
     "load_image",
     "output_path",
     "output_suffix",
+    "probe_image",
+    "read_xmp",
     "save_image",
+    "save_png",
     "to_pil",
     "xmp_optout_packet",
+    "xmp_packet",
+    "xmp_values",
 ]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -117,6 +125,8 @@ _NS_PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
 _NS_TDM = "http://www.w3.org/ns/tdmrep/"
 _DMI_PROHIBITED = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"
 _OPTOUT = {f"{{{_NS_PLUS}}}DataMining": _DMI_PROHIBITED, f"{{{_NS_TDM}}}reservation": "1"}
+NS_STYLECLOAK = "urn:stylecloak:xmp:1.0#"
+"""XMP namespace (prefix ``stylecloak``) of what protect did: targetStyle, method, backbones, settings."""
 _XMP_MAX_DEPTH = 64  # deeper packets are treated as malformed (and would exhaust recursion)
 
 
@@ -160,6 +170,45 @@ def load_image(
     if isinstance(source, Image.Image):
         return _decode(source, None, str(getattr(source, "filename", "") or "in-memory image"), max_pixels)
     path = Path(source)
+    with _open(path) as im:
+        return _decode(im, path, str(path), max_pixels)
+
+
+def probe_image(path: str | Path, *, max_pixels: int = 100_000_000) -> tuple[str, int, int]:
+    """Check *path* from its header only (nothing is decoded): return (format, width, height).
+
+    Raises :class:`ImageError`, with :func:`load_image`'s messages, for a file that is not a
+    readable PNG/JPEG/WebP/TIFF/BMP/GIF or whose size is outside the limits.
+    """
+    path = Path(path)
+    with _open(path) as im:
+        try:
+            _check_size(str(path), *im.size, max_pixels)
+        except ImageError:
+            raise
+        except Exception as exc:  # any parser failure on untrusted bytes is the file's fault
+            raise _decode_error(str(path), exc) from exc
+        return _normalise_format(im.format or "PNG"), *im.size
+
+
+def read_xmp(path: str | Path) -> bytes | None:
+    """The XMP packet of an image file (header only, nothing decoded), or None."""
+    path = Path(path)
+    with _open(path) as im:
+        try:
+            return _xmp_bytes(im, im)
+        except Exception:  # noqa: BLE001 -- unreadable metadata counts as none
+            return None
+
+
+def frames_warning(image: LoadedImage, name: str | None = None) -> str | None:
+    """One line warning that only the first frame of an animated/multi-page file is used, else None."""
+    if image.frames <= 1:
+        return None
+    return f"{name or _name(image)}: has {image.frames} frames (animated or multi-page); only the first frame is protected and saved"
+
+
+def _open(path: Path) -> Image.Image:
     name = str(path)
     try:
         status = path.stat()
@@ -177,7 +226,7 @@ def load_image(
         with warnings.catch_warnings():
             # max_pixels replaces Pillow's warning; its hard limit still raises below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path, formats=_READ_FORMATS)
+            return Image.open(path, formats=_READ_FORMATS)
     except PermissionError:
         raise ImageError(f"{name}: cannot be read (permission denied); check the file's permissions") from None
     except UnidentifiedImageError:
@@ -186,8 +235,6 @@ def load_image(
         ) from None
     except Exception as exc:  # any decoder failure on untrusted bytes is the file's fault
         raise _decode_error(name, exc) from exc
-    with im:
-        return _decode(im, path, name, max_pixels)
 
 
 def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> LoadedImage:
@@ -407,6 +454,7 @@ def save_image(
     *,
     optout: bool = True,
     format: str | None = None,
+    provenance: dict[str, str] | None = None,
 ) -> Path:
     """Atomically write *rgb* as a copy of *image* to *path* and return the path written.
 
@@ -414,8 +462,9 @@ def save_image(
     suffix names another image format it is replaced by the written format's, so a
     ``.gif`` path becomes ``.png``. JPEG uses quality ≥95 and the input's chroma
     subsampling; PNG, WebP and TIFF are lossless. ICC, EXIF, XMP, dpi (and PNG text,
-    JPEG comment) are kept; with *optout* an XMP data-mining opt-out is added (BMP holds
-    no metadata). The input file is never written to.
+    JPEG comment) are kept; with *optout* an XMP data-mining opt-out is added, and
+    *provenance* (what protect did) is written as XMP properties in :data:`NS_STYLECLOAK`
+    (BMP holds no metadata). The input file is never written to.
     """
     fmt = _output_format(format or image.format, path)
     dest = Path(path)
@@ -425,9 +474,31 @@ def save_image(
         raise ImageError(f"{dest}: would overwrite the input image; choose another output folder or name")
     mode = next(m for m in _FALLBACK[_semantic_mode(image)] if m in _WRITE_MODES[fmt])
     pil = _render(image, rgb, mode, str(dest))
-    options = _save_options(image, fmt, mode, optout, dest)
+    properties = (_OPTOUT if optout else {}) | {f"{{{NS_STYLECLOAK}}}{k}": v for k, v in (provenance or {}).items()}
+    options = _save_options(image, fmt, mode, properties, dest)
     _atomic_save(pil, dest, fmt, options)
     return dest
+
+
+def save_png(pil: Image.Image, path: str | Path) -> Path:
+    """Atomically write a PIL image (a preview or view) as a fast-compressed PNG; nothing is left on failure."""
+    dest = Path(path)
+    _atomic_save(pil, dest, "PNG", {"compress_level": 1})
+    return dest
+
+
+def check_output(source: Path, dest: Path) -> None:
+    """Raise :class:`ImageError` if writing *dest* cannot work: it is *source* itself, a folder,
+    or a file stands where one of its folders should be. Cheap: call it before any work."""
+    if dest.exists() and _same_file(source, dest):
+        raise ImageError(f"{dest}: would overwrite the input image {source}; choose another output folder")
+    if dest.is_dir():
+        raise ImageError(f"{dest}: is a folder where the protected image should go; choose another output folder")
+    for parent in dest.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ImageError(f"{parent}: is a file where an output folder should be; choose another output folder")
+            break
 
 
 def output_suffix(suffix: str) -> str:
@@ -451,21 +522,23 @@ def output_path(source: Path, out_dir: Path, root: Path | None = None) -> Path:
     return out_dir / relative.with_suffix(output_suffix(relative.suffix))
 
 
-def iter_images(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
+def iter_images(paths: Iterable[str | Path], *, exclude: str | Path | None = None) -> Iterator[tuple[Path, Path]]:
     """Yield (file, root) for each file given and each image found under each folder given.
 
     Folders are walked recursively in sorted order; only :data:`IMAGE_EXTENSIONS` are
-    yielded and hidden files and folders are skipped. A file given directly is yielded
-    whatever its extension, with its parent as root (missing paths too, so that
+    yielded and hidden files and folders are skipped, and so is the folder *exclude*
+    (the output folder, when it lies inside an input folder). A file given directly is
+    yielded whatever its extension, with its parent as root (missing paths too, so that
     :func:`load_image` reports them).
     """
+    skip = Path(exclude).resolve() if exclude is not None else None
     for item in paths:
         top = Path(item)
         if not top.is_dir():
             yield top, top.parent
             continue
         for folder, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (Path(folder) / d).resolve() != skip)
             for filename in sorted(filenames):
                 if not filename.startswith(".") and Path(filename).suffix.lower() in IMAGE_EXTENSIONS:
                     yield Path(folder) / filename, top
@@ -535,7 +608,7 @@ def _render(image: LoadedImage, rgb: torch.Tensor, mode: str, name: str) -> Imag
     return pil.convert("CMYK") if mode == "CMYK" else pil
 
 
-def _save_options(image: LoadedImage, fmt: str, mode: str, optout: bool, dest: Path) -> dict[str, Any]:
+def _save_options(image: LoadedImage, fmt: str, mode: str, properties: dict[str, str], dest: Path) -> dict[str, Any]:
     info = image.info
     options: dict[str, Any] = {}
     icc = info.get("icc_profile")
@@ -546,7 +619,7 @@ def _save_options(image: LoadedImage, fmt: str, mode: str, optout: bool, dest: P
         options["exif"] = exif
     if info.get("dpi") and fmt != "WEBP":
         options["dpi"] = info["dpi"]
-    xmp = xmp_optout_packet(info.get("xmp")) if optout else info.get("xmp")
+    xmp = xmp_packet(info.get("xmp"), properties) if properties else info.get("xmp")
     if fmt == "PNG":
         pnginfo = PngImagePlugin.PngInfo()
         for key, value in info.get("text", {}).items():
@@ -567,7 +640,7 @@ def _save_options(image: LoadedImage, fmt: str, mode: str, optout: bool, dest: P
                     f"{dest}: XMP metadata ({len(xmp):,} bytes) does not fit in a JPEG marker; "
                     "save as PNG/TIFF or with optout=False"
                 )
-            options["extra"] = b"\xff\xe1" + struct.pack(">H", len(_APP1_XMP) + len(xmp) + 2) + _APP1_XMP + xmp
+            options["xmp"] = xmp
     elif fmt == "WEBP":
         options.update(lossless=True, exact=True)
         if xmp:
@@ -629,6 +702,27 @@ def xmp_optout_packet(existing: bytes | None = None) -> bytes:
     ``tdm:reservation`` to 1. Properties of *existing* (an XMP packet) are kept, with
     its own values of these two replaced; an unparseable *existing* is replaced.
     """
+    return xmp_packet(existing, _OPTOUT)
+
+
+def xmp_values(data: bytes | None, namespace: str = NS_STYLECLOAK) -> dict[str, str]:
+    """The simple properties of *namespace* in an XMP packet (elements or attributes), by local name."""
+    parsed = _parse_xmp(data) if data else None
+    found: dict[str, str] = {}
+    for description in parsed[1].findall(f"{{{_NS_RDF}}}Description") if parsed else []:
+        pairs = [*description.attrib.items(), *((child.tag, child.text or "") for child in description)]
+        for key, value in pairs:
+            if key.startswith(f"{{{namespace}}}"):
+                found[key.split("}", 1)[1]] = value
+    return found
+
+
+def xmp_packet(existing: bytes | None, properties: dict[str, str]) -> bytes:
+    """Return an XMP packet with *properties* ({"{namespace}name": value}) set on top of *existing*'s.
+
+    Properties of *existing* are kept, with its own values of these replaced; an unparseable
+    *existing* is replaced.
+    """
     parsed = _parse_xmp(existing) if existing else None
     if parsed is None:
         root = ET.Element(f"{{{_NS_X}}}xmpmeta")
@@ -638,7 +732,7 @@ def xmp_optout_packet(existing: bytes | None = None) -> bytes:
         root, rdf, prefixes = parsed
     descriptions = rdf.findall(f"{{{_NS_RDF}}}Description")
     for description in descriptions:
-        for key in _OPTOUT:
+        for key in properties:
             description.attrib.pop(key, None)
             for old in description.findall(key):
                 description.remove(old)
@@ -646,7 +740,7 @@ def xmp_optout_packet(existing: bytes | None = None) -> bytes:
         target = descriptions[0]
     else:
         target = ET.SubElement(rdf, f"{{{_NS_RDF}}}Description", {f"{{{_NS_RDF}}}about": ""})
-    for key, value in _OPTOUT.items():
+    for key, value in properties.items():
         ET.SubElement(target, key).text = value
     body = _serialise(root, prefixes)
     return f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{body}\n<?xpacket end="w"?>'.encode()
@@ -676,7 +770,7 @@ def _parse_xmp(data: bytes) -> tuple[ET.Element, ET.Element, dict[str, str]] | N
 
 def _serialise(root: ET.Element, known: dict[str, str]) -> str:
     """Serialise *root*, declaring every namespace on it and reusing the original prefixes."""
-    wanted = {_NS_X: "x", _NS_RDF: "rdf", _NS_PLUS: "plus", _NS_TDM: "tdm"} | known
+    wanted = {_NS_X: "x", _NS_RDF: "rdf", _NS_PLUS: "plus", _NS_TDM: "tdm", NS_STYLECLOAK: "stylecloak"} | known
     prefixes = {_NS_XML: "xml"}
     for element in root.iter():
         for name in (element.tag, *element.attrib):

@@ -33,10 +33,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .geometry import Working
 from .backbones import Backbone
 from .device import autocast
 from .errors import ConfigError
+from .geometry import Working
 from .imageio import load_image
 from .perceptual import FEATURE_BLOCKS, efficientnet_features
 

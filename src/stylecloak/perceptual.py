@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from functools import lru_cache
 
 import torch
@@ -14,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError, WeightsError
+
+log = logging.getLogger(__name__)
 
 FEATURE_BLOCKS = (0, 2, 4, 7, 10, 14)
 """EfficientNet-Lite0 blocks whose outputs are used (strides 2, 4, 8, 16, 16, 32)."""
@@ -129,9 +132,10 @@ def load_perceptual(name: str = "auto") -> tuple[str, PerceptualDistance | Lpips
     if name in ("auto", "lpips-alex"):
         try:
             return "lpips-alex", LpipsAlex()
-        except (ConfigError, WeightsError):
+        except (ConfigError, WeightsError) as exc:
             if name == "lpips-alex":
                 raise
+            log.info("LPIPS-AlexNet unavailable (%s); measuring the budget with EfficientNet-Lite0", exc)
     return "efficientnet", PerceptualDistance()
 
 

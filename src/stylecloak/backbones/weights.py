@@ -7,12 +7,13 @@ by sha256 where it is pinned, otherwise by its git blob id at that commit.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import sys
 import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 
 from platformdirs import user_cache_dir
@@ -43,8 +44,14 @@ GIT_BLOB: dict[str, str] = {
     "taesana_decoder.pth": "aa645f9d0a0a1c6b5ed1fc5b446e764af4843a9f",
 }
 
+log = logging.getLogger(__name__)
+
 DownloadProgress = Callable[[int, int], None]
 """Called with (bytes done, bytes total or 0) while a file downloads."""
+
+download_progress: ContextVar[Callable[[str], DownloadProgress] | None] = ContextVar("download_progress", default=None)
+"""Where downloads report when :func:`resolve` gets no ``progress``: a factory taking the file name
+(the CLI sets one that draws a rich progress bar). The library itself never prints."""
 
 
 def cache_dir() -> Path:
@@ -105,12 +112,17 @@ def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0)
-            report = progress or _stderr_progress(name)
+            factory = download_progress.get()
+            report = progress or (factory(name) if factory else None)
+            log.info("downloading %s (%s bytes) from %s", name, total or "unknown", url)
             done = 0
             while chunk := resp.read(1 << 16):
                 out.write(chunk)
                 done += len(chunk)
-                report(done, total)
+                if report:
+                    report(done, total)
+            if report and not total:
+                report(done, done)  # the size is known now: the download is complete
         if not verify(Path(tmp), name):
             raise WeightsError(f"{url}: downloaded file failed its checksum; try again later or put {name} into {cache_dir()}")
         os.replace(tmp, dest)
@@ -120,11 +132,3 @@ def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
-
-def _stderr_progress(name: str) -> DownloadProgress:
-    def report(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            pct = f"{100 * done / total:5.1f}%" if total else f"{done >> 10} KiB"
-            print(f"\rdownloading {name}: {pct}", end="" if done < total else "\n", file=sys.stderr)
-
-    return report

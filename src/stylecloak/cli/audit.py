@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..audit import AuditReport, AuditSettings, audit, pair_files, parse_countermeasures
+from ..batch import recorded_provenance
 from ..errors import ConfigError, StylecloakError
 from ..judge import MimicSettings
 from ..styles import parse_style_dirs
@@ -23,10 +25,10 @@ def _names(spec: str) -> tuple[str, ...]:
 @main.command(name="audit")
 @click.argument("originals", type=click.Path(path_type=Path))
 @click.argument("cloaked", type=click.Path(path_type=Path))
-@click.option("--style", help="Target style the cloaks aimed at (overrides --profile).")
+@click.option("--style", help="Target style the cloaks aimed at (default: what protect recorded in the files / output folder).")
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile holding the target style.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="A user target style from a folder of images.")
-@click.option("--backbones", default="taef2", show_default=True, help="Comma-separated encoders the cloaks were made against.")
+@click.option("--backbones", help="Comma-separated encoders the cloaks were made against [default: as recorded by protect, else taef2].")
 @click.option("--transfer", default="taesana", show_default=True, help="Comma-separated encoders not optimised against ('' for none).")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
 @click.option("--mimic-sizes", default="512,768,1024", show_default=True, help="Comma-separated long sides (px) mimics train at; each is measured and the worst is the headline.")
@@ -43,20 +45,25 @@ def audit_command(originals, cloaked, style, profile, style_dirs, backbones, tra
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
 
     Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
-    perceptual distance), and the same after each countermeasure a mimic might apply.
+    perceptual distance), and the same after each countermeasure a mimic might apply. The target
+    style and backbones are those protect recorded (XMP, OUT/.stylecloak/done.jsonl) unless given.
 
     \b
     Examples:
+      stylecloak audit art/ protected/
       stylecloak audit art/ protected/ --style cubist-facets --json audit.json
       stylecloak audit a.png protected/a.png --profile me.json --countermeasures jpeg75,impress
       stylecloak audit art/ protected/ --style woodcut --mimic-sizes 512,1024
       stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings ../shared/data/paintings --plot tp.png
     """
     try:
+        if plot and importlib.util.find_spec("matplotlib") is None:  # fail before the audit's minutes of work
+            raise ConfigError("--plot needs matplotlib; install it with: pip install 'stylecloak[plot]'")
         pairs, warnings = pair_files(originals, cloaked)
+        recorded = None if style and backbones else recorded_provenance([p.cloaked for p in pairs])
         settings = AuditSettings(
-            target_style=_target(style, profile),
-            backbones=_names(backbones),
+            target_style=_target(style, profile, recorded),
+            backbones=_names(backbones or (recorded or {}).get("backbones") or "taef2"),
             transfer=_names(transfer),
             mimic_sizes=(work_size,) if work_size else _sizes(mimic_sizes),
             countermeasures=parse_countermeasures(countermeasures),
@@ -93,11 +100,16 @@ def _sizes(spec: str) -> tuple[int, ...]:
         raise ConfigError(f"--mimic-sizes {spec!r}: give comma-separated whole numbers of pixels, e.g. 512,768,1024") from None
 
 
-def _target(style: str | None, profile: Path | None) -> str:
+def _target(style: str | None, profile: Path | None, recorded: dict[str, str] | None) -> str:
     if style:
         return style
     if profile is None:
-        raise ConfigError("no target style: pass --style NAME or --profile PATH (the artist profile used by protect)")
+        if recorded:
+            return recorded["targetStyle"]
+        raise ConfigError(
+            "no target style: the protected files hold no record of it (protect writes it into their XMP and OUT/.stylecloak/done.jsonl); "
+            "pass --style NAME or --profile PATH (the artist profile used by protect)"
+        )
     found = load_profile(profile)
     if found is None:
         raise ConfigError(f"{profile}: profile not found; pass the --profile protect used, or --style NAME")

@@ -6,16 +6,16 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..api import Protector, settings_dict
-from ..batch import BatchItem, run_batch
+from ..api import Protector, provenance, settings_dict, style_sample
+from ..batch import BatchItem, check_out_dir, run_batch
 from ..config import INTENSITY, QUALITY, ProtectSettings
 from ..errors import StylecloakError
-from ..imageio import iter_images, load_image
 from ..perceptual import PERCEPTUAL
 from ..styles import all_styles, parse_style_dirs
-from . import console, fail, main, write_json
+from . import console, errors, fail, main, write_json
 
 
 @main.command()
@@ -45,6 +45,7 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
       STYLECLOAK_WEIGHTS=../shared/models stylecloak protect a.png --out o/ --report r.json
     """
     try:
+        check_out_dir(out_dir)  # before loading any model
         settings = ProtectSettings(
             intensity=intensity,
             quality=quality,
@@ -56,14 +57,15 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
             overrides={"steps": steps} if steps else {},
         )
         protector = Protector(settings, weights_dir=weights_dir, styles=parse_style_dirs(style_dirs))
-        target = settings.target_style or _choose(protector, images, artist, profile)
+        target = settings.target_style or _choose(protector, images, out_dir, artist, profile)
         s = protector.cloak_settings
         console.print(f"target style: [bold]{target}[/bold]  ({s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
         result = _run(protector, images, out_dir, target, preview)
     except StylecloakError as exc:
         fail(str(exc))
     if report:
-        write_json(report, {"settings": settings_dict(protector.settings), "target_style": target, "images": [i.record() for i in result.items]})
+        record = {"settings": settings_dict(protector.settings), "target_style": target, "provenance": provenance(protector.settings, target)}
+        write_json(report, record | {"images": [i.record() for i in result.items]})
     done = sum(i.status == "done" for i in result.items)
     skipped = sum(i.status == "skipped" for i in result.items)
     console.print(f"{done} protected, {skipped} already done, {len(result.failed)} failed", highlight=False)
@@ -71,13 +73,8 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
         sys.exit(1)
 
 
-def _choose(protector: Protector, images, artist, profile) -> str:
-    samples = []
-    for path, _ in iter_images(images):
-        try:
-            samples.append(load_image(path).rgb)
-        except StylecloakError:
-            continue  # reported when the batch reaches it
+def _choose(protector: Protector, images, out_dir: Path, artist, profile) -> str:
+    samples = style_sample(images, exclude=out_dir)  # unreadable files are reported when the batch reaches them
     return protector.choose_target(samples, artist=artist, profile=profile).target_style
 
 
@@ -97,8 +94,10 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
                 bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f}  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
             elif kind == "skipped":
                 bar.console.print(f"{tag} {item.input}: already done, skipped", highlight=False)
+            elif kind == "warning":
+                bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(item.warning or '')}", highlight=False)
             elif kind == "failed":
-                bar.console.print(f"{tag} [red]failed[/red] {item.error}", highlight=False)
+                (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
         return run_batch(list(images), out_dir, protector, target, preview=preview, on_event=on_event, progress_factory=factory)
 

@@ -26,20 +26,28 @@ def is_loopback(host: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only, unless --allow-remote).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
-@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host: other machines can then upload and download.")
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host: other machines that have the printed token can then upload and download.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A host name or address others use to reach this server (with --allow-remote; repeatable).")
 @click.option("--max-upload-mb", type=click.FloatRange(0.1), default=50, show_default=True, help="Largest image file accepted.")
 @click.option("--max-pixels", type=click.IntRange(256), default=50_000_000, show_default=True, help="Largest image accepted, in pixels.")
-def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, max_upload_mb: float, max_pixels: int) -> None:
+def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, allowed_hosts: tuple[str, ...], max_upload_mb: float, max_pixels: int) -> None:
     """Start the web app and print its address (stop with Ctrl+C).
+
+    With --allow-remote the printed address carries an access token that every request needs,
+    and only the --allowed-host names (and --host itself) are accepted as the Host header.
 
     \b
     Examples:
       stylecloak serve
       stylecloak serve --port 0 --weights-dir ../shared/models
+      stylecloak serve --host 0.0.0.0 --allow-remote --allowed-host studio.local
     """
     remote = not is_loopback(host)
     if remote and not allow_remote:
         fail(f"--host {host} is not a loopback address: other machines could use this server and see its images; add --allow-remote to do that anyway")
+    wildcard = host.strip("[]") in ("0.0.0.0", "::", "")
+    if remote and wildcard and not allowed_hosts:
+        fail(f"--host {host} listens on every address: add --allowed-host NAME with the name or address others will type (e.g. this machine's IP)")
     try:
         import uvicorn
 
@@ -47,7 +55,8 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, ma
         from ..web.app import LOOPBACK_HOSTS
     except ImportError as exc:
         fail(f"the web app needs the 'web' extra ({exc.name} is missing); install it with: pip install 'stylecloak[web]'")
-    app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=None if remote else LOOPBACK_HOSTS | {host.lower()})
+    names = LOOPBACK_HOSTS | {h.lower().strip("[]") for h in allowed_hosts} | (set() if wildcard else {host.lower().strip("[]")})
+    app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote)
     try:
         app.state.jobs.protector("default", "default")  # fail now, not at the first upload, if weights are missing
         sock = _bind(host, port)
@@ -58,10 +67,16 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, ma
         app.state.jobs.close()
         fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port, or --port 0 for any free one")
     bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    shown = allowed_hosts[0] if remote and wildcard else bound_host
+    shown = f"[{shown}]" if ":" in shown else shown
+    query = f"?token={app.state.token}" if remote else ""
     if remote:
-        console.print(f"[yellow]Warning:[/yellow] listening on {host}: anyone who can reach this machine can upload images and use its CPU.", highlight=False, soft_wrap=True)
-    click.echo(f"stylecloak is running at http://{shown}:{bound_port}/  (Ctrl+C to stop)")
+        console.print(
+            f"[yellow]Warning:[/yellow] listening on {host} without encryption: anyone on the network who sees the address below (with its token) can upload images and use this machine's CPU.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    click.echo(f"stylecloak is running at http://{shown}:{bound_port}/{query}  (Ctrl+C to stop)")
     try:
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after its clean shutdown

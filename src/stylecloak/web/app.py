@@ -1,5 +1,12 @@
 """The web app's HTTP side: a static page plus a small JSON API over :class:`~.jobs.JobQueue`.
 
+Security model: the server listens on loopback and accepts only the Host names it was started
+for (no DNS rebinding). Every state-changing request (POST, DELETE) must come from the app's own
+origin (``Origin`` / ``Sec-Fetch-Site``) and carry the per-server token in the
+``X-Stylecloak-Token`` header, which the page reads from itself and a cross-site page or form
+cannot send. With ``require_token`` (``--allow-remote``) every request needs the token: in that
+header, in a cookie set by opening ``/?token=…``, or in that query parameter.
+
 Endpoints (all errors are JSON ``{"error": "..."}``)::
 
     GET    /                                  the page
@@ -14,31 +21,45 @@ Endpoints (all errors are JSON ``{"error": "..."}``)::
 
 from __future__ import annotations
 
+import contextlib
+import html
+import logging
 import re
+import secrets
 import shutil
 import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
+from urllib.parse import parse_qs
 
+import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, UploadFile
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import INTENSITY, QUALITY
 from ..errors import StylecloakError
-from ..imageio import load_image
+from ..imageio import probe_image
 from ..styles import all_styles
-from .jobs import AUTO, JobOptions, JobQueue
+from .jobs import AUTO, JobOptions, JobQueue, QueueFull, StorageFull
+from .uploads import MB, UploadError, receive, size_text
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-MB = 1024 * 1024
+TOKEN_HEADER = "x-stylecloak-token"
+TOKEN_COOKIE = "stylecloak-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CONCURRENT_CHECKS = 2
+"""Uploads whose headers are checked at the same time (the rest wait)."""
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -70,18 +91,38 @@ def create_app(
     steps_override: int | None = None,
     allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS,
     ttl_seconds: float = 3600,
+    token: str | None = None,
+    require_token: bool = False,
+    max_queued: int = 16,
+    max_jobs: int = 64,
+    max_disk_mb: float = 4096,
 ) -> FastAPI:
     """The app; ``app.state.jobs`` is its :class:`JobQueue`, closed (files deleted) at shutdown.
 
-    ``max_upload_mb`` limits each image file, ``max_pixels`` each image's pixel count.
-    ``allowed_hosts`` are the Host header names accepted (None: any; the default refuses
-    DNS-rebinding pages that reach a loopback server under another name). ``steps_override``
-    replaces the presets' step counts (for tests); ``profile_dir`` holds artist profiles
-    (default: the user config folder).
+    ``max_upload_mb`` limits each image file (enforced while it streams in), ``max_pixels`` each
+    image's pixel count (checked from the header). ``allowed_hosts`` are the Host header names
+    accepted (None: any; the default refuses DNS-rebinding pages that reach a loopback server under
+    another name). ``token`` (``app.state.token``; default: a new random one) must accompany every
+    state-changing request, and with ``require_token`` every request. At most ``max_queued`` jobs
+    wait; at most ``max_jobs`` jobs and ``max_disk_mb`` of their files are kept (the oldest finished
+    go first). ``steps_override`` replaces the presets' step counts (for tests); ``profile_dir``
+    holds artist profiles (default: the user config folder).
     """
     static = StaticFiles(directory=STATIC)
-    jobs = JobQueue(weights_dir=weights_dir, profile_dir=profile_dir, steps=steps_override, max_pixels=max_pixels, ttl=ttl_seconds)
+    jobs = JobQueue(
+        weights_dir=weights_dir,
+        profile_dir=profile_dir,
+        steps=steps_override,
+        max_pixels=max_pixels,
+        max_queued=max_queued,
+        max_jobs=max_jobs,
+        max_disk=int(max_disk_mb * MB),
+        ttl=ttl_seconds,
+    )
+    token = token or secrets.token_urlsafe(24)
     max_bytes = int(max_upload_mb * MB)
+    checks = anyio.CapacityLimiter(CONCURRENT_CHECKS)
+    page = (STATIC / "index.html").read_text().replace("{{token}}", html.escape(token))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -89,17 +130,22 @@ def create_app(
         await run_in_threadpool(jobs.close)
 
     app = FastAPI(title="stylecloak", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.state.jobs = jobs
-    app.add_middleware(_Guard, max_body=max_bytes * max_files + MB, hosts=allowed_hosts)
+    app.state.jobs, app.state.token = jobs, token
+    app.add_middleware(_Guard, max_body=max_bytes * max_files + MB, hosts=allowed_hosts, token=token, everywhere=require_token)
     app.mount("/static", static, name="static")
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail))
 
+    @app.exception_handler(Exception)
+    async def server_error(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)
+        return _error(500, "Unexpected server error; see the server's log.")
+
     @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"cache-control": "no-store"})
 
     @app.get("/api/options")
     async def options() -> dict:
@@ -113,35 +159,38 @@ def create_app(
 
     @app.post("/api/jobs", status_code=202)
     async def submit(request: Request) -> JSONResponse:
-        if jobs.full:
+        if jobs.full:  # cheap early answer; submit() decides under the queue's lock
             return _error(503, "The queue is full; wait for some jobs to finish, then try again.")
-        async with request.form(max_files=max_files, max_fields=10) as form:
-            uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+        folder = jobs.scratch()
+        try:
+            upload = await receive(request, folder, file_field="files", max_file_bytes=max_bytes, max_files=max_files, display=safe_name)
+            fields = upload.fields
             options = JobOptions(
-                intensity=_field(form, "intensity", "default"),
-                quality=_field(form, "quality", "default"),
-                style=_field(form, "style", AUTO),
-                artist=_field(form, "artist", "default").strip() or "default",
+                intensity=fields.get("intensity") or "default",
+                quality=fields.get("quality") or "default",
+                style=fields.get("style") or AUTO,
+                artist=(fields.get("artist") or "").strip() or "default",
             )
-            try:
-                options.check()
-            except StylecloakError as exc:
+            options.check()
+            if not upload.files:
+                raise UploadError(400, "Choose at least one image.")
+            for name, stored in upload.files:
+                try:
+                    await anyio.to_thread.run_sync(lambda p=folder / stored: probe_image(p, max_pixels=max_pixels), limiter=checks)
+                except StylecloakError as exc:
+                    raise UploadError(400, str(exc).replace(str(folder / stored), name)) from None
+            job_id = jobs.submit(folder, upload.files, options)
+        except BaseException as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(exc, UploadError):
+                return _error(exc.status, exc.message)
+            if isinstance(exc, QueueFull):
+                return _error(503, str(exc))
+            if isinstance(exc, StorageFull):
+                return _error(507, str(exc))
+            if isinstance(exc, StylecloakError):
                 return _error(400, str(exc))
-            if not uploads:
-                return _error(400, "Choose at least one image.")
-            for upload in uploads:
-                if upload.size is not None and upload.size > max_bytes:
-                    return _error(413, f"{safe_name(upload.filename)} is {_size(upload.size)}; the limit is {max_upload_mb:g} MB per image.")
-            folder = jobs.scratch()
-            try:
-                inputs = [await _store(upload, folder, f"in-{n}", max_pixels) for n, upload in enumerate(uploads)]
-                job_id = jobs.submit(folder, inputs, options)
-            except StylecloakError as exc:
-                shutil.rmtree(folder, ignore_errors=True)
-                return _error(400, str(exc))
-            except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise
+            raise
         return JSONResponse(_status(jobs, job_id), status_code=202)
 
     @app.get("/api/jobs/{job_id}")
@@ -222,32 +271,6 @@ def _status(jobs: JobQueue, job_id: str) -> dict:
     return data
 
 
-def _field(form: object, name: str, default: str) -> str:
-    value = form.get(name)  # type: ignore[attr-defined]
-    return value if isinstance(value, str) and value else default
-
-
-async def _store(upload: UploadFile, folder: Path, stored: str, max_pixels: int) -> tuple[str, str]:
-    """Copy an upload to ``folder/stored`` and check that it decodes; return (display name, stored)."""
-    name, path = safe_name(upload.filename), folder / stored
-    await upload.seek(0)
-    try:
-        await run_in_threadpool(_copy_and_check, upload, path, max_pixels)
-    except StylecloakError as exc:
-        raise type(exc)(str(exc).replace(str(path), name)) from None
-    return name, stored
-
-
-def _copy_and_check(upload: UploadFile, path: Path, max_pixels: int) -> None:
-    with open(path, "wb") as out:
-        shutil.copyfileobj(upload.file, out, MB)
-    load_image(path, max_pixels=max_pixels)
-
-
-def _size(n: int) -> str:
-    return f"{n / MB:.1f} MB" if n >= MB else f"{n / 1024:.1f} KB"
-
-
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers={"cache-control": "no-store"})
 
@@ -258,11 +281,29 @@ def _host(header: str) -> str:
     return header.rsplit(":", 1)[0].lower() if header.count(":") == 1 else header.lower()
 
 
-class _Guard:
-    """ASGI middleware: Host check, request body cap (enforced while reading), security headers."""
+def _same_origin(scope: Scope, headers: Headers) -> bool:
+    """False when a browser says the request comes from another origin (another site, port or scheme)."""
+    site = headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return False
+    origin = headers.get("origin")
+    return origin is None or origin.lower() == f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
 
-    def __init__(self, app: ASGIApp, *, max_body: int, hosts: frozenset[str] | None):
-        self.app, self.max_body, self.hosts = app, max_body, hosts
+
+class _Guard:
+    """ASGI middleware: Host check, origin and token checks, request body cap (enforced while reading), security headers."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, hosts: frozenset[str] | None, token: str, everywhere: bool):
+        self.app, self.max_body, self.hosts, self.token, self.everywhere = app, max_body, hosts, token, everywhere
+
+    def _has_token(self, headers: Headers, query: dict[str, list[str]], *, header_only: bool) -> bool:
+        offered = [headers.get(TOKEN_HEADER, "")]
+        if not header_only:
+            cookie: SimpleCookie = SimpleCookie()
+            with contextlib.suppress(CookieError):
+                cookie.load(headers.get("cookie", ""))
+            offered += [cookie[TOKEN_COOKIE].value if TOKEN_COOKIE in cookie else "", *query.get("token", [])]
+        return any(secrets.compare_digest(o.encode(), self.token.encode()) for o in offered if o)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -272,12 +313,26 @@ class _Guard:
         if self.hosts is not None and _host(headers.get("host", "")) not in self.hosts:
             await _error(400, "Unexpected Host header; open the app at the address `stylecloak serve` printed.")(scope, receive, send)
             return
-        too_big = f"The upload is larger than {self.max_body // MB} MB in total; send fewer or smaller images at a time."
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if self.everywhere and not self._has_token(headers, query, header_only=False):
+            await _error(401, "This server needs its access token: open the address `stylecloak serve` printed (it ends in ?token=…).")(scope, receive, send)
+            return
+        if scope["method"] not in SAFE_METHODS:
+            if not _same_origin(scope, headers):
+                await _error(403, "Cross-site request refused: only the stylecloak page itself may change jobs.")(scope, receive, send)
+                return
+            if not self._has_token(headers, query, header_only=True):
+                await _error(403, "Missing or wrong X-Stylecloak-Token header; use the page at the address `stylecloak serve` printed.")(scope, receive, send)
+                return
+        too_big = f"The upload is larger than {size_text(self.max_body)} in total; send fewer or smaller images at a time."
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
             await _error(413, too_big)(scope, receive, send)
             return
         received = 0
+        extra = list(_SECURITY_HEADERS)
+        if self.everywhere and query.get("token"):  # remember the token for the page's own requests
+            extra.append((b"set-cookie", f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()))
 
         async def limited() -> Message:
             nonlocal received
@@ -289,7 +344,7 @@ class _Guard:
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         await self.app(scope, limited, secured)

@@ -2,14 +2,19 @@
 
 A single worker means two uploads can never run at once and exhaust the machine. Every job lives
 in its own temporary folder, under generated names only; the folder is removed when the job is
-deleted, when it has been left alone for ``ttl`` seconds after finishing, and when the queue closes.
+deleted, when it has been left alone for ``ttl`` seconds after finishing, when newer jobs need the
+room (at most ``max_jobs`` jobs and ``max_disk`` bytes are kept), and when the queue closes. A
+finished job's uploads are deleted at once, and a cancelled job's whole folder unless it finished
+some images. Folders of servers that died without cleaning up are removed at the next start.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -21,13 +26,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 from PIL import Image
 
-from ..api import Protector, ProtectResult
-from ..geometry import Working
+from ..api import Protector, ProtectResult, style_sample
 from ..config import INTENSITY, QUALITY, ProtectSettings
-from ..errors import ConfigError, StylecloakError
-from ..imageio import IMAGE_EXTENSIONS, LoadedImage, load_image, to_pil
+from ..errors import ConfigError, ImageError, StylecloakError
+from ..imageio import (
+    IMAGE_EXTENSIONS,
+    LoadedImage,
+    frames_warning,
+    load_image,
+    save_png,
+    to_pil,
+)
 from ..styles import all_styles
 from ..targets import default_profile_path
 
@@ -35,16 +47,25 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 """Style name meaning: the artist profile's target style (chosen the first time)."""
-AUTO_SAMPLES = 8
-"""At most this many of a job's images are used to choose an artist's target style."""
-SAMPLE_SIDE = 512
 SWEEP_SECONDS = 30.0
+PREFIX = "stylecloak-web-"
+"""Name prefix of each server's temporary folder (a ``.lock`` inside is held while the server runs)."""
+STALE_UNLOCKED = 24 * 3600.0
+"""A server folder without a lock file (older versions) is removed once untouched this long."""
 VIEWS = ("before", "after", "preview")
 """Browser-friendly PNGs written for each finished image, besides the download itself."""
 
 
 class _Cancelled(Exception):
     """Raised inside the progress callback to stop the optimisation of a cancelled job."""
+
+
+class QueueFull(StylecloakError):
+    """Too many jobs are waiting."""
+
+
+class StorageFull(StylecloakError):
+    """The jobs' files would exceed the disk cap even after removing every finished job."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,7 @@ class Item:
     step: int = 0
     total: int = 0
     error: str | None = None
+    warning: str | None = None
     summary: dict | None = None
     files: dict[str, Path] = field(default_factory=dict)
     """Once done: "download" (the protected image) and the :data:`VIEWS`."""
@@ -121,6 +143,8 @@ class JobQueue:
         steps: int | None = None,
         max_pixels: int = 50_000_000,
         max_queued: int = 16,
+        max_jobs: int = 64,
+        max_disk: int = 4 * 1024**3,
         ttl: float = 3600.0,
     ):
         self.weights_dir = weights_dir
@@ -128,8 +152,13 @@ class JobQueue:
         self.steps = steps
         self.max_pixels = max_pixels
         self.max_queued = max_queued
+        self.max_jobs = max(max_jobs, max_queued + 1)
+        self.max_disk = max_disk
         self.ttl = ttl
-        self.root = Path(tempfile.mkdtemp(prefix="stylecloak-web-"))
+        remove_stale_folders()
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        self._lock = FileLock(self.root / ".lock")
+        self._lock.acquire()
         self._jobs: dict[str, Job] = {}
         self._queue: deque[Job] = deque()
         self._running: Job | None = None
@@ -165,6 +194,8 @@ class JobQueue:
         """Queue a job for ``inputs`` — (display name, file name inside ``folder``) — and return its id.
 
         ``folder`` (from :meth:`scratch`) becomes the job's folder and is deleted with the job.
+        The oldest finished jobs are removed to stay within ``max_jobs`` and ``max_disk``; raises
+        :class:`QueueFull` or :class:`StorageFull` when that is not enough (the caller deletes ``folder``).
         """
         job_id = secrets.token_hex(16)
         items = [Item(id=secrets.token_hex(8), name=name, input=folder / stored) for name, stored in inputs]
@@ -172,6 +203,15 @@ class JobQueue:
         with self._cond:
             if self._closed:
                 raise ConfigError("the server is shutting down")
+            if len(self._queue) >= self.max_queued:
+                raise QueueFull("The queue is full; wait for some jobs to finish, then try again.")
+            finished = sorted((j for j in self._jobs.values() if j.status in ("done", "cancelled")), key=lambda j: j.touched)
+            while finished and len(self._jobs) >= self.max_jobs:
+                self.delete(finished.pop(0).id)
+            while finished and _disk_usage(self.root) > self.max_disk:
+                self.delete(finished.pop(0).id)
+            if _disk_usage(self.root) > self.max_disk:
+                raise StorageFull("The server's storage for jobs is full; wait for the running jobs to finish, or send fewer or smaller images.")
             self._jobs[job_id] = job
             self._queue.append(job)
             self._cond.notify_all()
@@ -202,6 +242,7 @@ class JobQueue:
                         "step": i.step,
                         "total": i.total,
                         "error": i.error,
+                        "warning": i.warning,
                         "summary": i.summary,
                         "files": sorted(i.files),
                     }
@@ -233,6 +274,7 @@ class JobQueue:
         try:
             with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
                 for source, name in done:
+                    name = portable_name(name)
                     stem, suffix, n = Path(name).stem, Path(name).suffix, 1
                     while name in used:
                         n += 1
@@ -286,6 +328,7 @@ class JobQueue:
                 job.cancel.set()
             self._cond.notify_all()
         self._thread.join(timeout)
+        self._lock.release()  # first: Windows cannot delete a file that is held open
         shutil.rmtree(self.root, ignore_errors=True)
 
     # ------------------------------------------------------------------ worker
@@ -324,7 +367,7 @@ class JobQueue:
             style = job.options.style
             if style == AUTO:
                 self._update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
-                samples = [self._sample(item) for item in job.items[:AUTO_SAMPLES]]
+                samples = style_sample([item.input for item in job.items], max_pixels=self.max_pixels)
                 style = protector.choose_target(samples, artist=job.options.artist, profile=self._profile(job.options.artist)).target_style
             self._update(job, phase="", target_style=style)
         except StylecloakError as exc:
@@ -345,7 +388,10 @@ class JobQueue:
         with self._cond:
             item.status, item.total = "running", protector.cloak_settings.steps
         try:
-            result = protector.protect(load_image(item.input, max_pixels=self.max_pixels), style, progress)
+            source = load_image(item.input, max_pixels=self.max_pixels)
+            with self._cond:
+                item.warning = frames_warning(source, item.name)
+            result = protector.protect(source, style, progress)
             files = self._write(job, item, result)
         except _Cancelled:
             status, error, files, summary = "cancelled", None, {}, None
@@ -361,18 +407,24 @@ class JobQueue:
             item.status, item.error, item.files, item.summary = status, error, files, summary
 
     def _write(self, job: Job, item: Item, result: ProtectResult) -> dict[str, Path]:
+        """Write the download and the views (each atomically); on failure remove them all and
+        raise :class:`ImageError` naming the user's file."""
         suffix = Path(item.name).suffix.lower()
-        out = result.save(job.folder / f"{item.id}{suffix if suffix in IMAGE_EXTENSIONS else '.png'}")
-        files = {"download": out}
-        views = {"before": _view(result.source, result.source.rgb), "after": _view(result.source, result.cloaked), "preview": result.preview()}
-        for kind in VIEWS:
-            files[kind] = job.folder / f"{item.id}.{kind}.png"
-            views[kind].save(files[kind], format="PNG", compress_level=1)
+        files: dict[str, Path] = {}
+        try:
+            files["download"] = result.save(job.folder / f"{item.id}{suffix if suffix in IMAGE_EXTENSIONS else '.png'}")
+            views = {"before": lambda: _view(result.source, result.source.rgb), "after": lambda: _view(result.source, result.cloaked), "preview": result.preview}
+            for kind in VIEWS:
+                files[kind] = save_png(views[kind](), job.folder / f"{item.id}.{kind}.png")
+        except (StylecloakError, OSError) as exc:
+            for path in files.values():
+                path.unlink(missing_ok=True)
+            log.warning("saving %s (%s) failed: %s", item.name, item.id, exc)
+            cause = exc.__cause__ if isinstance(exc, StylecloakError) else exc
+            if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ImageError(f"{item.name}: the server's disk is full, so the protected copy could not be saved; free some space and try again") from exc
+            raise ImageError(f"{item.name}: the protected copy could not be saved; see the server's log") from exc
         return files
-
-    def _sample(self, item: Item) -> torch.Tensor:
-        rgb = load_image(item.input, max_pixels=self.max_pixels).rgb
-        return Working.of(rgb, SAMPLE_SIDE, 1).image
 
     def _profile(self, artist: str) -> Path | None:
         return self.profile_dir / default_profile_path(artist).name if self.profile_dir else None
@@ -389,18 +441,68 @@ class JobQueue:
                     item.status, item.error = "failed", message
 
     def _end(self, job: Job) -> None:
-        """Mark a job finished (caller holds the lock); its expiry clock starts now."""
+        """Mark a job finished (caller holds the lock); its expiry clock starts now.
+
+        The uploads are no longer needed: deleted now, with the whole folder if nothing was finished.
+        """
         for item in job.items:
             if item.status == "queued":
                 item.status = "cancelled"
         cancelled = any(i.status == "cancelled" for i in job.items)
         job.status, job.phase, job.touched = "cancelled" if cancelled else "done", "", time.monotonic()
+        if not any(i.files for i in job.items):
+            shutil.rmtree(job.folder, ignore_errors=True)
+            return
+        for item in job.items:
+            item.input.unlink(missing_ok=True)
 
     def _public(self, message: str, job: Job, item: Item | None = None) -> str:
         """An error message with the server's file paths replaced by the user's names."""
         for other in job.items if item is None else [item]:
             message = message.replace(str(other.input), other.name)
         return message.replace(str(job.folder) + os.sep, "")
+
+
+def portable_name(name: str) -> str:
+    """``name`` with the characters Windows refuses in file names (``:<>"|?*``, controls) replaced by ``_``."""
+    return re.sub(r'[:<>"|?*\x00-\x1f\\/]', "_", name).rstrip(" .") or "image"
+
+
+def remove_stale_folders(parent: str | Path | None = None) -> list[Path]:
+    """Delete the temporary folders of stylecloak servers that are no longer running; return them.
+
+    A running server holds the lock file inside its folder; a folder whose lock can be taken was left
+    by a server that crashed. Folders without a lock file are removed once untouched for a day.
+    """
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        lock = folder / ".lock"
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        if lock.exists():
+            try:
+                with FileLock(lock, timeout=0):
+                    shutil.rmtree(folder, ignore_errors=True)
+            except Timeout:  # its server is running
+                continue
+        elif time.time() - folder.stat().st_mtime < STALE_UNLOCKED:
+            continue
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        log.info("removed %s, left behind by a stylecloak server that stopped without cleaning up", folder)
+        removed.append(folder)
+    return removed
+
+
+def _disk_usage(root: Path) -> int:
+    total = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:  # deleted meanwhile
+                continue
+    return total
 
 
 def _cores() -> int:

@@ -22,8 +22,13 @@ function showError(message) {
   box.hidden = !message;
 }
 
+/** The per-server token the page was served with; the server refuses changes without it. */
+const TOKEN = document.querySelector('meta[name="stylecloak-token"]').content;
+
 async function api(url, options = {}) {
-  const response = await fetch(url, options);
+  const method = (options.method || "GET").toUpperCase();
+  const headers = method === "GET" ? options.headers : { ...options.headers, "X-Stylecloak-Token": TOKEN };
+  const response = await fetch(url, { ...options, headers, credentials: "same-origin" });
   if (response.status === 204) return null;
   let body = null;
   try {
@@ -234,10 +239,11 @@ class JobView {
     view.bar.hidden = item.status !== "running" && item.status !== "queued";
     view.text.textContent =
       item.status === "running" && item.total ? `step ${item.step} of ${item.total}` : STATUS_TEXT[item.status] || item.status;
-    if (item.status === "failed") view.body.replaceChildren(el("p", { className: "error", textContent: item.error }));
+    const warning = item.warning ? el("p", { className: "warning", textContent: item.warning }) : null;
+    if (item.status === "failed") view.body.replaceChildren(el("p", { className: "error", textContent: item.error }), warning || "");
     if (item.status === "done" && !view.shown) {
       view.shown = true;
-      view.body.replaceChildren(result(item));
+      view.body.replaceChildren(...(warning ? [warning] : []), result(item));
     }
   }
 

@@ -1,0 +1,150 @@
+"""Stream a multipart upload straight into a job folder, enforcing the limits while it arrives.
+
+Each file part is written to ``folder/in-N`` as its bytes come in and refused (413) as soon as it
+passes the per-image limit, so a request never costs more disk than the limits allow; the form's
+text fields are small and few. Nothing here decodes an image.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+MB = 1024 * 1024
+T = TypeVar("T")
+
+
+class UploadError(Exception):
+    """A refused upload: an HTTP status and a message for the user."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Upload:
+    """What a request carried: text fields, and (display name, stored name) per file."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    files: list[tuple[str, str]] = field(default_factory=list)
+
+
+def size_text(n: float) -> str:
+    """A byte count in words, to a tenth of a MB or KB (3,145,716 B -> "3.0 MB", not "2 MB")."""
+    return f"{n / MB:.1f} MB" if n >= MB else f"{n / 1024:.1f} KB"
+
+
+async def receive(
+    request: Request,
+    folder: Path,
+    *,
+    file_field: str,
+    max_file_bytes: int,
+    max_files: int,
+    display: Callable[[str], str] = str,
+    max_fields: int = 10,
+    max_field_bytes: int = 1024,
+) -> Upload:
+    """Read ``request``'s multipart body into ``folder``; raise :class:`UploadError` on any limit or format problem.
+
+    ``display`` turns a client file name into the name shown in messages. The caller removes
+    ``folder`` when this raises.
+    """
+    kind, params = parse_options_header(request.headers.get("content-type"))
+    upload = Upload()
+    if kind != b"multipart/form-data":
+        return upload  # no files: the caller says what is missing
+    if b"boundary" not in params:
+        raise UploadError(400, "The upload is not valid multipart/form-data (no boundary).")
+    part: dict = {}
+    sink: BinaryIO | None = None
+
+    def on_part_begin() -> None:
+        part.clear()
+        part.update(headers={}, header=b"", value=b"", data=bytearray(), size=0)
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        part["header"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        part["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        part["headers"][part["header"].lower()] = part["value"]
+        part["header"], part["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        nonlocal sink
+        _, options = parse_options_header(part["headers"].get(b"content-disposition", b""))
+        part["name"] = options.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename" not in options:
+            if len(upload.fields) >= max_fields:
+                raise UploadError(400, "Too many form fields.")
+            return
+        if part["name"] != file_field:
+            raise UploadError(400, f"Unexpected file field {part['name']!r}; send images as {file_field!r}.")
+        if len(upload.files) >= max_files:
+            raise UploadError(413, f"At most {max_files} images per job; send the others as another job.")
+        part["display"] = display(options[b"filename"].decode("utf-8", "replace"))
+        stored = f"in-{len(upload.files)}"
+        upload.files.append((part["display"], stored))
+        sink = _write_guard(part["display"], lambda: open(folder / stored, "xb"))  # noqa: SIM115 - closed by on_part_end
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        part["size"] += len(chunk)
+        if sink is None:
+            if part["size"] > max_field_bytes:
+                raise UploadError(400, f"The form field {part['name']!r} is too long.")
+            part["data"] += chunk
+        elif part["size"] > max_file_bytes:
+            raise UploadError(413, f"{part['display']} is larger than {size_text(max_file_bytes)}, the limit per image.")
+        else:
+            _write_guard(part["display"], lambda: sink.write(chunk))
+
+    def on_part_end() -> None:
+        nonlocal sink
+        if sink is not None:
+            _write_guard(part["display"], sink.close)
+            sink = None
+        else:
+            upload.fields[part["name"]] = part["data"].decode("utf-8", "replace")
+
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    }
+    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError:
+        raise UploadError(400, "The upload is not valid multipart/form-data.") from None
+    finally:
+        if sink is not None:
+            sink.close()
+    return upload
+
+
+def _write_guard(name: str, action: Callable[[], T]) -> T:
+    """Run a file operation; a full disk becomes a 507 naming the user's file."""
+    try:
+        return action()
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UploadError(507, f"{name}: the server's disk is full; free some space (or remove finished jobs) and try again.") from exc
+        raise UploadError(500, f"{name}: the server could not store the upload ({exc.strerror or exc}).") from exc
