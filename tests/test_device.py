@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from stylecloak import device
 from stylecloak.device import autocast, bf16_supported, resolve_device
 from stylecloak.errors import ConfigError
 
@@ -32,10 +33,14 @@ def test_unknown_device_is_refused():
         resolve_device("tpu")
 
 
-def test_autocast_is_bf16_on_cpu_and_fp32_when_disabled():
+def test_autocast_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
     a = torch.rand(4, 4)
+    monkeypatch.setattr(device, "fast_cpu_bf16", lambda: True)
     with autocast("cpu"):
         assert (a @ a).dtype == torch.bfloat16
     with autocast("cpu", enabled=False):
+        assert (a @ a).dtype == torch.float32
+    monkeypatch.setattr(device, "fast_cpu_bf16", lambda: False)  # emulated bf16 is far slower than fp32
+    with autocast("cpu"):
         assert (a @ a).dtype == torch.float32
     assert not bf16_supported(torch.device("mps"))

@@ -37,12 +37,19 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+def fast_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX). Without it PyTorch emulates bf16, and a
+    backward pass through an encoder runs about 35× slower than in fp32 (measured on an AVX2-only AMD EPYC)."""
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(check is not None and check() for check in checks)
+
+
 def bf16_supported(device: torch.device) -> bool:
-    """Whether bfloat16 autocast is used on ``device``: on CPUs and on CUDA GPUs that support it (Ampere and
-    later); never on MPS, where it runs in fp32."""
+    """Whether bfloat16 autocast is used on ``device``: on CPUs with native bf16 (:func:`fast_cpu_bf16`) and on
+    CUDA GPUs that support it (Ampere and later); fp32 on other CPUs and on MPS."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu"
+    return device.type == "cpu" and fast_cpu_bf16()
 
 
 def autocast(device: torch.device | str = "cpu", enabled: bool = True):

@@ -91,7 +91,7 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             tag = f"[{index + 1}/{total}]"
             if kind == "done":
                 s = item.result.summary()
-                bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f}  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
+                bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
             elif kind == "skipped":
                 bar.console.print(f"{tag} {item.input}: already done, skipped", highlight=False)
             elif kind == "warning":

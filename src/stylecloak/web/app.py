@@ -251,8 +251,9 @@ def explain(summary: dict, intensity: str) -> list[dict[str, str]]:
         visible = next((w for limit, w in ((40, "practically invisible"), (35, "very small"), (30, "small"), (25, "noticeable")) if psnr >= limit), "strong")
         visible += f" (PSNR {psnr:.0f} dB; above 35 dB is hard to see)"
     within = "within" if distance <= budget * 1.1 else "above"
+    sizes = ", ".join(f"{k} px {max(v, 0) * 100:.0f}\u00a0%" for k, v in summary["target_progress_by_size"].items())
     return [
-        {"label": "Protection", "text": f"The model now sees this image {max(tp, 0) * 100:.0f}\u00a0% of the way toward '{style}' ({strength})."},
+        {"label": "Protection", "text": f"At the training size where the cloak is weakest ({summary['worst_size']} px), the model sees this image {max(tp, 0) * 100:.0f}\u00a0% of the way toward '{style}' ({strength}). At each size: {sizes}."},
         {"label": "Visible change", "text": visible[0].upper() + visible[1:] + "."},
         {"label": "Perceptual distance", "text": f"{distance:.2f}, {within} the '{intensity}' intensity's budget of {budget:.2f}."},
         {"label": "Time", "text": f"{summary['seconds']:.1f} s for {summary['width']}×{summary['height']} px."},
