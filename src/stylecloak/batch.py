@@ -2,7 +2,9 @@
 
 A journal (``OUT/.stylecloak/done.jsonl``) records each finished file by input content hash and
 settings hash; a later run with the same settings skips those files. Outputs are written atomically,
-so a killed run leaves either the old state or the finished file, never a partial one.
+so a killed run leaves either the old state or the finished file, never a partial one. The images
+themselves are cloaked by an engine (:mod:`stylecloak.engines`: this process, or a Ray cluster); the
+journal is written here, by the driver only.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .api import Protector, ProtectResult, settings_dict
+from .engines import Engine, LocalEngine, Outcome, Task
 from .errors import StylecloakError
-from .imageio import iter_images, load_image, output_path
+from .imageio import iter_images, output_path
 
 JOURNAL = Path(".stylecloak") / "done.jsonl"
 
@@ -31,14 +34,17 @@ class BatchItem:
     """"done", "skipped" (already done by an earlier run) or "failed"."""
     error: str | None = None
     result: ProtectResult | None = None
+    """The full result (local engine only)."""
+    summary: dict | None = None
+    """The result's numbers (:meth:`ProtectResult.summary`), from any engine."""
     preview: Path | None = None
 
     def record(self) -> dict:
         data = {"input": str(self.input), "output": str(self.output) if self.output else None, "status": self.status}
         if self.error:
             data["error"] = self.error
-        if self.result is not None:
-            data.update({k: v for k, v in self.result.summary().items() if k != "input"})
+        if self.summary is not None:
+            data.update({k: v for k, v in self.summary.items() if k != "input"})
         if self.preview:
             data["preview"] = str(self.preview)
         return data
@@ -106,41 +112,64 @@ def run_batch(
     preview: bool = False,
     on_event: Event | None = None,
     progress_factory: Callable[[BatchItem], Callable] | None = None,
+    engine: Engine | None = None,
 ) -> BatchReport:
-    """Protect every image under ``inputs`` into ``out_dir`` (mirrored), skipping files already done."""
+    """Protect every image under ``inputs`` into ``out_dir`` (mirrored), skipping files already done.
+
+    ``engine`` does the cloaking (default: :class:`~stylecloak.engines.LocalEngine` on ``protector``);
+    ``progress_factory`` gives per-step progress where the engine reports it.
+    """
     out_dir = Path(out_dir)
     files = list(iter_images(inputs))
     journal = Journal(out_dir)
     key = settings_hash(protector, style)
     report = BatchReport(target_style=style)
     emit = on_event or (lambda *a: None)
+    tasks, digests = [], {}
     for index, (path, root) in enumerate(files):
         item = BatchItem(input=path)
         report.items.append(item)
         try:
             item.output = output_path(path, out_dir, root)
             digest = file_hash(path)
-            if journal.finished(digest, key, item.output):
-                item.status = "skipped"
-                emit("skipped", item, index, len(files))
-                continue
-            emit("start", item, index, len(files))
-            result = protector.protect(load_image(path), style, progress_factory(item) if progress_factory else None)
-            item.output = result.save(item.output)
-            if preview:
-                item.preview = _save_preview(result, item.output)
-            item.result, item.status = result, "done"
-            journal.add(digest, key, item.output)
-            emit("done", item, index, len(files))
         except (StylecloakError, OSError) as exc:
-            item.status, item.error = "failed", str(exc) if isinstance(exc, StylecloakError) else f"{path}: {exc}"
-            emit("failed", item, index, len(files))
+            _fail(item, str(exc) if isinstance(exc, StylecloakError) else f"{path}: {exc}", emit, index, len(files))
+            continue
+        if journal.finished(digest, key, item.output):
+            item.status = "skipped"
+            emit("skipped", item, index, len(files))
+            continue
+        tasks.append(Task(index, path, item.output))
+        digests[index] = digest
+
+    def started(task: Task) -> None:
+        emit("start", report.items[task.index], task.index, len(files))
+
+    def progress(task: Task) -> Callable:
+        return progress_factory(report.items[task.index])
+
+    engine = engine or LocalEngine(protector)
+    for outcome in engine.run(tasks, style, preview=preview, on_start=started, progress_factory=progress if progress_factory else None):
+        index = outcome.task.index
+        item = report.items[index]
+        if outcome.error is not None:
+            _fail(item, outcome.error, emit, index, len(files))
+            continue
+        try:
+            journal.add(digests[index], key, outcome.output)
+        except OSError as exc:
+            _fail(item, f"{journal.path}: cannot record {outcome.output} ({exc}); check the output folder", emit, index, len(files))
+            continue
+        _finish(item, outcome)
+        emit("done", item, index, len(files))
     return report
 
 
-def _save_preview(result: ProtectResult, output: Path) -> Path:
-    dest = output.with_name(output.stem + ".preview.png")
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    result.preview().save(tmp, format="PNG")
-    os.replace(tmp, dest)
-    return dest
+def _fail(item: BatchItem, error: str, emit: Event, index: int, total: int) -> None:
+    item.status, item.error = "failed", error
+    emit("failed", item, index, total)
+
+
+def _finish(item: BatchItem, outcome: Outcome) -> None:
+    item.status, item.output, item.preview = "done", outcome.output, outcome.preview
+    item.summary, item.result = outcome.summary, outcome.result
