@@ -70,6 +70,7 @@ def create_app(
     steps_override: int | None = None,
     allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS,
     ttl_seconds: float = 3600,
+    device: str = "auto",
 ) -> FastAPI:
     """The app; ``app.state.jobs`` is its :class:`JobQueue`, closed (files deleted) at shutdown.
 
@@ -77,10 +78,10 @@ def create_app(
     ``allowed_hosts`` are the Host header names accepted (None: any; the default refuses
     DNS-rebinding pages that reach a loopback server under another name). ``steps_override``
     replaces the presets' step counts (for tests); ``profile_dir`` holds artist profiles
-    (default: the user config folder).
+    (default: the user config folder); ``device`` is where the models run (auto: CUDA, MPS, CPU).
     """
     static = StaticFiles(directory=STATIC)
-    jobs = JobQueue(weights_dir=weights_dir, profile_dir=profile_dir, steps=steps_override, max_pixels=max_pixels, ttl=ttl_seconds)
+    jobs = JobQueue(weights_dir=weights_dir, profile_dir=profile_dir, steps=steps_override, max_pixels=max_pixels, ttl=ttl_seconds, device=device)
     max_bytes = int(max_upload_mb * MB)
 
     @asynccontextmanager

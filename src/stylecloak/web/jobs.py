@@ -121,8 +121,10 @@ class JobQueue:
         max_pixels: int = 50_000_000,
         max_queued: int = 16,
         ttl: float = 3600.0,
+        device: str = "auto",
     ):
         self.weights_dir = weights_dir
+        self.device = device
         self.profile_dir = Path(profile_dir) if profile_dir else None
         self.steps = steps
         self.max_pixels = max_pixels
@@ -153,7 +155,7 @@ class JobQueue:
             if key not in self._protectors:
                 overrides = {"steps": self.steps} if self.steps else {}
                 settings = ProtectSettings(intensity=intensity, quality=quality, overrides=overrides)
-                self._protectors[key] = Protector(settings, weights_dir=self.weights_dir)
+                self._protectors[key] = Protector(settings, weights_dir=self.weights_dir, device=self.device)
             return self._protectors[key]
 
     def scratch(self) -> Path:
