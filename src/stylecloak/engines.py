@@ -199,14 +199,15 @@ class RayEngine:
                 outcome = _local_paths(ray.get(ref), task)
                 idle.append(actor)
             except ActorDiedError as exc:  # restarted and retried `retries` times: this worker is gone
-                outcome = Outcome(task, error=f"{task.input}: its Ray worker died {self.retries + 1} times ({_first_line(exc)})")
+                outcome = Outcome(task, error=f"{task.input}: its Ray worker died {self.retries + 1} times ({_last_line(exc)})")
                 if not idle and not running:
-                    yield from (Outcome(t, error=f"{t.input}: no Ray worker left ({_first_line(exc)})") for t in reversed(todo))
+                    yield from (Outcome(t, error=f"{t.input}: no Ray worker left ({_last_line(exc)})") for t in reversed(todo))
                     todo = []
             except RayError as exc:
-                outcome = Outcome(task, error=f"{task.input}: {_first_line(exc)}")
+                outcome = Outcome(task, error=f"{task.input}: {_last_line(exc)}")
                 idle.append(actor)
             yield outcome
+
 
 def cpu_cores() -> int:
     """CPU cores this process may use."""
@@ -215,12 +216,13 @@ def cpu_cores() -> int:
 
 def _local_paths(outcome: Outcome, task: Task) -> Outcome:
     """The outcome with the driver's own paths (the worker was sent absolute ones)."""
+
     def back(p: Path | None) -> Path | None:
         return task.output.parent / p.name if p is not None else None
 
     return replace(outcome, task=task, output=back(outcome.output), preview=back(outcome.preview))
 
 
-def _first_line(exc: BaseException) -> str:
+def _last_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
