@@ -7,6 +7,7 @@ The paper-faithful baseline (Glaze §6: Adam, 500 steps, no EOT, optimised at th
 resolution, fp32, constant step size) runs on the same image with the same caps.
 
     python bench/speed.py --sizes 512,1024,4096 --baseline-sizes 512 --repeat 3
+    python bench/speed.py --sizes 1024 --baseline-sizes "" --device cuda    # on a GPU
 
 Wall-clock time on a shared or virtual machine varies by ±10 % from run to run; ``--repeat N`` runs
 each default case N times (fresh processes) and prints the median with the range. The paper
@@ -29,7 +30,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 PAINTING = SHARED / "data" / "paintings" / "claude-monet" / "bordighera.jpg"
 
 
-def run_case(size: int, mode: str, weights: str, steps: int | None) -> dict:
+def run_case(size: int, mode: str, weights: str, steps: int | None, device: str) -> dict:
     import torch
     from PIL import Image
 
@@ -49,7 +50,7 @@ def run_case(size: int, mode: str, weights: str, steps: int | None) -> dict:
     overrides: dict = {"steps": steps} if steps else {}
     if mode == "paper":
         overrides = {"steps": steps or 500, "eot": None, "work_size": None, "bf16": False, "cosine": False, "lr": 1 / 255, "method": "adam"}
-    protector = Protector(ProtectSettings(target_style="cubist-facets", overrides=overrides), weights_dir=weights)
+    protector = Protector(ProtectSettings(target_style="cubist-facets", overrides=overrides), weights_dir=weights, device=device)
     style_stats(protector.renderer, get_style("cubist-facets"))  # once per batch: not per-image time
     start = time.perf_counter()
     result = protector.protect(path)
@@ -57,7 +58,7 @@ def run_case(size: int, mode: str, weights: str, steps: int | None) -> dict:
 
     # audit as a mimic training at 512 px long side would see it
     bb = protector.backbones[0]
-    x, xc = result.source.rgb, result.cloaked
+    x, xc = result.source.rgb.to(protector.device), result.cloaked.to(protector.device)
     work = Working.of(x, 512, bb.factor)
     seen = Working.of(xc, 512, bb.factor)
     omega = style_transfer(bb, work.image, style_stats(bb, get_style("cubist-facets")))
@@ -85,18 +86,19 @@ def main() -> None:
     ap.add_argument("--weights", default=str(SHARED / "models"))
     ap.add_argument("--steps", type=int, help="override steps (both modes)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per default case; the median time is shown")
+    ap.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (peak RSS is host memory only)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
         size, mode = args.case.split(":")
-        print(json.dumps(run_case(int(size), mode, args.weights, args.steps)))
+        print(json.dumps(run_case(int(size), mode, args.weights, args.steps, args.device)))
         return
     cases = [(int(s), "default") for s in args.sizes.split(",") if s]
     cases += [(int(s), "paper") for s in args.baseline_sizes.split(",") if s]
     results = {}
     print(f"{'case':>16} {'pixels':>10} {'s/img':>7} {'range':>11} {'RSS MB':>7} {'TP':>6} {'TP jpeg75':>9} {'PSNR':>6} {'speed-up':>8}")
     for size, mode in sorted(cases, key=lambda c: (c[0], c[1] != "paper")):
-        cmd = [sys.executable, __file__, "--case", f"{size}:{mode}", "--weights", args.weights]
+        cmd = [sys.executable, __file__, "--case", f"{size}:{mode}", "--weights", args.weights, "--device", args.device]
         if args.steps:
             cmd += ["--steps", str(args.steps)]
         runs = [json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])

@@ -3,34 +3,24 @@
 A journal (``OUT/.stylecloak/done.jsonl``) records each finished file by input content hash and
 settings hash, with the target style, method and backbones (what ``audit`` reads); a later run with the
 same settings skips those files. Outputs are written atomically, so a killed run leaves either the old
-state or the finished file, never a partial one. The output folder is never walked as an input.
+state or the finished file, never a partial one. The output folder is never walked as an input. The images themselves
+are cloaked by an engine (:mod:`stylecloak.engines`: this process, or a Ray cluster); the journal is
+written here, by the driver only.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .api import Protector, ProtectResult, provenance
+from .engines import Engine, LocalEngine, Outcome, Task, describe
 from .errors import ConfigError, ImageError, StylecloakError
-from .imageio import (
-    check_output,
-    frames_warning,
-    iter_images,
-    load_image,
-    output_path,
-    read_xmp,
-    save_png,
-    xmp_values,
-)
-
-log = logging.getLogger(__name__)
+from .imageio import check_output, iter_images, output_path, read_xmp, xmp_values
 
 JOURNAL = Path(".stylecloak") / "done.jsonl"
 
@@ -46,6 +36,9 @@ class BatchItem:
     error: str | None = None
     warning: str | None = None
     result: ProtectResult | None = None
+    """The full result (local engine only)."""
+    summary: dict | None = None
+    """The result's numbers (:meth:`ProtectResult.summary`), from any engine."""
     preview: Path | None = None
 
     def record(self) -> dict:
@@ -54,8 +47,8 @@ class BatchItem:
             data["error"] = self.error
         if self.warning:
             data["warning"] = self.warning
-        if self.result is not None:
-            data.update({k: v for k, v in self.result.summary().items() if k != "input"})
+        if self.summary is not None:
+            data.update({k: v for k, v in self.summary.items() if k != "input"})
         if self.preview:
             data["preview"] = str(self.preview)
         return data
@@ -173,10 +166,12 @@ def run_batch(
     preview: bool = False,
     on_event: Event | None = None,
     progress_factory: Callable[[BatchItem], Callable] | None = None,
+    engine: Engine | None = None,
 ) -> BatchReport:
     """Protect every image under ``inputs`` into ``out_dir`` (mirrored), skipping files already done.
 
-    Each file's problems are caught, reported as a failed item, and the batch goes on.
+    Each file's problems are caught, reported as a failed item, and the batch goes on. ``engine`` does the cloaking (default: :class:`~stylecloak.engines.LocalEngine` on ``protector``);
+    ``progress_factory`` gives per-step progress where the engine reports it.
     """
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
@@ -185,6 +180,7 @@ def run_batch(
     record = provenance(protector.settings, style)
     report = BatchReport(target_style=style)
     emit = on_event or (lambda *a: None)
+    tasks, digests = [], {}
     for index, (path, root) in enumerate(files):
         item = BatchItem(input=path)
         report.items.append(item)
@@ -192,40 +188,47 @@ def run_batch(
             item.output = output_path(path, out_dir, root)
             check_output(path, item.output)
             digest = file_hash(path)
-            if journal.finished(digest, record["settings"], item.output):
-                item.status = "skipped"
-                emit("skipped", item, index, len(files))
-                continue
-            emit("start", item, index, len(files))
-            source = load_image(path)
-            item.warning = frames_warning(source)
-            if item.warning:
-                emit("warning", item, index, len(files))
-            result = protector.protect(source, style, progress_factory(item) if progress_factory else None)
-            item.output = result.save(item.output)
-            if preview:
-                item.preview = save_png(result.preview(), item.output.with_name(item.output.stem + ".preview.png"))
-            item.result, item.status = result, "done"
-            journal.add(digest, item.output, record)
-            emit("done", item, index, len(files))
-        except Exception as exc:  # one bad file (or an out-of-memory error) must not stop the batch
-            item.status, item.error = "failed", _describe(path, exc)
-            log.debug("%s failed", path, exc_info=exc)
-            emit("failed", item, index, len(files))
+        except (StylecloakError, OSError) as exc:  # one bad file must not stop the batch
+            _fail(item, describe(path, exc), emit, index, len(files))
+            continue
+        if journal.finished(digest, record["settings"], item.output):
+            item.status = "skipped"
+            emit("skipped", item, index, len(files))
+            continue
+        tasks.append(Task(index, path, item.output))
+        digests[index] = digest
+
+    def started(task: Task) -> None:
+        emit("start", report.items[task.index], task.index, len(files))
+
+    def progress(task: Task) -> Callable:
+        return progress_factory(report.items[task.index])
+
+    engine = engine or LocalEngine(protector)
+    for outcome in engine.run(tasks, style, preview=preview, on_start=started, progress_factory=progress if progress_factory else None):
+        index = outcome.task.index
+        item = report.items[index]
+        if outcome.warning:
+            item.warning = outcome.warning
+            emit("warning", item, index, len(files))
+        if outcome.error is not None:
+            _fail(item, outcome.error, emit, index, len(files))
+            continue
+        try:
+            journal.add(digests[index], outcome.output, record)
+        except OSError as exc:
+            _fail(item, f"{journal.path}: cannot record {outcome.output} ({exc}); check the output folder", emit, index, len(files))
+            continue
+        _finish(item, outcome)
+        emit("done", item, index, len(files))
     return report
 
 
-def _describe(path: Path, exc: Exception) -> str:
-    """A one-line message naming the file, for any error a file can cause."""
-    if isinstance(exc, StylecloakError):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
-        return f"{path}: file not found; check the path"
-    if isinstance(exc, PermissionError):
-        return f"{path}: permission denied; check the file's and the output folder's permissions"
-    if isinstance(exc, OSError):
-        hint = "free some disk space" if exc.errno == errno.ENOSPC else "check the path and the output folder"
-        return f"{path}: {exc.strerror or exc}; {hint}"
-    if isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in ("out of memory", "not enough memory")):  # torch's OOM is a RuntimeError
-        return f"{path}: not enough memory; close other programs or use a smaller image"
-    return f"{path}: unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); run with --verbose for details"
+def _fail(item: BatchItem, error: str, emit: Event, index: int, total: int) -> None:
+    item.status, item.error = "failed", error
+    emit("failed", item, index, total)
+
+
+def _finish(item: BatchItem, outcome: Outcome) -> None:
+    item.status, item.output, item.preview = "done", outcome.output, outcome.preview
+    item.summary, item.result = outcome.summary, outcome.result

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..audit import AuditReport, AuditSettings, audit, pair_files, parse_countermeasures
 from ..batch import recorded_provenance
+from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
 from ..judge import MimicSettings
 from ..styles import parse_style_dirs
@@ -41,7 +42,8 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.option("--mimic/--no-mimic", default=False, show_default=True, help="Also run the latent style-mimic proxy (one artist's works).")
 @click.option("--artist", help="Whose works the originals are (default: inferred from the paintings' MANIFEST.csv).")
 @click.option("--paintings", type=click.Path(path_type=Path), envvar="STYLECLOAK_PAINTINGS", help="Reference paintings with MANIFEST.csv, for --mimic [env: STYLECLOAK_PAINTINGS].")
-def audit_command(originals, cloaked, style, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings):
+@click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
+def audit_command(originals, cloaked, style, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, device):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
 
     Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
@@ -76,7 +78,7 @@ def audit_command(originals, cloaked, style, profile, style_dirs, backbones, tra
             study = MimicSettings(paintings=paintings, artist=artist)
         for w in warnings:
             console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-        report = _run(pairs, settings, study, weights_dir, parse_style_dirs(style_dirs))
+        report = _run(pairs, settings, study, weights_dir, parse_style_dirs(style_dirs), resolve_device(device))
     except StylecloakError as exc:
         fail(str(exc))
     report.warnings[:0] = warnings
@@ -116,7 +118,7 @@ def _target(style: str | None, profile: Path | None, recorded: dict[str, str] | 
     return found.target_style
 
 
-def _run(pairs, settings: AuditSettings, study: MimicSettings | None, weights_dir, styles) -> AuditReport:
+def _run(pairs, settings: AuditSettings, study: MimicSettings | None, weights_dir, styles, device) -> AuditReport:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("auditing", total=None)
@@ -124,7 +126,7 @@ def _run(pairs, settings: AuditSettings, study: MimicSettings | None, weights_di
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=label)
 
-        report = audit(pairs, settings, mimic=study, weights_dir=weights_dir, styles=styles, progress=progress)
+        report = audit(pairs, settings, mimic=study, weights_dir=weights_dir, styles=styles, progress=progress, device=device)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     return report

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
+import torch
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, provenance, settings_dict, style_sample
 from ..batch import BatchItem, check_out_dir, run_batch
 from ..config import INTENSITY, QUALITY, ProtectSettings
-from ..errors import StylecloakError
+from ..device import DEVICES, resolve_device
+from ..engines import ENGINES, ProtectorSpec, RayEngine
+from ..errors import ConfigError, StylecloakError
 from ..perceptual import PERCEPTUAL
 from ..styles import all_styles, parse_style_dirs
 from . import console, errors, fail, main, write_json
@@ -35,7 +39,12 @@ from . import console, errors, fail, main, write_json
 @click.option("--preview", is_flag=True, help="Also write NAME.preview.png: what the model sees, before/after/target.")
 @click.option("--report", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
 @click.option("--no-optout-metadata", is_flag=True, help="Do not embed the XMP 'no AI training' signals.")
-def protect(images, out_dir, intensity, quality, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, report, no_optout_metadata):
+@click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True, help="local: one image after another here; ray: spread over a Ray cluster.")
+@click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
+@click.option("--workers", type=int, help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
+@click.option("--threads", type=int, help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
+def protect(images, out_dir, intensity, quality, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, report, no_optout_metadata, device, engine, address, workers, threads):
     """Cloak IMAGES (files or folders) into --out.
 
     \b
@@ -43,9 +52,16 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
       stylecloak protect painting.jpg --out protected/
       stylecloak protect portfolio/ --out protected/ --artist me --quality fast
       STYLECLOAK_WEIGHTS=../shared/models stylecloak protect a.png --out o/ --report r.json
+      stylecloak protect /shared/art --out /shared/protected --engine ray --address auto --device cuda
     """
     try:
         check_out_dir(out_dir)  # before loading any model
+        if engine == "local" and (address or workers):
+            raise ConfigError("--address and --workers are for the Ray engine; add --engine ray")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"--threads {threads}: give at least 1")
+        if threads:
+            torch.set_num_threads(threads)
         settings = ProtectSettings(
             intensity=intensity,
             quality=quality,
@@ -56,11 +72,14 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
             optout=not no_optout_metadata,
             overrides={"steps": steps} if steps else {},
         )
-        protector = Protector(settings, weights_dir=weights_dir, styles=parse_style_dirs(style_dirs))
+        user_styles = parse_style_dirs(style_dirs)
+        protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
         target = settings.target_style or _choose(protector, images, out_dir, artist, profile)
         s = protector.cloak_settings
         console.print(f"target style: [bold]{target}[/bold]  ({s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
-        result = _run(protector, images, out_dir, target, preview)
+        spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
+        with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
+            result = _run(protector, images, out_dir, target, preview, ray_engine)
     except StylecloakError as exc:
         fail(str(exc))
     if report:
@@ -78,10 +97,18 @@ def _choose(protector: Protector, images, out_dir: Path, artist, profile) -> str
     return protector.choose_target(samples, artist=artist, profile=profile).target_style
 
 
-def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool):
+def _driver_device(device: str) -> str:
+    """The Ray driver's device (for choosing the target style): the workers' one where it exists here, else the CPU."""
+    try:
+        return str(resolve_device(device))
+    except ConfigError:
+        return "cpu"
+
+
+def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool, engine: RayEngine | None):
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("", total=protector.cloak_settings.steps)
+        task = bar.add_task("images" if engine else "", total=None if engine else protector.cloak_settings.steps)
 
         def factory(item: BatchItem):
             bar.reset(task, total=protector.cloak_settings.steps, description=item.input.name)
@@ -89,8 +116,10 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
 
         def on_event(kind: str, item: BatchItem, index: int, total: int) -> None:
             tag = f"[{index + 1}/{total}]"
+            if engine and kind != "start":  # the Ray engine reports whole images, not steps
+                bar.update(task, advance=1, total=total)
             if kind == "done":
-                s = item.result.summary()
+                s = item.summary
                 bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
             elif kind == "skipped":
                 bar.console.print(f"{tag} {item.input}: already done, skipped", highlight=False)
@@ -99,7 +128,7 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             elif kind == "failed":
                 (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
-        return run_batch(list(images), out_dir, protector, target, preview=preview, on_event=on_event, progress_factory=factory)
+        return run_batch(list(images), out_dir, protector, target, preview=preview, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
 
 
 @main.command()

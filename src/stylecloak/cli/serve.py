@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..device import DEVICES
 from ..errors import StylecloakError
 from . import console, fail, main
 
@@ -30,7 +31,8 @@ def is_loopback(host: str) -> bool:
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A host name or address others use to reach this server (with --allow-remote; repeatable).")
 @click.option("--max-upload-mb", type=click.FloatRange(0.1), default=50, show_default=True, help="Largest image file accepted.")
 @click.option("--max-pixels", type=click.IntRange(256), default=50_000_000, show_default=True, help="Largest image accepted, in pixels.")
-def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, allowed_hosts: tuple[str, ...], max_upload_mb: float, max_pixels: int) -> None:
+@click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
+def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, allowed_hosts: tuple[str, ...], max_upload_mb: float, max_pixels: int, device: str) -> None:
     """Start the web app and print its address (stop with Ctrl+C).
 
     With --allow-remote the printed address carries an access token that every request needs,
@@ -56,7 +58,7 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, al
     except ImportError as exc:
         fail(f"the web app needs the 'web' extra ({exc.name} is missing); install it with: pip install 'stylecloak[web]'")
     names = LOOPBACK_HOSTS | {h.lower().strip("[]") for h in allowed_hosts} | (set() if wildcard else {host.lower().strip("[]")})
-    app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote)
+    app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote, device=device)
     try:
         app.state.jobs.protector("default", "default")  # fail now, not at the first upload, if weights are missing
         sock = _bind(host, port)

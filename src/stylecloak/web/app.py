@@ -96,6 +96,7 @@ def create_app(
     max_queued: int = 16,
     max_jobs: int = 64,
     max_disk_mb: float = 4096,
+    device: str = "auto",
 ) -> FastAPI:
     """The app; ``app.state.jobs`` is its :class:`JobQueue`, closed (files deleted) at shutdown.
 
@@ -106,7 +107,8 @@ def create_app(
     state-changing request, and with ``require_token`` every request. At most ``max_queued`` jobs
     wait; at most ``max_jobs`` jobs and ``max_disk_mb`` of their files are kept (the oldest finished
     go first). ``steps_override`` replaces the presets' step counts (for tests); ``profile_dir``
-    holds artist profiles (default: the user config folder).
+    holds artist profiles (default: the user config folder); ``device`` is where the models run
+    (auto: CUDA, MPS, CPU).
     """
     static = StaticFiles(directory=STATIC)
     jobs = JobQueue(
@@ -118,6 +120,7 @@ def create_app(
         max_jobs=max_jobs,
         max_disk=int(max_disk_mb * MB),
         ttl=ttl_seconds,
+        device=device,
     )
     token = token or secrets.token_urlsafe(24)
     max_bytes = int(max_upload_mb * MB)

@@ -31,6 +31,7 @@ from PIL import Image
 
 from ..api import Protector, ProtectResult, style_sample
 from ..config import INTENSITY, QUALITY, ProtectSettings
+from ..engines import cpu_cores
 from ..errors import ConfigError, ImageError, StylecloakError
 from ..imageio import (
     IMAGE_EXTENSIONS,
@@ -146,8 +147,10 @@ class JobQueue:
         max_jobs: int = 64,
         max_disk: int = 4 * 1024**3,
         ttl: float = 3600.0,
+        device: str = "auto",
     ):
         self.weights_dir = weights_dir
+        self.device = device
         self.profile_dir = Path(profile_dir) if profile_dir else None
         self.steps = steps
         self.max_pixels = max_pixels
@@ -183,7 +186,7 @@ class JobQueue:
             if key not in self._protectors:
                 overrides = {"steps": self.steps} if self.steps else {}
                 settings = ProtectSettings(intensity=intensity, quality=quality, overrides=overrides)
-                self._protectors[key] = Protector(settings, weights_dir=self.weights_dir)
+                self._protectors[key] = Protector(settings, weights_dir=self.weights_dir, device=self.device)
             return self._protectors[key]
 
     def scratch(self) -> Path:
@@ -336,7 +339,7 @@ class JobQueue:
     def _work(self) -> None:
         # Leave a core to the HTTP server (and the browser): with every core busy, torch's OpenMP
         # threads spin against the server's and both slow down many times over.
-        torch.set_num_threads(max(1, _cores() - 1))
+        torch.set_num_threads(max(1, cpu_cores() - 1))
         while (job := self._next()) is not None:
             try:
                 self._run(job)
@@ -504,9 +507,6 @@ def _disk_usage(root: Path) -> int:
                 continue
     return total
 
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _view(source: LoadedImage, rgb: torch.Tensor) -> Image.Image:
