@@ -39,8 +39,11 @@ def write_json(path: Path, data: dict) -> None:
 def main() -> None:
     """Protect artwork from AI style mimicry with Glaze-style cloaks.
 
+    New here? Run `stylecloak demo`: it protects a built-in sample painting and explains the result.
+
     \b
     Examples:
+      stylecloak demo
       stylecloak protect art/ --out protected/
       stylecloak protect piece.png --out out/ --style cubist-facets --preview --report r.json
       stylecloak styles
@@ -48,5 +51,6 @@ def main() -> None:
 
 
 from . import audit as _audit  # noqa: F401
+from . import demo as _demo  # noqa: F401
 from . import protect as _protect  # noqa: F401  (registers commands)
 from . import serve as _serve  # noqa: F401
