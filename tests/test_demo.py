@@ -80,6 +80,15 @@ def test_demo_writes_every_file_and_a_summary_that_matches_them(tmp_path, weight
     assert "stylecloak demo" in CliRunner().invoke(main, ["--help"]).output
 
 
+def test_unwritable_out_is_one_line_error(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    res = CliRunner().invoke(main, ["demo", "--out", str(taken)])
+    assert res.exit_code == 1
+    assert f"Error: {taken}: cannot write the demo's files" in res.output and "choose another --out" in res.output
+    assert taken.read_text() == "a file, not a folder"
+
+
 def test_short_audit_measures_each_size_and_reports_the_worst(tmp_path, weights_dir):
     paint_sample(128).save(tmp_path / "o.png")
     result = Protector(ProtectSettings(target_style=DEMO_STYLE, quality="fast", overrides={"steps": 6}), weights_dir=weights_dir).protect(tmp_path / "o.png")

@@ -30,7 +30,7 @@ CHECKS = ("jpeg75", "downscale_half")
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default="stylecloak-demo", show_default=True, help="Folder for the demo's files.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default="stylecloak-demo", show_default=True, help="Folder for the demo's files (files of the same names are replaced).")
 @click.option("--open", "open_files", is_flag=True, help="Open the protected image and the model's view when done.")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
 @click.option("--size", type=click.IntRange(32), default=1024, hidden=True, help="Width of the sample (px).")
@@ -47,10 +47,10 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
       stylecloak demo --out ~/stylecloak-demo --open
     """
     start = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {k: out_dir / f for k, f in (("original", "original.png"), ("protected", "protected.png"), ("preview", "what-the-model-sees.png"), ("report", "report.json"), ("audit", "audit.json"))}
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("painting the sample", total=None)
             _save_png(paint_sample(size), paths["original"])
@@ -64,14 +64,16 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
             item = BatchItem(input=paths["original"], output=paths["protected"], status="done", result=result, preview=paths["preview"])
             write_json(paths["report"], {"settings": settings_dict(protector.settings), "target_style": DEMO_STYLE, "images": [item.record()]})
 
-            def progress(label: str, done: int, total: int) -> None:
-                bar.update(task, description=f"checking {label}", completed=done, total=total)
-
             sizes = sorted({min(s, max(original.size)) for s in MIMIC_SIZES})
-            checked = short_audit(paths["original"], paths["protected"], DEMO_STYLE, sizes, weights_dir, progress)
+            checked = short_audit(
+                paths["original"], paths["protected"], DEMO_STYLE, sizes, weights_dir,
+                lambda label, done, total: bar.update(task, description=label, completed=done, total=total),
+            )
             write_json(paths["audit"], checked)
     except StylecloakError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"{out_dir}: cannot write the demo's files ({exc.strerror or exc}); choose another --out folder")
     for line in summary_lines(paths, result.summary(), checked, time.perf_counter() - start):
         click.echo(line)
     if open_files:
@@ -90,9 +92,9 @@ def short_audit(original: Path, protected: Path, style: str, sizes, weights_dir:
     """Target progress, and what remains of it after each of :data:`CHECKS`, at each mimic size (long side, px)."""
     per_size, cost = {}, {}
     for i, size in enumerate(sizes):
-        def step(label: str, done: int, total: int, i: int = i, size: int = size) -> None:
+        def step(_: str, done: int, total: int, i: int = i, size: int = size) -> None:
             if progress is not None:
-                progress(f"{label} at {size} px", i * total + done, len(sizes) * total)
+                progress(f"checking at {size} px", i * total + done, len(sizes) * total)
 
         settings = AuditSettings(target_style=style, transfer=(), work_size=size, countermeasures=CHECKS)
         summary = audit([(original, protected)], settings, weights_dir=weights_dir, progress=step).summary
