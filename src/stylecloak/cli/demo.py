@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -10,7 +12,7 @@ from PIL import Image
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, settings_dict
-from ..audit import AuditSettings, audit
+from ..audit import AuditProgress, AuditSettings, audit
 from ..batch import BatchItem
 from ..config import ProtectSettings
 from ..errors import StylecloakError
@@ -88,16 +90,16 @@ def _save_png(image: Image.Image, path: Path) -> Path:
     return save_image(loaded, loaded.rgb, path, optout=False, format="PNG")
 
 
-def short_audit(original: Path, protected: Path, style: str, sizes, weights_dir: Path | None = None, progress=None) -> dict:
+def short_audit(original: Path, protected: Path, style: str, sizes: Sequence[int], weights_dir: Path | None = None, progress: AuditProgress | None = None) -> dict:
     """Target progress, and what remains of it after each of :data:`CHECKS`, at each mimic size (long side, px)."""
     per_size, cost = {}, {}
+    settings = AuditSettings(target_style=style, transfer=(), countermeasures=CHECKS)
     for i, size in enumerate(sizes):
         def step(_: str, done: int, total: int, i: int = i, size: int = size) -> None:
             if progress is not None:
                 progress(f"checking at {size} px", i * total + done, len(sizes) * total)
 
-        settings = AuditSettings(target_style=style, transfer=(), work_size=size, countermeasures=CHECKS)
-        summary = audit([(original, protected)], settings, weights_dir=weights_dir, progress=step).summary
+        summary = audit([(original, protected)], replace(settings, work_size=size), weights_dir=weights_dir, progress=step).summary
         per_size[str(size)] = {
             "target_progress": summary["target_progress"],
             **{c: summary["countermeasures"][c]["target_progress"] for c in CHECKS},
@@ -105,7 +107,7 @@ def short_audit(original: Path, protected: Path, style: str, sizes, weights_dir:
         }
         cost = {"psnr_db": summary["psnr_db"], "ssim": summary["ssim"]}
     worst = {k: min(v[k] for v in per_size.values()) for k in ("target_progress", *CHECKS)}
-    return {"target_style": style, "backbones": ["taef2"], "checks": list(CHECKS), **cost, "sizes": per_size, "worst": worst}
+    return {"target_style": style, "backbones": list(settings.backbones), "checks": list(CHECKS), **cost, "sizes": per_size, "worst": worst}
 
 
 def summary_lines(paths: dict[str, Path], protected: dict, checked: dict, seconds: float) -> list[str]:
