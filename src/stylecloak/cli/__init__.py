@@ -58,8 +58,11 @@ def write_json(path: Path, data: dict) -> None:
 def main(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """Protect artwork from AI style mimicry with Glaze-style cloaks.
 
+    New here? Run `stylecloak demo`: it protects a built-in sample painting and explains the result.
+
     \b
     Examples:
+      stylecloak demo
       stylecloak protect art/ --out protected/
       stylecloak protect piece.png --out out/ --style cubist-facets --preview --report r.json
       stylecloak -q protect art/ --out protected/
@@ -114,5 +117,6 @@ def _download_bars() -> Iterator[None]:
 
 
 from . import audit as _audit  # noqa: F401  (registers commands)
+from . import demo as _demo  # noqa: F401
 from . import protect as _protect  # noqa: F401
 from . import serve as _serve  # noqa: F401
