@@ -14,19 +14,15 @@ import argparse
 import os
 import shlex
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-import torch
+from common import add_shared_options, set_up
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import AuditSettings, audit, pair_files, parse_countermeasures
 from stylecloak.imageio import load_image
 from stylecloak.judge import MimicSettings, read_manifest
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def main() -> None:
@@ -37,13 +33,9 @@ def main() -> None:
     ap.add_argument("--intensity", default="default")
     ap.add_argument("--quality", default="default")
     ap.add_argument("--countermeasures", default="all")
-    ap.add_argument("--out", type=Path, help="Output folder (default: a new temporary folder).")
-    ap.add_argument("--paintings", type=Path, default=SHARED / "data" / "paintings")
-    ap.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("STYLECLOAK_WEIGHTS", SHARED / "models")))
-    ap.add_argument("--threads", type=int, default=2)
+    add_shared_options(ap)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    out = args.out or Path(tempfile.mkdtemp(prefix="stylecloak-audit-"))
+    out = set_up(args, "stylecloak-audit-")
     (out / "originals").mkdir(parents=True, exist_ok=True)
     (out / "cloaked").mkdir(parents=True, exist_ok=True)
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from itertools import zip_longest
 from pathlib import Path
 
 import torch
+from common import add_shared_options, set_up
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
@@ -27,7 +26,6 @@ from stylecloak.audit import AuditSettings, audit, pair_files
 from stylecloak.config import MIMIC_SIZES, SINGLE_SCALE
 from stylecloak.judge import read_manifest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 COUNTERMEASURES = ("jpeg90", "jpeg75", "downscale_half", "adverse_cleaner", "noisy_upscale", "impress")
 CONFIGS = {"single-scale 512 (previous default)": SINGLE_SCALE, "default": {}}
 
@@ -51,13 +49,9 @@ def main() -> None:
     ap.add_argument("--configs", default=",".join(CONFIGS), help="Comma-separated names from: " + ", ".join(CONFIGS))
     ap.add_argument("--countermeasures", default=",".join(COUNTERMEASURES))
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", type=Path, help="Output folder (default: a new temporary folder).")
-    ap.add_argument("--paintings", type=Path, default=SHARED / "data" / "paintings")
-    ap.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("STYLECLOAK_WEIGHTS", SHARED / "models")))
-    ap.add_argument("--threads", type=int, default=2)
+    add_shared_options(ap)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    out = args.out or Path(tempfile.mkdtemp(prefix="stylecloak-strength-"))
+    out = set_up(args, "stylecloak-strength-")
     originals = out / "originals"
     originals.mkdir(parents=True, exist_ok=True)
     for path in paintings(args.paintings, args.count):

@@ -15,7 +15,7 @@ import click
 import click.testing
 import pytest
 from click.testing import CliRunner
-from helpers import painting_crop
+from helpers import painting_crop, portfolio_folder
 from PIL import Image
 
 import stylecloak
@@ -29,12 +29,7 @@ ARGS = ["--quality", "fast", "--steps", "3", "--style", "mosaic"]
 
 @pytest.fixture()
 def portfolio(tmp_path, painting_files):
-    root = tmp_path / "portfolio"
-    (root / "series").mkdir(parents=True)
-    painting_crop(painting_files[0], 64).save(root / "a.png")
-    painting_crop(painting_files[1], 72).save(root / "series" / "b.jpg", quality=92)
-    (root / "series" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    return root
+    return portfolio_folder(tmp_path / "portfolio", painting_files, (64, 72))
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:

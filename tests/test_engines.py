@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import painting_crop
+from helpers import painting_crop, portfolio_folder
 
 from stylecloak import ProtectSettings
 from stylecloak.cli import main
@@ -28,13 +28,7 @@ FAST = ["--quality", "fast", "--steps", "3", "--style", "mosaic"]
 
 @pytest.fixture()
 def art(tmp_path, painting_files):
-    root = tmp_path / "art"
-    (root / "series").mkdir(parents=True)
-    painting_crop(painting_files[0], 48).save(root / "a.png")
-    painting_crop(painting_files[1], 40).save(root / "series" / "b.jpg", quality=92)
-    painting_crop(painting_files[2], 48).save(root / "c.png")
-    (root / "series" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    return root
+    return portfolio_folder(tmp_path / "art", painting_files, (48, 40, 48))
 
 
 @pytest.fixture()
