@@ -25,7 +25,7 @@ from .cloak import CloakSettings, Progress, View, encode_all, optimise, target_p
 from .config import ProtectSettings
 from .device import make_deterministic, resolve_device
 from .errors import ConfigError, StylecloakError
-from .geometry import Working, fit, long_side_size
+from .geometry import Working, long_side_size, view_of
 from .imageio import LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
 from .styles import Style, all_styles, get_style
@@ -187,7 +187,7 @@ class Protector:
         for long_side in s.view_sizes or (None,):
             size = long_side_size(work.size, long_side)
             if size not in views:
-                image = work.image if size == work.size else fit(work.crop(work.image), size, self.multiple)
+                image = view_of(work.image, work.size, size, self.multiple)
                 omega = style_transfer(self.renderer, image, stats, self.settings.style_strength, z_work if size == work.size else None)
                 views[size] = View(size, omega, _weight(s, long_side))
 
@@ -202,7 +202,7 @@ class Protector:
         seen = Working.of(cloaked.to(self.device), s.work_size, self.multiple).image
         measured, by_size = self.backbones[0], {}
         for size, view in views.items():
-            images = [_view(im, work, size, self.multiple) for im in (work.image, seen)]
+            images = [view_of(im, work.size, size, self.multiple) for im in (work.image, seen)]
             z0, z1, t = encode_all([measured], torch.cat([*images, view.omega]))[0].split(1)
             by_size[max(size)] = target_progress(z0, z1, t)
         with torch.no_grad():
@@ -230,11 +230,6 @@ def _weight(settings: CloakSettings, long_side: int | None) -> float:
     if settings.view_weights is None or long_side is None:
         return 1.0
     return settings.view_weights[settings.view_sizes.index(long_side)]
-
-
-def _view(image: torch.Tensor, work: Working, size: tuple[int, int], multiple: int) -> torch.Tensor:
-    """The padded working ``image`` as a mimic sees it at ``size``."""
-    return image if size == work.size else fit(work.crop(image), size, multiple)
 
 
 def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> torch.Tensor:

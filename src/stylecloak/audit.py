@@ -194,11 +194,9 @@ def _progress_entry(models: _Models, by_encoder: dict[str, float]) -> dict:
     }
 
 
-def _countered(models: _Models, settings: AuditSettings, x: torch.Tensor, name: str, seed: int, size: int) -> torch.Tensor:
-    """C(x): purification at the mimic size ``size`` (long side), the classical countermeasures at full resolution."""
-    if name == "impress":
-        return purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
-    return COUNTERMEASURES[name](x, seed)
+def _purified(models: _Models, settings: AuditSettings, x: torch.Tensor, size: int) -> torch.Tensor:
+    """IMPRESS-style purification of ``x`` at the mimic size ``size`` (long side)."""
+    return purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
 
 
 def effective_sizes(shape: tuple[int, int], sizes: Iterable[int]) -> list[int]:
@@ -250,7 +248,7 @@ def _audit(
             elif name in classical:
                 xc, xpc = classical[name]
             else:
-                xc, xpc = (_countered(models, settings, im.to(device), name, seed, size) for im in (x, xp))
+                xc, xpc = (_purified(models, settings, im.to(device), size) for im in (x, xp))
             by_encoder = {}
             for e in models.encoders:
                 works = Working.of(xc.to(device), size, models.multiple(e)), Working.of(xpc.to(device), size, models.multiple(e))

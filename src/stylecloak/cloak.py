@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .backbones import Backbone
 from .device import autocast
-from .geometry import fit
+from .geometry import view_of
 from .perceptual import PerceptualDistance
 from .transforms import EOTSettings, RandomEOT
 
@@ -127,7 +127,7 @@ def optimise(
     gen = torch.Generator().manual_seed(settings.seed)
     eot = RandomEOT(settings.eot) if settings.eot is not None else None
     ref = perceptual.reference(work)
-    originals = [_view_of(work, valid, v.size, multiple) for v in views]
+    originals = [view_of(work, valid, v.size, multiple) for v in views]
     targets = [encode_all(backbones, v.omega, settings.bf16) for v in views]
     norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, o, settings.bf16), ts)] for o, ts in zip(originals, targets)]
     weights = torch.tensor([v.weight for v in views], dtype=torch.float64)
@@ -159,7 +159,7 @@ def optimise(
             chosen = [int(torch.multinomial(weights, 1, generator=gen))]
         latent = 0.0
         for i in chosen:
-            seen, goal = _view_of(x_adv, valid, views[i].size, multiple), targets[i]
+            seen, goal = view_of(x_adv, valid, views[i].size, multiple), targets[i]
             if eot is not None:
                 seen, record = eot(seen, gen)
                 if "shift" in record:  # content moved: the target must move with it
@@ -207,11 +207,6 @@ def optimise(
         with torch.no_grad():
             project(param, settings, (h, w), valid)
     return best
-
-
-def _view_of(x: torch.Tensor, valid: tuple[int, int], size: tuple[int, int], multiple: int) -> torch.Tensor:
-    """The padded working image ``x`` as a mimic view of ``size``: the working image itself at its own size."""
-    return x if tuple(size) == tuple(valid) else fit(x[..., : valid[0], : valid[1]], size, multiple)
 
 
 def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -37,6 +37,12 @@ def fit(x: torch.Tensor, size: tuple[int, int], multiple: int) -> torch.Tensor:
     return pad_to(resize(x, size), multiple)
 
 
+def view_of(x: torch.Tensor, valid: tuple[int, int], size: tuple[int, int], multiple: int) -> torch.Tensor:
+    """A padded working image ``x`` (its image part is ``valid`` = (h, w)) as a mimic sees it at ``size``:
+    ``x`` itself at its own size, else its image part fitted to ``size``."""
+    return x if tuple(size) == tuple(valid) else fit(x[..., : valid[0], : valid[1]], size, multiple)
+
+
 @dataclass(frozen=True)
 class Working:
     """An image brought to the working resolution: resized (if larger) and padded to a multiple."""
