@@ -282,6 +282,10 @@ class MimicSettings:
     top_k: int = 3
     judge_size: int = JUDGE_SIZE
     """Long side (px) at which the judge looks at images."""
+    fractions: tuple[float, ...] = ()
+    """Shares of the victim's works the mimic sees cloaked, the rest original (:mod:`stylecloak.portfolio`)."""
+    draws: int = 4
+    """Random choices of which works are cloaked, averaged per fraction."""
 
 
 @torch.no_grad()
@@ -292,13 +296,16 @@ def mimic_study(
     settings: MimicSettings,
     work_size: int,
     victim_features: torch.Tensor | None = None,
+    encoders: dict[str, Backbone] | None = None,
 ) -> dict:
     """Render held-out content in each learned style and ask the judge whether the victim shows.
 
-    ``learned`` maps training set ("clean", "cloaked") → countermeasure → latent moments. The judge is
-    fitted on the reference paintings minus the content works; when the victim is not in the manifest,
-    ``victim_features`` (style features of the originals) form the victim's class. Returns the
-    style-shift rates (share of renders whose top-k excludes the victim), JSON-ready.
+    ``learned`` maps training set ("clean", "cloaked", and any others) → countermeasure → latent moments.
+    ``encoders`` maps a countermeasure to the encoder the mimic uses with it (default ``backbone``'s; the
+    decoder is always ``backbone``'s). The judge is fitted on the reference paintings minus the content
+    works; when the victim is not in the manifest, ``victim_features`` (style features of the originals)
+    form the victim's class. Returns the style-shift rates (share of renders whose top-k excludes the
+    victim), JSON-ready; ``recognised`` holds the rate of every training set besides clean and cloaked.
     """
     # 1. the judge and the content
     paintings, features = reference_features(settings.paintings, settings.judge_size)
@@ -323,30 +330,31 @@ def mimic_study(
 
     # 3. render every content image in every learned style
     works = [Working.of(x.to(backbone.device), work_size, backbone.factor) for x in images]
-    with autocast(backbone.device):
-        latents = [backbone.encode(w.image).float() for w in works]
+    latents: dict[str, list[torch.Tensor]] = {}
+    for c in settings.countermeasures:
+        encoder = (encoders or {}).get(c, backbone)
+        with autocast(backbone.device):
+            latents[c] = [encoder.encode(w.image).float() for w in works]
 
     def render(work: Working, z: torch.Tensor, style: LatentMoments) -> torch.Tensor:
         styled = whiten_colour(z, style)
         with autocast(z.device):
             return work.crop(backbone.decode(styled).float())
 
+    # 4. the protection measure: share of renders whose top-k holds the victim, per training set
     rates: dict[str, dict] = {}
     renders = []
+    others: dict[str, dict[str, float]] = {}
     for c in settings.countermeasures:
         recognised = {}
-        for training in ("clean", "cloaked"):
-            style = learned[training][c]
-            ranks = judge.rank_images(render(w, z, style) for w, z in zip(works, latents))
+        for training, styles in learned.items():
+            ranks = judge.rank_images(render(w, z, styles[c]) for w, z in zip(works, latents[c]))
             recognised[training] = 1 - shifted(ranks)
-            renders += [{"content": p.file, "training": training, "countermeasure": c, "top": r[:k]} for p, r in zip(content, ranks)]
-        rates[c] = {
-            "recognised_clean": round(recognised["clean"], 4),
-            "recognised_cloaked": round(recognised["cloaked"], 4),
-            "shift_clean": round(1 - recognised["clean"], 4),
-            "shift_cloaked": round(1 - recognised["cloaked"], 4),
-            "protection": round(recognised["clean"] - recognised["cloaked"], 4),
-        }
+            if training in ("clean", "cloaked"):
+                renders += [{"content": p.file, "training": training, "countermeasure": c, "top": r[:k]} for p, r in zip(content, ranks)]
+            else:
+                others.setdefault(training, {})[c] = recognised[training]
+        rates[c] = protection_rates(recognised["clean"], recognised["cloaked"])
     return {
         "artist": victim,
         "proxy": "latent whitening-colouring toward the training set's TAEF2 latent mean/covariance; no diffusion fine-tune",
@@ -362,4 +370,17 @@ def mimic_study(
         "base_rate": round(1 - shifted(base), 4),
         "countermeasures": rates,
         "renders": renders,
+        "recognised": others,
+    }
+
+
+def protection_rates(recognised_clean: float, recognised_cloaked: float) -> dict:
+    """The per-countermeasure block of the mimic study: how often the victim is recognised after clean and
+    after cloaked training, and the protection (the drop)."""
+    return {
+        "recognised_clean": round(recognised_clean, 4),
+        "recognised_cloaked": round(recognised_cloaked, 4),
+        "shift_clean": round(1 - recognised_clean, 4),
+        "shift_cloaked": round(1 - recognised_cloaked, 4),
+        "protection": round(recognised_clean - recognised_cloaked, 4),
     }

@@ -29,6 +29,7 @@ from .api import Protector
 from .backbones import Backbone
 from .cloak import encode_all, target_progress
 from .config import ProtectSettings
+from .device import autocast
 from .errors import ConfigError
 from .geometry import Working
 from .imageio import load_image
@@ -50,12 +51,12 @@ class RobustSettings:
     """Long side (px) the works are brought to before cloaking."""
     quality: str = "fast"
     """stylecloak ``--quality`` preset the mimic cloaks its pairs with (default intensity)."""
-    steps: int = 30
+    steps: int = 40
     batch: int = 4
     """Pairs per step (drawn with replacement)."""
-    crop: int = 96
+    crop: int = 64
     """Side (px) of the random aligned square crops trained on."""
-    lr: float = 1e-4
+    lr: float = 3e-4
     """Adam learning rate."""
     consistency: float = 1.0
     """λ: weight of the term that keeps clean images' latents where the original encoder put them."""
@@ -165,7 +166,11 @@ def pair_progress(encoder: Backbone, renderer: Backbone, stats: LatentStats, pai
 
 
 @torch.no_grad()
-def roundtrip_psnr(original: Backbone, robust: Backbone, x: torch.Tensor, bf16: bool = False) -> float:
-    """PSNR (dB) of D(Φ_robust(x)) against D(Φ(x)) for a working copy ``x`` (sides multiples of the factor)."""
+def roundtrip_psnr(original: Backbone, robust: Backbone, x: torch.Tensor, valid: tuple[int, int] | None = None, bf16: bool = False) -> float:
+    """PSNR (dB) of D(Φ_robust(x)) against D(Φ(x)) for a working copy ``x`` (sides multiples of the factor),
+    over its top-left ``valid`` (h, w) part (default: all of it)."""
+    h, w = valid or x.shape[-2:]
     z, zr = encode_all([original, robust], x, bf16)
-    return float(psnr(original.decode(zr), original.decode(z)).mean())
+    with autocast(x.device, bf16):
+        a, b = (original.decode(t).float()[..., :h, :w] for t in (zr, z))
+    return float(psnr(a, b).mean())
