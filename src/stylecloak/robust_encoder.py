@@ -99,12 +99,13 @@ def _pil(x: torch.Tensor) -> Image.Image:
 
 
 def _crops(pairs: Sequence[Pair], settings: RobustSettings, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``settings.batch`` pairs drawn with replacement, each cut to the same random square crop on both sides."""
+    """``settings.batch`` pairs drawn with replacement, each cut to the same random square crop on both sides
+    (``settings.crop`` px, or the smallest pair's short side)."""
+    side = min(settings.crop, *(min(x.shape[-2:]) for x, _ in pairs))
     xs, xps = [], []
     for i in torch.randint(len(pairs), (settings.batch,), generator=generator).tolist():
         x, xp = pairs[i]
         h, w = x.shape[-2:]
-        side = min(settings.crop, h, w)
         top = int(torch.randint(h - side + 1, (1,), generator=generator))
         left = int(torch.randint(w - side + 1, (1,), generator=generator))
         xs.append(x[..., top : top + side, left : left + side])

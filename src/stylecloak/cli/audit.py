@@ -48,8 +48,9 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.option("--portfolio-draws", type=int, default=4, show_default=True, help="Random choices of which works are cloaked, averaged per share.")
 @click.option("--robust-pairs", type=int, default=RobustSettings.pairs, show_default=True, help=f"{ADAPTIVE}: works (from --paintings, never the audited ones) the mimic cloaks to train on.")
 @click.option("--robust-steps", type=int, default=RobustSettings.steps, show_default=True, help=f"{ADAPTIVE}: fine-tuning steps of the mimic's encoder copies.")
+@click.option("--robust-size", type=int, default=RobustSettings.pair_size, show_default=True, help=f"{ADAPTIVE}: long side (px) of the mimic's training pairs.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
-def audit_command(originals, cloaked, style, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, fractions, portfolio_draws, robust_pairs, robust_steps, device):
+def audit_command(originals, cloaked, style, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, fractions, portfolio_draws, robust_pairs, robust_steps, robust_size, device):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
 
     Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
@@ -77,7 +78,7 @@ def audit_command(originals, cloaked, style, profile, style_dirs, backbones, tra
             mimic_sizes=(work_size,) if work_size else _sizes(mimic_sizes),
             countermeasures=parse_countermeasures(countermeasures),
             seed=seed,
-            robust=RobustSettings(pairs=robust_pairs, steps=robust_steps, seed=seed),
+            robust=RobustSettings(pairs=robust_pairs, steps=robust_steps, pair_size=robust_size, crop=min(RobustSettings.crop, robust_size), seed=seed),
         )
         study = None
         if mimic:
