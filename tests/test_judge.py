@@ -10,7 +10,7 @@ import torch
 from stylecloak.api import Working
 from stylecloak.backbones import load_backbone
 from stylecloak.errors import ConfigError
-from stylecloak.imageio import load_image
+from stylecloak.io import load_image
 from stylecloak.judge import (
     LatentMoments,
     MimicSettings,

@@ -26,7 +26,7 @@ from .config import ProtectSettings
 from .device import make_deterministic, resolve_device
 from .errors import ConfigError, StylecloakError
 from .geometry import Working, long_side_size, view_of
-from .imageio import LoadedImage, iter_images, load_image, save_image
+from .io import LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
 from .styles import Style, all_styles, get_style
 from .targets import (

@@ -35,7 +35,7 @@ from .cloak import encode_all, target_progress
 from .device import resolve_device
 from .errors import ConfigError, ImageError, StylecloakError
 from .geometry import Working
-from .imageio import LoadedImage, iter_images, load_image, output_suffix
+from .io import LoadedImage, iter_images, load_image, output_suffix
 from .judge import (
     LatentMoments,
     MimicSettings,

@@ -31,13 +31,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .backbones import Backbone
 from .device import autocast
 from .errors import ConfigError
-from .geometry import Working
-from .imageio import load_image
+from .geometry import Working, long_side_size, resize
+from .io import load_image
 from .perceptual import FEATURE_BLOCKS, efficientnet_features
 
 JUDGE_SIZE = 384
@@ -102,12 +101,6 @@ def content_paintings(paintings: Sequence[Painting], victim: str, count: int) ->
 # --------------------------------------------------------------------------- the judge
 
 
-def _long_side(x: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    s = size / max(h, w)
-    return F.interpolate(x, (max(1, round(h * s)), max(1, round(w * s))), mode="bilinear", antialias=True, align_corners=False)
-
-
 @torch.no_grad()
 def style_features(images: Iterable[torch.Tensor], long_side: int = JUDGE_SIZE) -> torch.Tensor:
     """Style descriptors (N, D): channel mean and std of EfficientNet-Lite0 block outputs, per image.
@@ -118,7 +111,8 @@ def style_features(images: Iterable[torch.Tensor], long_side: int = JUDGE_SIZE) 
     rows = []
     for batch in images:
         for x in batch.split(1):
-            maps = net(_long_side(x.float().cpu(), long_side))
+            x = x.float().cpu()
+            maps = net(resize(x, long_side_size(x.shape[-2:], long_side, enlarge=True), "bilinear"))
             rows.append(torch.cat([torch.cat([m.mean((2, 3)), m.std((2, 3))], 1) for m in maps], 1))
     if not rows:
         raise ConfigError("no images to describe; pass at least one image")

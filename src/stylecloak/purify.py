@@ -25,6 +25,7 @@ from .backbones import Backbone
 from .cloak import Progress
 from .device import autocast
 from .errors import ConfigError
+from .geometry import pad_to
 from .perceptual import PerceptualDistance
 
 
@@ -47,11 +48,6 @@ class PurifySettings:
             raise ConfigError(f"bad purification settings {self}; steps, bound and weight must be ≥ 0 and lr > 0")
 
 
-def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    ph, pw = -x.shape[-2] % multiple, -x.shape[-1] % multiple
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-
-
 def _autoencoder(backbone: Backbone) -> Callable[[torch.Tensor], torch.Tensor]:
     """x ↦ D(E(x)), unclamped so that gradients flow everywhere."""
     decoder = backbone.decoder
@@ -64,7 +60,7 @@ def _autoencoder(backbone: Backbone) -> Callable[[torch.Tensor], torch.Tensor]:
 def consistency_error(backbone: Backbone, x: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """Mean squared autoencoder error ‖D(E(x)) − x‖² per image, shape (B,); low for clean images."""
     h, w = x.shape[-2:]
-    padded = _pad(x, backbone.factor).contiguous(memory_format=torch.channels_last)
+    padded = pad_to(x, backbone.factor).contiguous(memory_format=torch.channels_last)
     with autocast(x.device, bf16):
         rec = _autoencoder(backbone)(padded)
     return (rec[..., :h, :w] - x).pow(2).flatten(1).mean(1)
@@ -82,7 +78,7 @@ def purify(
     perceptual = perceptual or PerceptualDistance()
     h, w = x.shape[-2:]
     channels_last = torch.channels_last  # several times faster convolutions on CPU
-    source = _pad(x.detach().float(), backbone.factor).contiguous(memory_format=channels_last)
+    source = pad_to(x.detach().float(), backbone.factor).contiguous(memory_format=channels_last)
     ref = perceptual.reference(x.contiguous(memory_format=channels_last))
 
     # 1. x̃ starts at the input and is optimised with Adam

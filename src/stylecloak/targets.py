@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from platformdirs import user_config_dir
 
 from .backbones import Backbone
 from .errors import ConfigError
+from .io import atomic_file
 from .styles import Style
 from .transfer import image_stats, style_stats
 
@@ -57,11 +56,8 @@ def load_profile(path: str | Path) -> ArtistProfile | None:
 def save_profile(profile: ArtistProfile, path: str | Path) -> Path:
     """Write the profile atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_file(path, "w") as f:
         json.dump(asdict(profile), f, indent=2)
-    os.replace(tmp, path)
     return path
 
 

@@ -33,7 +33,7 @@ from ..api import Protector, ProtectResult, style_sample
 from ..config import INTENSITY, QUALITY, ProtectSettings
 from ..engines import cpu_cores
 from ..errors import ConfigError, ImageError, StylecloakError
-from ..imageio import (
+from ..io import (
     IMAGE_EXTENSIONS,
     LoadedImage,
     frames_warning,
