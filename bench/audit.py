@@ -21,7 +21,7 @@ from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import AuditSettings, audit, pair_files, parse_countermeasures
-from stylecloak.imageio import load_image
+from stylecloak.io import load_image
 from stylecloak.judge import MimicSettings, read_manifest
 
 

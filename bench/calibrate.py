@@ -21,7 +21,7 @@ from stylecloak.api import Working
 from stylecloak.backbones import load_backbone
 from stylecloak.cloak import CloakSettings, encode_all, optimise, target_progress
 from stylecloak.config import ROBUST
-from stylecloak.imageio import load_image
+from stylecloak.io import load_image
 from stylecloak.perceptual import PerceptualDistance, psnr
 from stylecloak.styles import get_style
 from stylecloak.transfer import style_stats, style_transfer
