@@ -23,8 +23,7 @@ from stylecloak.cloak import CloakSettings, encode_all, optimise, target_progres
 from stylecloak.config import ROBUST
 from stylecloak.io import load_image
 from stylecloak.perceptual import PerceptualDistance, psnr
-from stylecloak.styles import get_style
-from stylecloak.transfer import style_stats, style_transfer
+from stylecloak.styles import get_style, style_stats, style_transfer
 from stylecloak.transforms import EOTSettings, adverse_cleaner, downscale, jpeg
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "models"

@@ -37,8 +37,7 @@ def run_case(size: int, mode: str, weights: str, steps: int | None, device: str)
     from stylecloak import Protector, ProtectSettings
     from stylecloak.api import Working
     from stylecloak.cloak import encode_all, target_progress
-    from stylecloak.styles import get_style
-    from stylecloak.transfer import style_stats, style_transfer
+    from stylecloak.styles import get_style, style_stats, style_transfer
     from stylecloak.transforms import jpeg
 
     torch.set_num_threads(2)

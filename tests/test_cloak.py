@@ -10,8 +10,7 @@ from stylecloak.backbones import load_backbone
 from stylecloak.cloak import CloakSettings, View, encode_all, optimise
 from stylecloak.geometry import fit
 from stylecloak.perceptual import PerceptualDistance, psnr
-from stylecloak.styles import builtin_styles
-from stylecloak.transfer import style_stats, style_transfer
+from stylecloak.styles import builtin_styles, style_stats, style_transfer
 
 
 @pytest.fixture(scope="module")

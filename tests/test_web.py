@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from stylecloak.cli import main
 from stylecloak.errors import ImageError
-from stylecloak.targets import ArtistProfile, default_profile_path, save_profile
+from stylecloak.styles import ArtistProfile, default_profile_path, save_profile
 from stylecloak.web import create_app
 from stylecloak.web.jobs import JobQueue, portable_name
 

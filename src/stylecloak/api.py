@@ -28,15 +28,18 @@ from .errors import ConfigError, StylecloakError
 from .geometry import Working, long_side_size, view_of
 from .io import LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
-from .styles import Style, all_styles, get_style
-from .targets import (
+from .styles import (
     ArtistProfile,
+    Style,
+    all_styles,
     default_profile_path,
+    get_style,
     load_profile,
     save_profile,
     select_target,
+    style_stats,
+    style_transfer,
 )
-from .transfer import style_stats, style_transfer
 
 log = logging.getLogger(__name__)
 

@@ -46,8 +46,7 @@ from .judge import (
 )
 from .perceptual import PerceptualDistance, psnr, ssim
 from .purify import PurifySettings, purify
-from .styles import Style, get_style
-from .transfer import LatentStats, style_stats, style_transfer
+from .styles import LatentStats, Style, get_style, style_stats, style_transfer
 from .transforms import COUNTERMEASURES
 
 ALL_COUNTERMEASURES: tuple[str, ...] = (*COUNTERMEASURES, "impress")

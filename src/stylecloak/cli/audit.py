@@ -14,8 +14,7 @@ from ..batch import recorded_provenance
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
 from ..judge import MimicSettings
-from ..styles import parse_style_dirs
-from ..targets import load_profile
+from ..styles import load_profile, parse_style_dirs
 from . import console, fail, main, write_json
 
 

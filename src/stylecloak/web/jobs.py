@@ -41,8 +41,7 @@ from ..io import (
     save_png,
     to_pil,
 )
-from ..styles import all_styles
-from ..targets import default_profile_path
+from ..styles import all_styles, default_profile_path
 
 log = logging.getLogger(__name__)
 

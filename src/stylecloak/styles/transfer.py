@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .backbones import Backbone
-from .geometry import long_side_size, resize
-from .styles import Style
+from ..backbones import Backbone
+from ..geometry import long_side_size, resize
+from .library import Style
 
 
 @dataclass(frozen=True)
