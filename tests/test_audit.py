@@ -1,4 +1,4 @@
-"""Tests for stylecloak.audit, stylecloak.purify and ``stylecloak audit`` (real weights, tiny images)."""
+"""Tests for stylecloak.audit, stylecloak.transforms.purify and ``stylecloak audit`` (real weights, tiny images)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from stylecloak.cli import main
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError, ImageError
 from stylecloak.judge import MimicSettings
-from stylecloak.purify import PurifySettings, consistency_error, purify
+from stylecloak.transforms import PurifySettings, consistency_error, purify
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PAINTINGS = SHARED / "data" / "paintings"

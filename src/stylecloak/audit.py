@@ -10,7 +10,7 @@ enlarged), with the target image Ω(x, T) rendered from the original at that siz
 Headline numbers are the worst (minimum) over the sizes, so no size where a cloak fails can hide. On the encoders the cloak was optimised
 against this is the target progress; on the others (TAESana) the transfer. TP = 0: no effect; 1: the
 mimic's encoder sees the target. Cost is PSNR and SSIM at full resolution and the perceptual distance
-at the working resolution. ``impress`` is purification (:mod:`stylecloak.purify`); with
+at the working resolution. ``impress`` is purification (:mod:`stylecloak.transforms.purify`); with
 :class:`~stylecloak.judge.MimicSettings` the audit also runs the latent style-mimic proxy.
 
 >>> pairs, warnings = pair_files("art/", "protected/")
@@ -45,9 +45,8 @@ from .judge import (
     style_features,
 )
 from .perceptual import PerceptualDistance, psnr, ssim
-from .purify import PurifySettings, purify
 from .styles import LatentStats, Style, get_style, style_stats, style_transfer
-from .transforms import COUNTERMEASURES
+from .transforms import COUNTERMEASURES, PurifySettings, purify
 
 ALL_COUNTERMEASURES: tuple[str, ...] = (*COUNTERMEASURES, "impress")
 """Every countermeasure the audit knows: the classical ones of :mod:`stylecloak.transforms`, then purification."""

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from .backbones import Backbone
-from .cloak import Progress
-from .device import autocast
-from .errors import ConfigError
-from .geometry import pad_to
-from .perceptual import PerceptualDistance
+from ..backbones import Backbone
+from ..device import autocast
+from ..errors import ConfigError
+from ..geometry import pad_to
+from ..perceptual import PerceptualDistance
+
+if TYPE_CHECKING:
+    from ..cloak.optimiser import Progress
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class PurifySettings:
     lr: float = 2 / 255
     """Adam step size, in image units."""
     bound: float = 0.2
-    """Δ: perceptual distance from the input allowed before the penalty starts (the default cloak budget is 0.25)."""
+    """Δ: perceptual distance from the input allowed before the penalty starts (the default cloak budget is 0.30)."""
     weight: float = 10.0
     """λ: weight of the penalty."""
     bf16: bool = True
