@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylecloak.api import Working
-from stylecloak.backbones import load_backbone
-from stylecloak.cloak import CloakSettings, encode_all, optimise, target_progress
+from stylecloak.backbones import encode_all, load_backbone, target_progress
+from stylecloak.cloak import CloakSettings, optimise
 from stylecloak.config import ROBUST
+from stylecloak.geometry import Working
 from stylecloak.io import load_image
 from stylecloak.perceptual import PerceptualDistance, psnr
 from stylecloak.styles import get_style, style_stats, style_transfer

@@ -12,7 +12,7 @@ from PIL import Image
 
 from stylecloak import Protector, ProtectSettings, protect
 from stylecloak.audit import AuditSettings, audit_pair
-from stylecloak.cloak import encode_all, target_progress
+from stylecloak.backbones import encode_all, target_progress
 from stylecloak.errors import ConfigError
 from stylecloak.io import load_image
 from stylecloak.styles import style_stats, style_transfer

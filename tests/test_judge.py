@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylecloak.api import Working
 from stylecloak.backbones import load_backbone
 from stylecloak.errors import ConfigError
+from stylecloak.geometry import Working
 from stylecloak.io import load_image
 from stylecloak.judge import (
     LatentMoments,

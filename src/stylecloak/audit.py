@@ -30,8 +30,7 @@ from typing import NamedTuple
 
 import torch
 
-from .backbones import Backbone, load_backbone
-from .cloak import encode_all, target_progress
+from .backbones import Backbone, encode_all, load_backbone, target_progress
 from .device import resolve_device
 from .errors import ConfigError, ImageError, StylecloakError
 from .geometry import Working
