@@ -11,11 +11,12 @@ from click.testing import CliRunner
 from helpers import painting_crop, to_tensor
 from PIL import Image
 
-import stylecloak.audit as audit_module
+import stylecloak.audit.measure as audit_module
 from stylecloak.api import Protector
 from stylecloak.audit import (
     ALL_COUNTERMEASURES,
     AuditSettings,
+    MimicSettings,
     audit,
     audit_pair,
     pair_files,
@@ -25,7 +26,6 @@ from stylecloak.backbones import load_backbone
 from stylecloak.cli import main
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError, ImageError
-from stylecloak.judge import MimicSettings
 from stylecloak.transforms import PurifySettings, consistency_error, purify
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
