@@ -27,7 +27,8 @@ from stylecloak.cli import main
 from stylecloak.errors import ImageError
 from stylecloak.styles import ArtistProfile, default_profile_path, save_profile
 from stylecloak.web import create_app
-from stylecloak.web.jobs import JobQueue, portable_name
+from stylecloak.web.folders import portable_name
+from stylecloak.web.jobs import JobQueue
 
 MB = 1024 * 1024
 
