@@ -1,4 +1,4 @@
-"""Tests for stylecloak.portfolio: partly cloaked portfolios in the mimic proxy (Glaze §6.4)."""
+"""Tests for stylecloak.audit.portfolio: partly cloaked portfolios in the mimic proxy (Glaze §6.4)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,23 @@ from click.testing import CliRunner
 from helpers import painting_crop
 
 from stylecloak.api import Protector
-from stylecloak.audit import AuditSettings, audit, pair_files
+from stylecloak.audit import (
+    AuditSettings,
+    LatentMoments,
+    MimicSettings,
+    audit,
+    pair_files,
+)
+from stylecloak.audit.portfolio import (
+    by_fraction,
+    parse_fractions,
+    plan_portfolios,
+    portfolio_sets,
+    set_name,
+)
 from stylecloak.cli import main
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError
-from stylecloak.judge import LatentMoments, MimicSettings
-from stylecloak.portfolio import by_fraction, parse_fractions, plan_portfolios, portfolio_sets, set_name
 
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
 STYLE = "cubist-facets"

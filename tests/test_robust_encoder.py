@@ -1,4 +1,4 @@
-"""Tests for stylecloak.robust_encoder and the audit's ``robust_encoder`` countermeasure (real weights, tiny images)."""
+"""Tests for stylecloak.audit.robust_encoder and the audit's ``robust_encoder`` countermeasure (real weights, tiny images)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,19 @@ from click.testing import CliRunner
 from helpers import to_tensor
 from PIL import Image
 
-from stylecloak.audit import AuditSettings, audit, pair_files
+from stylecloak.audit import AuditSettings, MimicSettings, audit, pair_files
+from stylecloak.audit.robust_encoder import (
+    RobustSettings,
+    make_pairs,
+    pair_progress,
+    robust_train,
+    roundtrip_psnr,
+)
 from stylecloak.backbones import load_backbone
 from stylecloak.cli import main
 from stylecloak.errors import ConfigError
-from stylecloak.judge import MimicSettings
-from stylecloak.robust_encoder import RobustSettings, make_pairs, pair_progress, robust_train, roundtrip_psnr
 from stylecloak.sample import paint_sample
-from stylecloak.styles import get_style
-from stylecloak.transfer import style_stats
+from stylecloak.styles import get_style, style_stats
 
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
 STYLE = "cubist-facets"

@@ -9,15 +9,26 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..audit import ADAPTIVE, AuditReport, AuditSettings, audit, pair_files, parse_countermeasures
+from ..audit import (
+    ADAPTIVE,
+    AuditReport,
+    AuditSettings,
+    MimicSettings,
+    RobustSettings,
+    audit,
+    pair_files,
+    parse_countermeasures,
+)
+from ..audit.portfolio import (
+    DEFAULT_FRACTIONS,
+    fraction_key,
+    parse_fractions,
+    plot_portfolio,
+)
 from ..batch import recorded_provenance
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
-from ..judge import MimicSettings
-from ..portfolio import DEFAULT_FRACTIONS, fraction_key, parse_fractions, plot_portfolio
-from ..robust_encoder import RobustSettings
-from ..styles import parse_style_dirs
-from ..targets import load_profile
+from ..styles import load_profile, parse_style_dirs
 from . import console, fail, main, write_json
 
 

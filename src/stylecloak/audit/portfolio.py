@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ConfigError
-from .judge import LatentMoments, protection_rates
+from ..errors import ConfigError
+from .mimic import LatentMoments, protection_rates
 
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 

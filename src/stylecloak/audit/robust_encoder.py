@@ -25,17 +25,15 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .api import Protector
-from .backbones import Backbone
-from .cloak import encode_all, target_progress
-from .config import ProtectSettings
-from .device import autocast
-from .errors import ConfigError
-from .geometry import Working
-from .imageio import load_image
-from .perceptual import psnr
-from .styles import Style
-from .transfer import LatentStats, style_transfer
+from ..api import Protector
+from ..backbones import Backbone, encode_all, target_progress
+from ..config import ProtectSettings
+from ..device import autocast
+from ..errors import ConfigError
+from ..geometry import Working
+from ..io import load_image
+from ..perceptual import psnr
+from ..styles import LatentStats, Style, style_transfer
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 """(original, cloaked), each (1,3,H,W) in [0, 1]."""

@@ -1,0 +1,44 @@
+"""The protection audit: pairing files (:mod:`.pairs`), measuring target progress, transfer and cost under a
+mimic's countermeasures (:mod:`.measure`), the report (:mod:`.report`), an independent style judge
+(:mod:`.judge`), the latent style-mimic proxy (:mod:`.mimic`) with partly cloaked portfolios (:mod:`.portfolio`),
+and the adaptive mimic that robust-trains its encoders (:mod:`.robust_encoder`)."""
+
+from .judge import StyleJudge, infer_artist, read_manifest, style_features
+from .measure import (
+    ADAPTIVE,
+    ALL_COUNTERMEASURES,
+    KNOWN_COUNTERMEASURES,
+    AuditProgress,
+    AuditSettings,
+    audit,
+    audit_pair,
+    effective_sizes,
+    parse_countermeasures,
+)
+from .mimic import LatentMoments, MimicSettings, mimic_study
+from .pairs import Pair, pair_files
+from .report import AuditReport
+from .robust_encoder import RobustSettings
+
+__all__ = [
+    "ADAPTIVE",
+    "ALL_COUNTERMEASURES",
+    "KNOWN_COUNTERMEASURES",
+    "AuditProgress",
+    "AuditReport",
+    "AuditSettings",
+    "LatentMoments",
+    "MimicSettings",
+    "Pair",
+    "RobustSettings",
+    "StyleJudge",
+    "audit",
+    "audit_pair",
+    "effective_sizes",
+    "infer_artist",
+    "mimic_study",
+    "pair_files",
+    "parse_countermeasures",
+    "read_manifest",
+    "style_features",
+]
