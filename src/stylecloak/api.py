@@ -118,6 +118,8 @@ class ProtectResult:
             "worst_size": self.worst_size,
             "target_progress_by_size": {str(k): round(v, 4) for k, v in self.by_size.items()},
             "perceptual_distance": round(self.perceptual_distance, 4),
+            "perceptual": self.settings.perceptual,
+            "budget": self.settings.cloak.budget,
             "psnr_db": round(self.psnr_db, 2),
             "seconds": round(self.seconds, 2),
             "width": self.source.rgb.shape[-1],
