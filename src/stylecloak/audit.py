@@ -242,6 +242,7 @@ def _audit(
                 omegas[m] = style_transfer(renderer, Working.of(x, size, m).image.to(device), models.stats, settings.style_strength)
             targets[e.name] = encode_all([e], omegas[m], settings.bf16)[0]
         entries: dict[str, dict] = {}
+        change: list[float] = []
         for name in ("none", *settings.countermeasures):
             if name == "none":
                 xc, xpc = x, xp
@@ -254,6 +255,8 @@ def _audit(
                 works = Working.of(xc.to(device), size, models.multiple(e)), Working.of(xpc.to(device), size, models.multiple(e))
                 z, zp = encode_all([e], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
                 by_encoder[e.name] = target_progress(z, zp, targets[e.name])
+                if name == "none" and e in models.attacked:
+                    change.append(view_change(_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor)))
                 if size == sizes[0] and name in keep and e is renderer:
                     kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
             if size == sizes[0] and name in keep and name not in kept:
@@ -263,10 +266,16 @@ def _audit(
             entries[name] = _progress_entry(models, by_encoder)
             tick(name if len(sizes) == 1 else f"{name} @ {size} px")
         none = entries.pop("none")
-        per_size[size] = {**none, "countermeasures": entries, "long_side": size}
+        per_size[size] = {**none, "view_change": round(sum(change) / len(change), 4), "countermeasures": entries, "long_side": size}
     long = max(x.shape[-2:])
     by_request = {str(s): per_size[min(s, long)] for s in sorted(settings.mimic_sizes)}
     return {**_worst(by_request), **cost, "sizes": by_request}, kept
+
+
+def view_change(z: torch.Tensor, zp: torch.Tensor) -> float:
+    """‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ from the latents of original and cloak: how far the cloak moved the encoder's
+    view, whatever it aimed at (a measure every method can be compared on)."""
+    return float((zp - z).norm() / z.norm().clamp_min(1e-12))
 
 
 def _worst(per_size: dict[str, dict]) -> dict:
@@ -291,6 +300,7 @@ def _worst(per_size: dict[str, dict]) -> dict:
     return {
         **worst_of(entries),
         "worst_size": int(min(tp, key=tp.__getitem__)) if tp else None,
+        "view_change": low([e["view_change"] for e in entries]),
         "countermeasures": {c: worst_of([e["countermeasures"][c] for e in entries]) for c in names},
     }
 
@@ -355,7 +365,11 @@ def _summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
         }
 
     sizes = {
-        size: {**progress([im["sizes"][size] for im in images]), "countermeasures": {c: progress([im["sizes"][size]["countermeasures"][c] for im in images]) for c in countermeasures}}
+        size: {
+            **progress([im["sizes"][size] for im in images]),
+            "view_change": _mean([im["sizes"][size]["view_change"] for im in images]),
+            "countermeasures": {c: progress([im["sizes"][size]["countermeasures"][c] for im in images]) for c in countermeasures},
+        }
         for size in images[0]["sizes"]
     }
     return {
@@ -433,6 +447,10 @@ class AuditReport:
             "TP = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖ (0: no effect, 1: the encoder sees the target), measured with the",
             "image resized to each mimic size; \"worst\" is the minimum over sizes.",
             "",
+            "View change ‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ (how far the cloak moved the encoder's view, whatever its target): "
+            + ", ".join(f"{_fmt(v['view_change'], 3)} at {k} px" for k, v in s["sizes"].items())
+            + ".",
+            "",
             "## Per image",
             "",
             "| image | worst TP | at px | transfer | PSNR dB | SSIM | perceptual | s |",
@@ -455,17 +473,21 @@ class AuditReport:
                     f"in the top-{j['top_k']} of {_fmt(m['base_rate'])} of them unstyled (base rate)."
                 ),
                 "",
-                "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection |",
-                "|---|---|---|---|---|---|",
+                "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection "
+                "| victim score clean | victim score cloaked | score drop |",
+                "|---|---|---|---|---|---|---|---|---|",
                 *(
                     f"| {c} | {_fmt(v['recognised_clean'])} | {_fmt(v['recognised_cloaked'])} | {_fmt(v['shift_clean'])} | "
-                    f"{_fmt(v['shift_cloaked'])} | {_fmt(v['protection'])} |"
+                    f"{_fmt(v['shift_cloaked'])} | {_fmt(v['protection'])} | {_fmt(v['victim_score_clean'])} | "
+                    f"{_fmt(v['victim_score_cloaked'])} | {_fmt(v['score_drop'])} |"
                     for c, v in m["countermeasures"].items()
                 ),
                 "",
                 (
                     f"Shift = share of renders whose top-{j['top_k']} excludes the victim; protection = shift (cloaked) − "
-                    "shift (clean). A proxy: latent statistics only, no diffusion fine-tune."
+                    f"shift (clean). Victim score = (p̄ − b̄) / (1 − b̄), p̄ the judge's mean probability that a render is the "
+                    f"victim's and b̄ = {_fmt(m['base_score'], 3)} the same for the unstyled content (base rate); score drop = "
+                    "clean − cloaked. A proxy: latent statistics only, no diffusion fine-tune."
                 ),
             ]
         if self.warnings:
