@@ -150,14 +150,18 @@ def _print(report: AuditReport) -> None:
     console.print(table)
     console.print(
         f"cost: PSNR {s['psnr_db']:.1f} dB, SSIM {s['ssim']:.3f}, perceptual {s['perceptual_distance']:.3f}; "
-        f"{report.seconds:.0f} s ({s['seconds_per_image']:.1f} s per image)",
+        f"view change {s['view_change']:.3f} (worst size); {report.seconds:.0f} s ({s['seconds_per_image']:.1f} s per image)",
         highlight=False,
     )
     if report.mimic:
         m = report.mimic
-        mt = Table(title=f"Latent style-mimic proxy: {m['artist']} (base rate {m['base_rate']:.2f}, judge LOO top-3 {m['judge']['loo_accuracy']:.2f})")
-        for col in ("countermeasure", "recognised clean", "recognised cloaked", "protection"):
+        mt = Table(
+            title=f"Latent style-mimic proxy: {m['artist']} (base rate {m['base_rate']:.2f}, base score {m['base_score']:.2f}, "
+            f"judge LOO top-3 {m['judge']['loo_accuracy']:.2f})"
+        )
+        for col in ("countermeasure", "recognised clean", "recognised cloaked", "protection", "victim score clean", "victim score cloaked", "score drop"):
             mt.add_column(col, justify="left" if col == "countermeasure" else "right")
         for name, v in m["countermeasures"].items():
-            mt.add_row(name, _cell(v["recognised_clean"]), _cell(v["recognised_cloaked"]), _cell(v["protection"]))
+            cells = ("recognised_clean", "recognised_cloaked", "protection", "victim_score_clean", "victim_score_cloaked", "score_drop")
+            mt.add_row(name, *(_cell(v[c]) for c in cells))
         console.print(mt)
