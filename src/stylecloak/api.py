@@ -27,6 +27,7 @@ from .device import make_deterministic, resolve_device
 from .errors import ConfigError, StylecloakError
 from .geometry import Working, long_side_size, view_of
 from .imageio import LoadedImage, iter_images, load_image, save_image
+from .methods import fixed_target, target_name, uses_style
 from .perceptual import load_perceptual, psnr
 from .styles import Style, all_styles, get_style
 from .targets import (
@@ -40,8 +41,6 @@ from .transfer import style_stats, style_transfer
 
 log = logging.getLogger(__name__)
 
-METHOD = "glaze"
-"""The protection method's name, recorded with every output (see :func:`provenance`)."""
 STYLE_SAMPLE = 8
 """At most this many of an artist's images are used to choose the target style..."""
 STYLE_SAMPLE_SIDE = 512
@@ -113,6 +112,7 @@ class ProtectResult:
         """The numbers, JSON-ready."""
         return {
             "input": str(self.source.path) if self.source.path else None,
+            "method": self.settings.method,
             "target_style": self.target_style,
             "target_progress": round(self.target_progress, 4),
             "worst_size": self.worst_size,
@@ -151,7 +151,7 @@ class Protector:
             raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
-        if self.settings.target_style is not None:
+        if self.settings.target_style is not None and uses_style(self.settings.method):
             get_style(self.settings.target_style, self.styles)  # fail early on a typo
 
     def choose_target(self, images: list[torch.Tensor], *, artist: str = "default", profile: str | Path | None = None) -> ArtistProfile:
@@ -170,25 +170,30 @@ class Protector:
         return chosen
 
     def protect(self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None) -> ProtectResult:
-        """Cloak one image toward ``target_style`` (default: the settings' style)."""
+        """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
+        have a fixed target and ignore it)."""
         start = time.perf_counter()
         source = image if isinstance(image, LoadedImage) else load_image(image)
-        style_name = target_style or self.settings.target_style
+        method = self.settings.method
+        style_name = target_name(method) or target_style or self.settings.target_style
         if style_name is None:
             raise ConfigError("no target style: pass target_style or call choose_target() first")
-        style = get_style(style_name, self.styles)
         s = self.cloak_settings
 
-        # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω(x, T)
+        # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω
+        #    (glaze: the view style-transferred toward T; other methods: their fixed target image at the view's size)
         work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
-        stats = style_stats(self.renderer, style)
+        stats = style_stats(self.renderer, get_style(style_name, self.styles)) if uses_style(method) else None
         z_work = encode_all([self.renderer], work.image)[0]
         views = {}
         for long_side in s.view_sizes or (None,):
             size = long_side_size(work.size, long_side)
             if size not in views:
                 image = view_of(work.image, work.size, size, self.multiple)
-                omega = style_transfer(self.renderer, image, stats, self.settings.style_strength, z_work if size == work.size else None)
+                if stats is None:
+                    omega = fixed_target(method, image)
+                else:
+                    omega = style_transfer(self.renderer, image, stats, self.settings.style_strength, z_work if size == work.size else None)
                 views[size] = View(size, omega, _weight(s, long_side))
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
@@ -284,7 +289,8 @@ def protect(
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
     source = image if isinstance(image, LoadedImage) else load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
-    style = protector.settings.target_style or protector.choose_target([source.rgb], artist=artist, profile=profile).target_style
+    style = target_name(protector.settings.method) or protector.settings.target_style
+    style = style or protector.choose_target([source.rgb], artist=artist, profile=profile).target_style
     return protector.protect(source, style, progress)
 
 
@@ -293,7 +299,7 @@ def provenance(settings: ProtectSettings, style: str) -> dict[str, str]:
     target style, method, backbones and a hash of every setting."""
     data = settings_dict(settings) | {"resolved_style": style}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {"targetStyle": style, "method": METHOD, "backbones": ",".join(settings.backbones), "settings": digest}
+    return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), "settings": digest}
 
 
 def settings_dict(settings: ProtectSettings) -> dict:

@@ -44,6 +44,7 @@ from .judge import (
     read_manifest,
     style_features,
 )
+from .methods import GLAZE, check_method, fixed_target, uses_style
 from .perceptual import PerceptualDistance, psnr, ssim
 from .purify import PurifySettings, purify
 from .styles import Style, get_style
@@ -65,7 +66,10 @@ class AuditSettings:
     """Everything that decides an audit's numbers; written into its report."""
 
     target_style: str
-    """T: the style the cloak aimed at (from the artist profile or the protect report)."""
+    """T: the style the cloak aimed at (from the artist profile or the protect report); for methods with a
+    fixed target, its recorded name."""
+    method: str = GLAZE
+    """The protection method (:mod:`stylecloak.methods`): decides the target t that TP is measured toward."""
     backbones: tuple[str, ...] = ("taef2",)
     """Encoders the cloak was optimised against (target progress)."""
     transfer: tuple[str, ...] = ("taesana",)
@@ -83,6 +87,7 @@ class AuditSettings:
     """Backbone whose decoder renders Ω (and the mimic)."""
 
     def __post_init__(self) -> None:
+        check_method(self.method)
         unknown = [c for c in self.countermeasures if c not in ALL_COUNTERMEASURES]
         if unknown:
             raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(ALL_COUNTERMEASURES)}")
@@ -150,7 +155,8 @@ class _Models:
     renderer: Backbone
     attacked: list[Backbone]
     transfer: list[Backbone]
-    stats: LatentStats
+    stats: LatentStats | None
+    """The target style's statistics (glaze); None for methods with a fixed target."""
     perceptual: PerceptualDistance
 
     @property
@@ -171,7 +177,7 @@ def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dic
         renderer=renderer,
         attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],
         transfer=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.transfer if n not in settings.backbones],
-        stats=style_stats(renderer, get_style(settings.target_style, styles)),
+        stats=style_stats(renderer, get_style(settings.target_style, styles)) if uses_style(settings.method) else None,
         perceptual=PerceptualDistance().to(device),
     )
 
@@ -239,7 +245,11 @@ def _audit(
         for e in models.encoders:
             m = models.multiple(e)
             if m not in omegas:
-                omegas[m] = style_transfer(renderer, Working.of(x, size, m).image.to(device), models.stats, settings.style_strength)
+                view = Working.of(x, size, m).image.to(device)
+                if models.stats is None:
+                    omegas[m] = fixed_target(settings.method, view)
+                else:
+                    omegas[m] = style_transfer(renderer, view, models.stats, settings.style_strength)
             targets[e.name] = encode_all([e], omegas[m], settings.bf16)[0]
         entries: dict[str, dict] = {}
         change: list[float] = []
@@ -428,7 +438,7 @@ class AuditReport:
             "# Protection audit",
             "",
             (
-                f"{s['images']} image(s), target style `{st.target_style}`, attacked: {', '.join(st.backbones)}, "
+                f"{s['images']} image(s), method {st.method}, target `{st.target_style}`, attacked: {', '.join(st.backbones)}, "
                 f"transfer: {', '.join(st.transfer) or '–'}, mimic sizes {', '.join(map(str, st.mimic_sizes))} px, "
                 f"{self.seconds:.0f} s ({_fmt(s['seconds_per_image'], 1)} s per image)."
             ),
@@ -473,8 +483,10 @@ class AuditReport:
                     f"in the top-{j['top_k']} of {_fmt(m['base_rate'])} of them unstyled (base rate)."
                 ),
                 "",
-                "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection "
-                "| victim score clean | victim score cloaked | score drop |",
+                (
+                    "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection "
+                    "| victim score clean | victim score cloaked | score drop |"
+                ),
                 "|---|---|---|---|---|---|---|---|---|",
                 *(
                     f"| {c} | {_fmt(v['recognised_clean'])} | {_fmt(v['recognised_cloaked'])} | {_fmt(v['shift_clean'])} | "

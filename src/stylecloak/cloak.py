@@ -53,7 +53,8 @@ class CloakSettings:
     """Step size, in image units (per pixel for Adam, RMS over pixels for ``"l2"``)."""
     method: str = "l2"
     """``"adam"`` (Glaze) or ``"l2"``: momentum steps along the RMS-normalised gradient, which spend
-    the energy (PSNR) budget where the gradient is large instead of evenly over all pixels."""
+    the energy (PSNR) budget where the gradient is large instead of evenly over all pixels; ``"sign"``:
+    plain steps along the gradient's sign (L∞ PGD, as Mist and PhotoGuard)."""
     cosine: bool = True
     """Decay the step size to 0 along a half cosine (coarse moves first, fine ones last)."""
     work_size: int | None = 512
@@ -135,9 +136,10 @@ def optimise(
     # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
     grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
     param = torch.zeros(1, 3, *grid, device=work.device, requires_grad=True)
-    if settings.method not in ("adam", "l2"):
+    if settings.method not in ("adam", "l2", "sign"):
         raise ValueError(f"unknown method {settings.method!r}")
-    opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=0.9)
+    momentum = 0.9 if settings.method == "l2" else 0.0
+    opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=momentum)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps) if settings.cosine else None
     best, best_latent, last_gain = torch.zeros_like(work), float("inf"), 0
     last = [float("inf")] * len(views)  # latest latent loss per view
@@ -201,6 +203,8 @@ def optimise(
         # 6. step, then project δ back inside the caps
         if settings.method == "l2":
             param.grad /= param.grad.pow(2).mean().sqrt().clamp_min(1e-12)
+        elif settings.method == "sign":
+            param.grad.sign_()
         opt.step()
         if sched is not None:
             sched.step()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from .cloak import CloakSettings
 from .errors import ConfigError
+from .methods import GLAZE, check_method
 from .transforms import EOTSettings
 
 INTENSITY: dict[str, dict] = {
@@ -65,6 +66,8 @@ class ProtectSettings:
 
     intensity: str = "default"
     quality: str = "default"
+    method: str = GLAZE
+    """``glaze``, ``mist`` or ``photoguard`` (:mod:`stylecloak.methods`): what the cloak pulls the encoder's view toward."""
     backbones: tuple[str, ...] = ("taef2",)
     target_style: str | None = None
     """None: take it from the artist profile, choosing one (Glaze §5.3) the first time."""
@@ -76,6 +79,9 @@ class ProtectSettings:
     optout: bool = True
     overrides: dict = field(default_factory=dict)
     """CloakSettings fields that replace the presets' values (e.g. ``{"steps": 10}``)."""
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
 
     @property
     def cloak(self) -> CloakSettings:

@@ -41,6 +41,7 @@ from ..imageio import (
     save_png,
     to_pil,
 )
+from ..methods import GLAZE, check_method, target_name
 from ..styles import all_styles
 from ..targets import default_profile_path
 
@@ -77,9 +78,12 @@ class JobOptions:
     quality: str = "default"
     style: str = AUTO
     artist: str = "default"
+    method: str = GLAZE
+    """Under the page's "Advanced" disclosure: glaze, mist or photoguard (:mod:`stylecloak.methods`)."""
 
     def check(self) -> None:
-        """Raise :class:`ConfigError` for an unknown preset or style, or an unusable artist name."""
+        """Raise :class:`ConfigError` for an unknown preset, method or style, or an unusable artist name."""
+        check_method(self.method)
         if self.intensity not in INTENSITY:
             raise ConfigError(f"unknown intensity {self.intensity!r}; choose one of {', '.join(INTENSITY)}")
         if self.quality not in QUALITY:
@@ -179,13 +183,13 @@ class JobQueue:
         with self._cond:
             return len(self._queue) >= self.max_queued
 
-    def protector(self, intensity: str, quality: str) -> Protector:
-        """The (cached) protector for a preset pair; loading it checks the weights."""
+    def protector(self, intensity: str, quality: str, method: str = GLAZE) -> Protector:
+        """The (cached) protector for a preset pair and method; loading it checks the weights."""
         with self._load_lock:
-            key = (intensity, quality)
+            key = (intensity, quality, method)
             if key not in self._protectors:
                 overrides = {"steps": self.steps} if self.steps else {}
-                settings = ProtectSettings(intensity=intensity, quality=quality, overrides=overrides)
+                settings = ProtectSettings(intensity=intensity, quality=quality, method=method, overrides=overrides)
                 self._protectors[key] = Protector(settings, weights_dir=self.weights_dir, device=self.device)
             return self._protectors[key]
 
@@ -366,8 +370,8 @@ class JobQueue:
 
     def _run(self, job: Job) -> None:
         try:
-            protector = self.protector(job.options.intensity, job.options.quality)
-            style = job.options.style
+            protector = self.protector(job.options.intensity, job.options.quality, job.options.method)
+            style = target_name(job.options.method) or job.options.style
             if style == AUTO:
                 self._update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
                 samples = style_sample([item.input for item in job.items], max_pixels=self.max_pixels)
