@@ -215,6 +215,18 @@ def test_audit_with_the_mimic_proxy(folders, weights_dir):
         audit([], settings, mimic=MimicSettings(PAINTINGS), weights_dir=weights_dir)
 
 
+def test_a_shared_memo_purifies_each_image_once(folders, weights_dir, monkeypatch):
+    root, _ = folders
+    calls = []
+    monkeypatch.setattr(audit_module, "purify", lambda x, *a, **k: calls.append(x) or purify(x, *a, **k))
+    settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("impress",), transfer=(), purify=PurifySettings(steps=1))
+    pairs, memo = pair_files(root / "originals", root / "cloaked")[0], {}
+    first = audit(pairs, settings, weights_dir=weights_dir, memo=memo)
+    assert len(calls) == 2  # original and cloak
+    second = audit(pairs, settings, weights_dir=weights_dir, memo=memo)
+    assert len(calls) == 2 and second.summary["countermeasures"] == first.summary["countermeasures"]
+
+
 def test_cli_runs_end_to_end(folders, weights_dir, tmp_path):
     root, _ = folders
     out = tmp_path / "out"

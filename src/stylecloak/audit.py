@@ -43,6 +43,7 @@ from .judge import (
     mimic_study,
     read_manifest,
     style_features,
+    tensor_key,
 )
 from .methods import GLAZE, check_method, fixed_target, uses_style
 from .perceptual import PerceptualDistance, psnr, ssim
@@ -158,6 +159,8 @@ class _Models:
     stats: LatentStats | None
     """The target style's statistics (glaze); None for methods with a fixed target."""
     perceptual: PerceptualDistance
+    memo: dict = field(default_factory=dict)
+    """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
 
     @property
     def encoders(self) -> list[Backbone]:
@@ -201,8 +204,11 @@ def _progress_entry(models: _Models, by_encoder: dict[str, float]) -> dict:
 
 
 def _purified(models: _Models, settings: AuditSettings, x: torch.Tensor, size: int) -> torch.Tensor:
-    """IMPRESS-style purification of ``x`` at the mimic size ``size`` (long side)."""
-    return purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
+    """IMPRESS-style purification of ``x`` at the mimic size ``size`` (long side); computed once per memo."""
+    key = ("impress", tensor_key(x), size, settings.purify, models.renderer.name)
+    if key not in models.memo:
+        models.memo[key] = purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
+    return models.memo[key]
 
 
 def effective_sizes(shape: tuple[int, int], sizes: Iterable[int]) -> list[int]:
@@ -550,8 +556,12 @@ def audit(
     styles: dict[str, Style] | None = None,
     progress: AuditProgress | None = None,
     device: str | torch.device = "cpu",
+    memo: dict | None = None,
 ) -> AuditReport:
     """Audit (original, cloaked) pairs on ``device``; pairs that cannot be read become warnings.
+
+    ``memo``: a dict kept between audits of the same originals (e.g. cloaks made by several methods):
+    work that depends only on an original (its purification, the clean mimic's renders) is done once.
 
     With ``mimic``, the originals must be one artist's works (``mimic.artist``, or inferred from the
     manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`stylecloak.judge`).
@@ -559,6 +569,8 @@ def audit(
     start = time.perf_counter()
     pairs = list(pairs)
     models = _models(settings, weights_dir, styles, resolve_device(device))
+    if memo is not None:
+        models.memo = memo
     conditions = ("none", *settings.countermeasures)
     keep: tuple[str, ...] = ()
     victim, needs_features = "", False
@@ -606,7 +618,8 @@ def audit(
 
     study = None
     if mimic is not None:
-        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), torch.cat(victim_features) if victim_features else None)
+        features = torch.cat(victim_features) if victim_features else None
+        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), features, memo=models.memo)
         tick("mimic")
     return AuditReport(settings, images, _summary(images, settings.countermeasures), study, warnings, time.perf_counter() - start)
 

@@ -38,6 +38,7 @@ Treat its numbers as a cheap, reproducible early warning, not as proof of protec
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -222,6 +223,11 @@ def fit_temperature(features: torch.Tensor, artists: Sequence[str]) -> float:
     return max(TEMPERATURES, key=lambda t: sum(float(torch.log_softmax(-d / t, 0)[k]) for d, k in held))
 
 
+def tensor_key(t: torch.Tensor) -> str:
+    """A digest of a tensor's values: a key for results that depend only on it."""
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
 def victim_score(renders: torch.Tensor, base: torch.Tensor) -> float:
     """(p̄ − b̄) / (1 − b̄): the mean victim probability of ``renders`` above that of the unstyled content
     (``base``, the base rate), as a share of the headroom above the base rate (see the module docstring)."""
@@ -335,6 +341,7 @@ def mimic_study(
     settings: MimicSettings,
     work_size: int,
     victim_features: torch.Tensor | None = None,
+    memo: dict | None = None,
 ) -> dict:
     """Render held-out content in each learned style and ask the judge whether, and how likely, the victim shows.
 
@@ -342,8 +349,10 @@ def mimic_study(
     is judged by a judge fitted on the reference paintings without it; when the victim is not in the
     manifest, ``victim_features`` (style features of the originals) form the victim's class. Returns the
     style-shift rates (share of renders whose top-k excludes the victim) and the victim scores (module
-    docstring), JSON-ready.
+    docstring), JSON-ready. ``memo`` (a dict kept between studies) holds the judgements of renders by
+    their learned moments, so a mimic learned again from the same images is not rendered again.
     """
+    memo = {} if memo is None else memo
     # 1. the content, one judge per content work (fitted without it), the judges' temperature
     paintings, features = reference_features(settings.paintings, settings.judge_size)
     content = content_paintings(paintings, victim, settings.content)
@@ -390,7 +399,10 @@ def mimic_study(
         recognised, score = {}, {}
         for training in ("clean", "cloaked"):
             style = learned[training][c]
-            ranks, probs = judged(render(w, z, style) for w, z in zip(works, latents))
+            key = ("mimic", tensor_key(style.mean), tensor_key(style.covariance), backbone.name, victim, str(settings.paintings), tuple(p.file for p in content), work_size, settings.judge_size)
+            if key not in memo:
+                memo[key] = judged(render(w, z, style) for w, z in zip(works, latents))
+            ranks, probs = memo[key]
             recognised[training] = 1 - shifted(ranks)
             score[training] = victim_score(probs, base)
             renders += [
