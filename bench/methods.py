@@ -2,12 +2,12 @@
 
 Resizes an artist's first ``--count`` works to ``--size`` px long side, protects them with every method
 (a) at equal visibility — the ``--intensity`` preset's PSNR floor, L∞ cap and perceptual budget for all —
-and (b) at Mist's and PhotoGuard's own published budgets (:data:`stylecloak.mist.PUBLISHED`,
-:data:`stylecloak.photoguard.PUBLISHED`; Glaze's own budget is our default, row (a)), then audits every
+and (b) at Mist's and PhotoGuard's own published budgets (:data:`stylecloak.cloak.mist.PUBLISHED`,
+:data:`stylecloak.cloak.photoguard.PUBLISHED`; Glaze's own budget is our default, row (a)), then audits every
 set with the same countermeasures and the latent mimic proxy, and prints one table. Each method's target
 progress is toward its own target, so it does not compare methods; the common yardsticks are the mimic
 proxy's ``score_drop`` (victim score of a mimic trained on the originals minus that of one trained on the
-cloaks, :mod:`stylecloak.judge`) and the view change ‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ at each mimic size.
+cloaks, :mod:`stylecloak.audit.mimic`) and the view change ‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ at each mimic size.
 
     python bench/methods.py --artist "Claude Monet" --count 2 --size 256 --quality fast --json out.json
 """
@@ -26,11 +26,10 @@ from common import add_shared_options, set_up
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
-from stylecloak.audit import AuditSettings, audit, pair_files
-from stylecloak.config import MIMIC_SIZES, QUALITY
-from stylecloak.imageio import load_image
-from stylecloak.judge import MimicSettings, read_manifest
-from stylecloak.methods import GLAZE, METHODS, published_budget, target_name
+from stylecloak.audit import AuditSettings, MimicSettings, audit, pair_files, read_manifest
+from stylecloak.cloak import METHODS, published_budget, target_name
+from stylecloak.config import GLAZE, MIMIC_SIZES, QUALITY
+from stylecloak.io import load_image
 
 COUNTERMEASURES = ("jpeg75", "impress", "noisy_upscale")
 """Applied to originals and cloaks alike before measuring and before the mimic learns ("none" is always measured)."""

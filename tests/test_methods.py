@@ -13,13 +13,13 @@ from PIL import Image
 from stylecloak.api import Protector, provenance
 from stylecloak.audit import AuditSettings, audit_pair
 from stylecloak.cli import main
+from stylecloak.cloak.methods import METHODS, MODULES, fixed_target, published_budget, target_name, uses_style
+from stylecloak.cloak.mist import pattern
+from stylecloak.cloak.photoguard import PUBLISHED
 from stylecloak.config import INTENSITY, ProtectSettings
 from stylecloak.errors import ConfigError
-from stylecloak.imageio import LoadedImage, read_xmp, xmp_values
-from stylecloak.methods import METHODS, fixed_target, published_budget, target_name, uses_style
-from stylecloak.mist import pattern
+from stylecloak.io import LoadedImage, read_xmp, xmp_values
 from stylecloak.perceptual import psnr
-from stylecloak.photoguard import PUBLISHED
 
 SIZE = 64
 STYLE = "cubist-facets"
@@ -35,6 +35,7 @@ def test_fixed_targets_are_drawn_here_and_deterministic():
     assert torch.equal(grey, torch.full((1, 3, 8, 8), 0.5))
     assert target_name("mist") == "mist-pattern" and target_name("photoguard") == "flat-grey" and target_name("glaze") is None
     assert [m for m in METHODS if uses_style(m)] == ["glaze"] and published_budget("glaze") == {}
+    assert tuple(MODULES) == METHODS and all(module.METHOD == name for name, module in MODULES.items())
     with pytest.raises(ConfigError, match="unknown method 'nightshade'; choose one of glaze, mist, photoguard"):
         ProtectSettings(method="nightshade")
     with pytest.raises(ConfigError, match="no fixed target"):

@@ -20,24 +20,25 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .backbones import Backbone, load_backbone
-from .cloak import CloakSettings, Progress, View, encode_all, optimise, target_progress
-from .config import ProtectSettings
+from .backbones import Backbone, encode_all, load_backbone, target_progress
+from .cloak import Progress, fixed_views, glaze_views, optimise, target_name, uses_style
+from .config import CloakSettings, ProtectSettings
 from .device import make_deterministic, resolve_device
 from .errors import ConfigError, StylecloakError
-from .geometry import Working, long_side_size, view_of
-from .imageio import LoadedImage, iter_images, load_image, save_image
-from .methods import fixed_target, target_name, uses_style
+from .geometry import Working, view_of
+from .io import LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
-from .styles import Style, all_styles, get_style
-from .targets import (
+from .styles import (
     ArtistProfile,
+    Style,
+    all_styles,
     default_profile_path,
+    get_style,
     load_profile,
     save_profile,
     select_target,
+    style_stats,
 )
-from .transfer import style_stats, style_transfer
 
 log = logging.getLogger(__name__)
 
@@ -183,18 +184,10 @@ class Protector:
         # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω
         #    (glaze: the view style-transferred toward T; other methods: their fixed target image at the view's size)
         work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
-        stats = style_stats(self.renderer, get_style(style_name, self.styles)) if uses_style(method) else None
-        z_work = encode_all([self.renderer], work.image)[0]
-        views = {}
-        for long_side in s.view_sizes or (None,):
-            size = long_side_size(work.size, long_side)
-            if size not in views:
-                image = view_of(work.image, work.size, size, self.multiple)
-                if stats is None:
-                    omega = fixed_target(method, image)
-                else:
-                    omega = style_transfer(self.renderer, image, stats, self.settings.style_strength, z_work if size == work.size else None)
-                views[size] = View(size, omega, _weight(s, long_side))
+        if uses_style(method):
+            views = glaze_views(self.renderer, work, style_stats(self.renderer, get_style(style_name, self.styles)), s, self.settings.style_strength, self.multiple)
+        else:
+            views = fixed_views(method, work, s, self.multiple)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
         delta = optimise(work.image, list(views.values()), self.backbones, s, self.perceptual, progress, valid=work.size)
@@ -208,11 +201,11 @@ class Protector:
         measured, by_size = self.backbones[0], {}
         for size, view in views.items():
             images = [view_of(im, work.size, size, self.multiple) for im in (work.image, seen)]
-            z0, z1, t = encode_all([measured], torch.cat([*images, view.omega]))[0].split(1)
+            z0, z1, t = encode_all([measured], torch.cat([*images, view.target]))[0].split(1)
             by_size[max(size)] = target_progress(z0, z1, t)
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
-        omega = views[work.size].omega if work.size in views else next(iter(views.values())).omega
+        omega = views[work.size].target if work.size in views else next(iter(views.values())).target
         log.debug("%s: TP %s, perceptual %.3f, %.1f s", source.path or "image", by_size, dist, time.perf_counter() - start)
         return ProtectResult(
             source=source,
@@ -229,12 +222,6 @@ class Protector:
             seen=seen,
             target_view=work.crop(omega),
         )
-
-
-def _weight(settings: CloakSettings, long_side: int | None) -> float:
-    if settings.view_weights is None or long_side is None:
-        return 1.0
-    return settings.view_weights[settings.view_sizes.index(long_side)]
 
 
 def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> torch.Tensor:

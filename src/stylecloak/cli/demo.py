@@ -15,7 +15,7 @@ from ..audit import AuditProgress, AuditSettings, audit
 from ..batch import BatchItem
 from ..config import MIMIC_SIZES, ProtectSettings
 from ..errors import StylecloakError
-from ..imageio import load_image, save_image
+from ..io import load_image, save_image
 from ..sample import paint_sample
 from . import console, fail, main, write_json
 

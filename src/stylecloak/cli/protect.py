@@ -13,11 +13,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, provenance, settings_dict, style_sample
 from ..batch import BatchItem, check_out_dir, run_batch
-from ..config import INTENSITY, QUALITY, ProtectSettings
+from ..cloak import target_name
+from ..config import GLAZE, INTENSITY, METHODS, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
-from ..methods import GLAZE, METHODS, target_name
 from ..perceptual import PERCEPTUAL
 from ..styles import all_styles, parse_style_dirs
 from . import console, errors, fail, main, write_json

@@ -44,10 +44,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..config import INTENSITY, QUALITY
+from ..config import GLAZE, INTENSITY, METHODS, QUALITY
 from ..errors import StylecloakError
-from ..imageio import probe_image
-from ..methods import GLAZE, METHODS
+from ..io import probe_image
 from ..styles import all_styles
 from .jobs import AUTO, JobOptions, JobQueue, QueueFull, StorageFull
 from .uploads import MB, UploadError, receive, size_text
