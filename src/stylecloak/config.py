@@ -142,6 +142,7 @@ class ProtectSettings:
 
     def __post_init__(self) -> None:
         check_method(self.method)
+        _ = self.cloak  # an unknown preset or override is a ConfigError here, not at first use
 
     @property
     def cloak(self) -> CloakSettings:
