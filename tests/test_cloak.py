@@ -79,7 +79,7 @@ def test_single_scale_cloak_is_not_seen_at_another_scale(setup):
 
 def test_unknown_method_is_a_config_error(setup):
     bb, x, omega, perc = setup
-    with pytest.raises(ConfigError, match="method 'sgd'; choose adam or l2"):
+    with pytest.raises(ConfigError, match="method 'sgd'; choose adam, l2 or sign"):
         optimise(x, omega, [bb], CloakSettings(steps=1, method="sgd"), perc)
 
 

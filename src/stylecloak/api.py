@@ -21,7 +21,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .backbones import Backbone, encode_all, load_backbone, target_progress
-from .cloak import METHOD, Progress, glaze_views, optimise
+from .cloak import Progress, fixed_views, glaze_views, optimise, target_name, uses_style
 from .config import CloakSettings, ProtectSettings
 from .device import make_deterministic, resolve_device
 from .errors import ConfigError, StylecloakError
@@ -117,6 +117,7 @@ class ProtectResult:
         """The numbers, JSON-ready."""
         return {
             "input": str(self.source.path) if self.source.path else None,
+            "method": self.settings.method,
             "target_style": self.target_style,
             "target_progress": round(self.target_progress, 4),
             "worst_size": self.worst_size,
@@ -157,7 +158,7 @@ class Protector:
             raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
-        if self.settings.target_style is not None:
+        if self.settings.target_style is not None and uses_style(self.settings.method):
             get_style(self.settings.target_style, self.styles)  # fail early on a typo
 
     def choose_target(
@@ -187,18 +188,23 @@ class Protector:
         return chosen
 
     def protect(self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None) -> ProtectResult:
-        """Cloak one image toward ``target_style`` (default: the settings' style)."""
+        """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
+        have a fixed target and ignore it)."""
         start = time.perf_counter()
         source = image if isinstance(image, LoadedImage) else load_image(image)
-        style_name = target_style or self.settings.target_style
+        method = self.settings.method
+        style_name = target_name(method) or target_style or self.settings.target_style
         if style_name is None:
             raise ConfigError("no target style: pass target_style or call choose_target() first")
-        style = get_style(style_name, self.styles)
         s = self.cloak_settings
 
-        # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω(x, T)
+        # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω
+        #    (glaze: the view style-transferred toward T; other methods: their fixed target image at the view's size)
         work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
-        views = glaze_views(self.renderer, work, style_stats(self.renderer, style), s, self.settings.style_strength, self.multiple)
+        if uses_style(method):
+            views = glaze_views(self.renderer, work, style_stats(self.renderer, get_style(style_name, self.styles)), s, self.settings.style_strength, self.multiple)
+        else:
+            views = fixed_views(method, work, s, self.multiple)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
         delta = optimise(work.image, list(views.values()), self.backbones, s, self.perceptual, progress, valid=work.size)
@@ -297,7 +303,8 @@ def protect(
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
     source = image if isinstance(image, LoadedImage) else load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
-    style = protector.settings.target_style or protector.choose_target([source], artist=artist, profile=profile).target_style
+    style = target_name(protector.settings.method) or protector.settings.target_style
+    style = style or protector.choose_target([source], artist=artist, profile=profile).target_style
     return protector.protect(source, style, progress)
 
 
@@ -306,7 +313,7 @@ def provenance(settings: ProtectSettings, style: str) -> dict[str, str]:
     target style, method, backbones and a hash of every setting."""
     data = settings_dict(settings) | {"resolved_style": style}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {"targetStyle": style, "method": METHOD, "backbones": ",".join(settings.backbones), "settings": digest}
+    return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), "settings": digest}
 
 
 def settings_dict(settings: ProtectSettings) -> dict:

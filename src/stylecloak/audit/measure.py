@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 
 from ..backbones import Backbone, encode_all, load_backbone, target_progress
+from ..cloak.methods import fixed_target, uses_style
+from ..config import GLAZE, check_method
 from ..device import resolve_device
 from ..errors import ConfigError, ImageError, StylecloakError
 from ..geometry import Working
@@ -37,7 +39,7 @@ from ..perceptual import PerceptualDistance, psnr, ssim
 from ..styles import LatentStats, Style, get_style, style_stats, style_transfer
 from ..transforms import COUNTERMEASURES, PurifySettings, purify
 from .judge import infer_artist, read_manifest, style_features
-from .mimic import LatentMoments, MimicSettings, mimic_study
+from .mimic import LatentMoments, MimicSettings, mimic_study, tensor_key
 from .report import AuditReport, summary, worst
 
 ALL_COUNTERMEASURES: tuple[str, ...] = (*COUNTERMEASURES, "impress")
@@ -55,7 +57,10 @@ class AuditSettings:
     """Everything that decides an audit's numbers; written into its report."""
 
     target_style: str
-    """T: the style the cloak aimed at (from the artist profile or the protect report)."""
+    """T: the style the cloak aimed at (from the artist profile or the protect report); for methods with a
+    fixed target, its recorded name."""
+    method: str = GLAZE
+    """The protection method (:mod:`stylecloak.cloak.methods`): decides the target t that TP is measured toward."""
     backbones: tuple[str, ...] = ("taef2",)
     """Encoders the cloak was optimised against (target progress)."""
     transfer: tuple[str, ...] = ("taesana",)
@@ -73,6 +78,7 @@ class AuditSettings:
     """Backbone whose decoder renders Ω (and the mimic)."""
 
     def __post_init__(self) -> None:
+        check_method(self.method)
         unknown = [c for c in self.countermeasures if c not in ALL_COUNTERMEASURES]
         if unknown:
             raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(ALL_COUNTERMEASURES)}")
@@ -99,8 +105,11 @@ class _Models:
     renderer: Backbone
     attacked: list[Backbone]
     transfer: list[Backbone]
-    stats: LatentStats
+    stats: LatentStats | None
+    """The target style's statistics (glaze); None for methods with a fixed target."""
     perceptual: PerceptualDistance
+    memo: dict = field(default_factory=dict)
+    """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
 
     @property
     def encoders(self) -> list[Backbone]:
@@ -120,7 +129,7 @@ def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dic
         renderer=renderer,
         attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],
         transfer=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.transfer if n not in settings.backbones],
-        stats=style_stats(renderer, get_style(settings.target_style, styles)),
+        stats=style_stats(renderer, get_style(settings.target_style, styles)) if uses_style(settings.method) else None,
         perceptual=PerceptualDistance().to(device),
     )
 
@@ -144,8 +153,11 @@ def _progress_entry(models: _Models, by_encoder: dict[str, float]) -> dict:
 
 
 def _purified(models: _Models, settings: AuditSettings, x: torch.Tensor, size: int) -> torch.Tensor:
-    """IMPRESS-style purification of ``x`` at the mimic size ``size`` (long side)."""
-    return purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
+    """IMPRESS-style purification of ``x`` at the mimic size ``size`` (long side); computed once per memo."""
+    key = ("impress", tensor_key(x), size, settings.purify, models.renderer.name)
+    if key not in models.memo:
+        models.memo[key] = purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
+    return models.memo[key]
 
 
 def effective_sizes(shape: tuple[int, int], sizes: Iterable[int]) -> list[int]:
@@ -188,9 +200,14 @@ def _audit(
         for e in models.encoders:
             m = models.multiple(e)
             if m not in omegas:
-                omegas[m] = style_transfer(renderer, Working.of(x, size, m).image.to(device), models.stats, settings.style_strength)
+                view = Working.of(x, size, m).image.to(device)
+                if models.stats is None:
+                    omegas[m] = fixed_target(settings.method, view)
+                else:
+                    omegas[m] = style_transfer(renderer, view, models.stats, settings.style_strength)
             targets[e.name] = encode_all([e], omegas[m], settings.bf16)[0]
         entries: dict[str, dict] = {}
+        change: list[float] = []
         for name in ("none", *settings.countermeasures):
             if name == "none":
                 xc, xpc = x, xp
@@ -203,6 +220,8 @@ def _audit(
                 works = Working.of(xc.to(device), size, models.multiple(e)), Working.of(xpc.to(device), size, models.multiple(e))
                 z, zp = encode_all([e], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
                 by_encoder[e.name] = target_progress(z, zp, targets[e.name])
+                if name == "none" and e in models.attacked:
+                    change.append(view_change(_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor)))
                 if size == sizes[0] and name in keep and e is renderer:
                     kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
             if size == sizes[0] and name in keep and name not in kept:
@@ -212,11 +231,16 @@ def _audit(
             entries[name] = _progress_entry(models, by_encoder)
             tick(name if len(sizes) == 1 else f"{name} @ {size} px")
         none = entries.pop("none")
-        per_size[size] = {**none, "countermeasures": entries, "long_side": size}
+        per_size[size] = {**none, "view_change": round(sum(change) / len(change), 4), "countermeasures": entries, "long_side": size}
     long = max(x.shape[-2:])
     by_request = {str(s): per_size[min(s, long)] for s in sorted(settings.mimic_sizes)}
     return {**worst(by_request), **cost, "sizes": by_request}, kept
 
+
+def view_change(z: torch.Tensor, zp: torch.Tensor) -> float:
+    """‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ from the latents of original and cloak: how far the cloak moved the encoder's
+    view, whatever it aimed at (a measure every method can be compared on)."""
+    return float((zp - z).norm() / z.norm().clamp_min(1e-12))
 
 
 def _unpadded(z: torch.Tensor, work: Working, factor: int) -> torch.Tensor:
@@ -269,15 +293,21 @@ def audit(
     styles: dict[str, Style] | None = None,
     progress: AuditProgress | None = None,
     device: str | torch.device = "cpu",
+    memo: dict | None = None,
 ) -> AuditReport:
     """Audit (original, cloaked) pairs on ``device``; pairs that cannot be read become warnings.
 
+    ``memo``: a dict kept between audits of the same originals (e.g. cloaks made by several methods):
+    work that depends only on an original (its purification, the clean mimic's renders) is done once.
+
     With ``mimic``, the originals must be one artist's works (``mimic.artist``, or inferred from the
-    manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`stylecloak.judge`).
+    manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`.mimic`).
     """
     start = time.perf_counter()
     pairs = list(pairs)
     models = _models(settings, weights_dir, styles, resolve_device(device))
+    if memo is not None:
+        models.memo = memo
     conditions = ("none", *settings.countermeasures)
     keep: tuple[str, ...] = ()
     victim, needs_features = "", False
@@ -325,7 +355,8 @@ def audit(
 
     study = None
     if mimic is not None:
-        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), torch.cat(victim_features) if victim_features else None)
+        features = torch.cat(victim_features) if victim_features else None
+        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), features, memo=models.memo)
         tick("mimic")
     return AuditReport(settings, images, summary(images, settings.countermeasures), study, warnings, time.perf_counter() - start)
 
