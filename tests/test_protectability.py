@@ -1,0 +1,52 @@
+"""Where a cloak can hide (the masking map), how well an image can be protected, and the words the artist gets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import painting_crop, to_tensor
+
+from stylecloak import protectability
+from stylecloak.hardset import hard_set
+from stylecloak.protectability import WEAK, Assessment, advice, assess
+from stylecloak.visibility import masking_map
+
+
+def test_masking_map_is_one_at_edges_and_floor_on_flat_areas():
+    x = torch.ones(1, 3, 40, 40)
+    x[..., 20:, :] = 0  # one horizontal edge
+    m = masking_map(x, 0.2)
+    assert m.shape == (1, 1, 40, 40)
+    assert float(m[..., 19:21, :].min()) == 1.0
+    assert float(m[..., :10, :].max()) == pytest.approx(0.2) and float(m[..., 32:, :].max()) == pytest.approx(0.2)
+
+
+def test_hard_set_has_less_texture_than_paintings(painting_files):
+    paintings = [assess(to_tensor(painting_crop(p, 256))).texture for p in painting_files if "hokusai" not in str(p)][::4]
+    hard = {name: assess(to_tensor(piece.image)).texture for name, piece in hard_set(256).items()}
+    assert max(hard.values()) < min(paintings), (hard, paintings)
+
+
+@pytest.fixture
+def calibrated(monkeypatch):
+    """A calibration where expected TP = 0.6 · texture (default) and 0.9 · texture (high)."""
+    monkeypatch.setitem(protectability.EXPECTED, "default", (0.0, 0.6))
+    monkeypatch.setitem(protectability.EXPECTED, "high", (0.0, 0.9))
+
+
+def test_before_protecting_low_texture_warns_with_the_stronger_preset(calibrated):
+    flat, rich = Assessment(texture=0.2), Assessment(texture=0.9)
+    (text,) = flat.warnings("default")
+    assert "little texture (20%" in text and "TP ~0.12" in text and "--intensity high gives ~0.18" in text
+    assert rich.warnings("default") == []
+
+
+def test_after_protecting_the_measured_tp_decides(calibrated):
+    flat = Assessment(texture=0.2)
+    (text,) = advice(flat, 0.10, "default")
+    assert "TP 0.10" in text and "little texture" in text and "--intensity high gives ~0.15" in text
+    assert advice(flat, WEAK, "default") == []  # measured TP at the threshold: no warning, whatever the texture
+    (text,) = advice(Assessment(texture=0.9), 0.2, "default")  # weak despite texture: no false cause
+    assert "resists" in text and "little texture" not in text
+    (text,) = advice(flat, 0.1, "high")
+    assert "strongest preset" in text
