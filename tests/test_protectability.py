@@ -50,3 +50,26 @@ def test_after_protecting_the_measured_tp_decides(calibrated):
     assert "resists" in text and "little texture" not in text
     (text,) = advice(flat, 0.1, "high")
     assert "strongest preset" in text
+
+
+def test_protect_words_weak_protection_in_report_and_cli(weights_dir, tmp_path):
+    """Two optimisation steps cannot protect a flat poster: the CLI line and the report's images[].warnings say so."""
+    import json
+
+    from click.testing import CliRunner
+
+    from stylecloak.cli import main
+    from stylecloak.hardset import draw
+    from stylecloak.imageio import load_image
+
+    (tmp_path / "art").mkdir()
+    draw("poster", 64).image.save(tmp_path / "art" / "poster.png")
+    report = tmp_path / "report.json"
+    args = ["protect", str(tmp_path / "art"), "--out", str(tmp_path / "out"), "--report", str(report), "--weights-dir", str(weights_dir)]
+    res = CliRunner().invoke(main, [*args, "--style", "woodcut", "--quality", "fast", "--steps", "2", "--perceptual", "efficientnet"])
+    assert res.exit_code == 0, res.output
+    (entry,) = json.loads(report.read_text())["images"]
+    assert entry["target_progress"] < WEAK
+    expected = advice(assess(load_image(tmp_path / "art" / "poster.png").rgb), entry["target_progress"], "default")
+    assert entry["warnings"] == expected and len(expected) == 1
+    assert "warning:" in res.output and "weak protection" in " ".join(res.output.split())
