@@ -20,9 +20,15 @@ from common import add_shared_options, set_up
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
-from stylecloak.audit import AuditSettings, audit, pair_files, parse_countermeasures
-from stylecloak.imageio import load_image
-from stylecloak.judge import MimicSettings, read_manifest
+from stylecloak.audit import (
+    AuditSettings,
+    MimicSettings,
+    audit,
+    pair_files,
+    parse_countermeasures,
+    read_manifest,
+)
+from stylecloak.io import load_image
 
 
 def main() -> None:

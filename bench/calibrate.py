@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylecloak.api import Working
-from stylecloak.backbones import load_backbone
-from stylecloak.cloak import CloakSettings, encode_all, optimise, target_progress
+from stylecloak.backbones import encode_all, load_backbone, target_progress
+from stylecloak.cloak import CloakSettings, optimise
 from stylecloak.config import ROBUST
-from stylecloak.imageio import load_image
+from stylecloak.geometry import Working
+from stylecloak.io import load_image
 from stylecloak.perceptual import PerceptualDistance, psnr
-from stylecloak.styles import get_style
-from stylecloak.transfer import style_stats, style_transfer
+from stylecloak.styles import get_style, style_stats, style_transfer
 from stylecloak.transforms import EOTSettings, adverse_cleaner, downscale, jpeg
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "models"

@@ -35,10 +35,9 @@ def run_case(size: int, mode: str, weights: str, steps: int | None, device: str)
     from PIL import Image
 
     from stylecloak import Protector, ProtectSettings
-    from stylecloak.api import Working
-    from stylecloak.cloak import encode_all, target_progress
-    from stylecloak.styles import get_style
-    from stylecloak.transfer import style_stats, style_transfer
+    from stylecloak.backbones import encode_all, target_progress
+    from stylecloak.geometry import Working
+    from stylecloak.styles import get_style, style_stats, style_transfer
     from stylecloak.transforms import jpeg
 
     torch.set_num_threads(2)

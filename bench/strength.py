@@ -22,9 +22,8 @@ from common import add_shared_options, set_up
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
-from stylecloak.audit import AuditSettings, audit, pair_files
+from stylecloak.audit import AuditSettings, audit, pair_files, read_manifest
 from stylecloak.config import MIMIC_SIZES, SINGLE_SCALE
-from stylecloak.judge import read_manifest
 
 COUNTERMEASURES = ("jpeg90", "jpeg75", "downscale_half", "adverse_cleaner", "noisy_upscale", "impress")
 CONFIGS = {"single-scale 512 (previous default)": SINGLE_SCALE, "default": {}}

@@ -20,12 +20,12 @@ from pathlib import Path
 from common import add_shared_options, set_up
 from PIL import Image
 
-from stylecloak import Protector, ProtectSettings, cloak
-from stylecloak.audit import AuditSettings, audit, pair_files
+from stylecloak import Protector, ProtectSettings
+from stylecloak.audit import AuditSettings, audit, pair_files, read_manifest
+from stylecloak.cloak import optimiser
 from stylecloak.config import MIMIC_SIZES
 from stylecloak.hardset import hard_set
-from stylecloak.imageio import load_image
-from stylecloak.judge import read_manifest
+from stylecloak.io import load_image
 from stylecloak.perceptual import PerceptualDistance
 from stylecloak.protectability import assess
 
@@ -37,8 +37,8 @@ distance (no grain) and a projection that ignores the [0, 1] clamp (patched here
 def previous(protector: Protector) -> None:
     """Undo this issue's changes in ``protector`` (see :data:`CONFIGS`)."""
     protector.perceptual = PerceptualDistance(grain=0)
-    plain = cloak.project
-    cloak.project = lambda param, settings, size, valid, image=None: plain(param, settings, size, valid)
+    plain = optimiser.project
+    optimiser.project = lambda param, settings, size, valid, image=None: plain(param, settings, size, valid)
 
 
 def originals(folder: Path, paintings: Path, size: int, woodblocks: int, others: int) -> dict[str, str]:

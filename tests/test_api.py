@@ -12,10 +12,10 @@ from PIL import Image
 
 from stylecloak import Protector, ProtectSettings, protect
 from stylecloak.audit import AuditSettings, audit_pair
-from stylecloak.cloak import encode_all, target_progress
+from stylecloak.backbones import encode_all, target_progress
 from stylecloak.errors import ConfigError
-from stylecloak.imageio import load_image
-from stylecloak.transfer import style_stats, style_transfer
+from stylecloak.io import load_image
+from stylecloak.styles import style_stats, style_transfer
 
 FAST = {"steps": 10, "work_size": 128}
 

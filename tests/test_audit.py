@@ -1,4 +1,4 @@
-"""Tests for stylecloak.audit, stylecloak.purify and ``stylecloak audit`` (real weights, tiny images)."""
+"""Tests for stylecloak.audit, stylecloak.transforms.purify and ``stylecloak audit`` (real weights, tiny images)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from click.testing import CliRunner
 from helpers import painting_crop, to_tensor
 from PIL import Image
 
-import stylecloak.audit as audit_module
+import stylecloak.audit.measure as audit_module
 from stylecloak.api import Protector
 from stylecloak.audit import (
     ALL_COUNTERMEASURES,
     AuditSettings,
+    MimicSettings,
     audit,
     audit_pair,
     pair_files,
@@ -25,8 +26,7 @@ from stylecloak.backbones import load_backbone
 from stylecloak.cli import main
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError, ImageError
-from stylecloak.judge import MimicSettings
-from stylecloak.purify import PurifySettings, consistency_error, purify
+from stylecloak.transforms import PurifySettings, consistency_error, purify
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PAINTINGS = SHARED / "data" / "paintings"

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from stylecloak.errors import ImageError
-from stylecloak.imageio import load_image, save_image
+from stylecloak.io import load_image, save_image
 
 
 def pixels(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:

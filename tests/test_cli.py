@@ -22,7 +22,7 @@ import stylecloak
 from stylecloak.api import STYLE_SAMPLE, STYLE_SAMPLE_SIDE, Protector, style_sample
 from stylecloak.cli import main
 from stylecloak.errors import ConfigError
-from stylecloak.imageio import read_xmp, xmp_values
+from stylecloak.io import read_xmp, xmp_values
 
 ARGS = ["--quality", "fast", "--steps", "3", "--style", "mosaic"]
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stylecloak import cloak
-from stylecloak.backbones import load_backbone
-from stylecloak.cloak import CloakSettings, View, encode_all, optimise
+from stylecloak.backbones import encode_all, load_backbone
+from stylecloak.cloak import CloakSettings, View, optimise, optimiser
+from stylecloak.config import INTENSITY, QUALITY, cloak_settings
 from stylecloak.geometry import fit
 from stylecloak.perceptual import PerceptualDistance, psnr
-from stylecloak.styles import builtin_styles
-from stylecloak.transfer import style_stats, style_transfer
+from stylecloak.styles import builtin_styles, style_stats, style_transfer
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,7 @@ def test_mimic_views_protect_at_two_scales(setup):
     assert torch.equal(a, optimise(x, views, [bb], s, perc))
     x_adv = (x + a).clamp(0, 1)
     assert progress_of(bb, x, x_adv, omega) > 0.15
-    assert progress_of(bb, small, fit(x_adv, (64, 64), bb.factor), views[1].omega) > 0.15
+    assert progress_of(bb, small, fit(x_adv, (64, 64), bb.factor), views[1].target) > 0.15
 
 
 def test_single_scale_cloak_is_not_seen_at_another_scale(setup):
@@ -98,7 +97,7 @@ def test_perceptual_watch_skips_steps_without_changing_delta(setup, monkeypatch)
     monkeypatch.setattr(perc, "against", lambda *a, _f=perc.against: calls.append(1) or _f(*a))
     lazy = optimise(x, omega, [bb], s, perc)
     lazy_calls = len(calls)
-    monkeypatch.setattr(cloak, "PERCEPTUAL_EVERY", 1)
+    monkeypatch.setattr(optimiser, "PERCEPTUAL_EVERY", 1)
     assert torch.equal(lazy, optimise(x, omega, [bb], s, perc))
     assert lazy_calls < 12 and len(calls) - lazy_calls == 12
 
@@ -135,3 +134,8 @@ def test_energy_cap_is_spent_on_changes_that_survive_the_clamp(setup):
     delta = optimise(x, omega, [bb], s, perc)
     assert float(psnr(x, (x + delta).clamp(0, 1))) == pytest.approx(36.0, abs=0.05)  # the whole budget is used
     assert torch.equal((x + delta).clamp(0, 1), x + delta)
+
+
+def test_cloak_settings_defaults_are_the_default_preset() -> None:
+    assert CloakSettings() == cloak_settings()
+    assert CloakSettings().budget == INTENSITY["default"]["budget"] and CloakSettings().steps == QUALITY["default"]["steps"]

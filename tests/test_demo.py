@@ -14,7 +14,7 @@ from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.cli import main
-from stylecloak.cli.demo import CHECKS, DEMO_STYLE, short_audit
+from stylecloak.cli.demo import CHECKS, DEMO_STYLE, short_audit, summary_lines
 from stylecloak.errors import ConfigError
 from stylecloak.perceptual import psnr
 from stylecloak.sample import paint_sample
@@ -75,6 +75,7 @@ def test_demo_writes_every_file_and_a_summary_that_matches_them(tmp_path, weight
     assert f"moved {entry['target_progress']:.0%} of the way to the '{DEMO_STYLE}' style" in lines[2]
     assert f"{checked['worst']['jpeg75']:.0%} of the way after JPEG q75" in lines[3]
     assert f"{checked['worst']['downscale_half']:.0%} after halving" in lines[3]
+    assert "checked at 128 px (the sample's size" in lines[3] and "--size 1024 checks 512/768/1024 px" in lines[3]
     assert re.search(r"done in \d+ s", lines[4])
     assert opened == [str(files["protected.png"]), str(files["what-the-model-sees.png"])]
     assert "stylecloak demo" in CliRunner().invoke(main, ["--help"]).output
@@ -101,3 +102,13 @@ def test_short_audit_measures_each_size_and_reports_the_worst(tmp_path, weights_
     for key in ("target_progress", *CHECKS):
         assert checked["worst"][key] == min(s[key] for s in sizes.values())
     assert checked["psnr_db"] == pytest.approx(float(psnr(*(to_tensor(Image.open(tmp_path / n)) for n in ("o.png", "p.png")))), abs=0.01)
+
+
+def test_summary_names_the_larger_sizes_only_when_the_sample_is_smaller():
+    paths = {k: f"/d/{k}" for k in ("original", "protected", "preview", "report", "audit")}
+    protected = {"width": 1024, "height": 768, "psnr_db": 33.0, "worst_size": 512, "target_progress": 0.3}
+    worst = {"target_progress": 0.3, "jpeg75": 0.2, "downscale_half": 0.1}
+    full = {"sizes": {"512": {}, "768": {}, "1024": {}}, "worst": worst, "target_style": "woodcut"}
+    small = {**full, "sizes": {"512": {}}}
+    assert "checked at 512/768/1024 px: still 20%" in summary_lines(paths, protected, full, 1.0)[3]
+    assert "checked at 512 px (the sample's size" in summary_lines(paths, protected, small, 1.0)[3]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from stylecloak.errors import ImageError
-from stylecloak.imageio import LoadedImage, load_image, xmp_optout_packet
+from stylecloak.io import LoadedImage, load_image, xmp_optout_packet
 
 
 def _seed(fmt: str, mode: str, **options: object) -> bytes:

@@ -1,4 +1,4 @@
-"""Tests for stylecloak.judge: the style judge, the latent mimic and the mimic study (real paintings)."""
+"""Tests for stylecloak.audit.judge and .mimic: the style judge, the latent mimic and the mimic study (real paintings)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylecloak.api import Working
-from stylecloak.backbones import load_backbone
-from stylecloak.errors import ConfigError
-from stylecloak.imageio import load_image
-from stylecloak.judge import (
-    LatentMoments,
-    MimicSettings,
+from stylecloak.audit.judge import (
     StyleJudge,
     content_paintings,
     infer_artist,
     leave_one_out,
-    mimic_study,
     read_manifest,
     reference_features,
+)
+from stylecloak.audit.mimic import (
+    LatentMoments,
+    MimicSettings,
+    mimic_study,
     whiten_colour,
 )
+from stylecloak.backbones import load_backbone
+from stylecloak.errors import ConfigError
+from stylecloak.geometry import Working
+from stylecloak.io import load_image
 
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
 SIZE = 128

@@ -60,7 +60,7 @@ def test_protect_words_weak_protection_in_report_and_cli(weights_dir, tmp_path):
 
     from stylecloak.cli import main
     from stylecloak.hardset import draw
-    from stylecloak.imageio import load_image
+    from stylecloak.io import load_image
 
     (tmp_path / "art").mkdir()
     draw("poster", 64).image.save(tmp_path / "art" / "poster.png")

@@ -17,8 +17,6 @@ from stylecloak.transforms import (
     COUNTERMEASURES,
     EOTSettings,
     RandomEOT,
-    _box,
-    _guided_filter,
     adverse_cleaner,
     diff_jpeg,
     diff_resize,
@@ -29,6 +27,7 @@ from stylecloak.transforms import (
     noisy_upscale,
     resize_long_side,
 )
+from stylecloak.transforms.countermeasures import _box, _guided_filter
 
 
 def natural(h: int = 64, w: int = 64, seed: int = 0, batch: int = 1) -> Tensor:

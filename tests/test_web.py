@@ -25,9 +25,10 @@ from fastapi.testclient import TestClient
 
 from stylecloak.cli import main
 from stylecloak.errors import ImageError
-from stylecloak.targets import ArtistProfile, default_profile_path, save_profile
+from stylecloak.styles import ArtistProfile, default_profile_path, save_profile
 from stylecloak.web import create_app
-from stylecloak.web.jobs import JobQueue, portable_name
+from stylecloak.web.folders import portable_name
+from stylecloak.web.jobs import JobQueue
 
 MB = 1024 * 1024
 
@@ -257,16 +258,16 @@ def test_cross_site_requests_are_refused(client: TestClient, painting: Path, pro
 
 
 def test_uploads_are_decoded_only_by_the_worker(client: TestClient, painting: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stylecloak import imageio
+    from stylecloak.io import read as io_read
 
     decoded_in: list[str] = []
-    real = imageio._pixels
+    real = io_read._pixels
 
     def spy(im):
         decoded_in.append(threading.current_thread().name)
         return real(im)
 
-    monkeypatch.setattr(imageio, "_pixels", spy)
+    monkeypatch.setattr(io_read, "_pixels", spy)
     status = wait(client, upload(client, painting).json()["id"])
     assert status["items"][0]["status"] == "done"
     assert decoded_in and set(decoded_in) == {"stylecloak-worker"}  # the request thread only read the header

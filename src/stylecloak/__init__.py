@@ -1,6 +1,7 @@
 """stylecloak: protect artwork from AI style mimicry with Glaze-style cloaks.
 
-Data flow: imageio (load) → styles/transfer (target Ω) → backbones (Φ) → cloak (δ) → imageio (save) → audit.
+Data flow, one folder per stage: io (load) → geometry (working copy, views) → styles (target Ω) → backbones (Φ) → cloak (δ)
+→ io (save; batch, engines) → audit.
 """
 
 from __future__ import annotations

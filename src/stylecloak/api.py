@@ -20,29 +20,29 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .backbones import Backbone, load_backbone
-from .cloak import CloakSettings, Progress, View, encode_all, optimise, target_progress
-from .config import ProtectSettings
+from .backbones import Backbone, encode_all, load_backbone, target_progress
+from .cloak import METHOD, Progress, glaze_views, optimise
+from .config import CloakSettings, ProtectSettings
 from .device import make_deterministic, resolve_device
 from .errors import ConfigError, StylecloakError
-from .geometry import Working, long_side_size, view_of
-from .imageio import LoadedImage, iter_images, load_image, save_image
+from .geometry import Working, view_of
+from .io import LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
 from .protectability import advice, assess
-from .styles import Style, all_styles, get_style
-from .targets import (
+from .styles import (
     ArtistProfile,
+    Style,
+    all_styles,
     default_profile_path,
+    get_style,
     load_profile,
     save_profile,
     select_target,
+    style_stats,
 )
-from .transfer import style_stats, style_transfer
 
 log = logging.getLogger(__name__)
 
-METHOD = "glaze"
-"""The protection method's name, recorded with every output (see :func:`provenance`)."""
 STYLE_SAMPLE = 8
 """At most this many of an artist's images are used to choose the target style..."""
 STYLE_SAMPLE_SIDE = 512
@@ -188,15 +188,7 @@ class Protector:
 
         # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω(x, T)
         work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
-        stats = style_stats(self.renderer, style)
-        z_work = encode_all([self.renderer], work.image)[0]
-        views = {}
-        for long_side in s.view_sizes or (None,):
-            size = long_side_size(work.size, long_side)
-            if size not in views:
-                image = view_of(work.image, work.size, size, self.multiple)
-                omega = style_transfer(self.renderer, image, stats, self.settings.style_strength, z_work if size == work.size else None)
-                views[size] = View(size, omega, _weight(s, long_side))
+        views = glaze_views(self.renderer, work, style_stats(self.renderer, style), s, self.settings.style_strength, self.multiple)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
         delta = optimise(work.image, list(views.values()), self.backbones, s, self.perceptual, progress, valid=work.size)
@@ -210,11 +202,11 @@ class Protector:
         measured, by_size = self.backbones[0], {}
         for size, view in views.items():
             images = [view_of(im, work.size, size, self.multiple) for im in (work.image, seen)]
-            z0, z1, t = encode_all([measured], torch.cat([*images, view.omega]))[0].split(1)
+            z0, z1, t = encode_all([measured], torch.cat([*images, view.target]))[0].split(1)
             by_size[max(size)] = target_progress(z0, z1, t)
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
-        omega = views[work.size].omega if work.size in views else next(iter(views.values())).omega
+        omega = views[work.size].target if work.size in views else next(iter(views.values())).target
         assessment = assess(source.rgb)
         log.debug("%s: TP %s, perceptual %.3f, %.1f s", source.path or "image", by_size, dist, time.perf_counter() - start)
         return ProtectResult(
@@ -234,12 +226,6 @@ class Protector:
             texture=assessment.texture,
             warnings=advice(assessment, min(by_size.values()), self.settings.intensity),
         )
-
-
-def _weight(settings: CloakSettings, long_side: int | None) -> float:
-    if settings.view_weights is None or long_side is None:
-        return 1.0
-    return settings.view_weights[settings.view_sizes.index(long_side)]
 
 
 def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> torch.Tensor:

@@ -20,7 +20,7 @@ from pathlib import Path
 from .api import Protector, ProtectResult, provenance
 from .engines import Engine, LocalEngine, Outcome, Task, describe
 from .errors import ConfigError, ImageError, StylecloakError
-from .imageio import check_output, iter_images, output_path, read_xmp, xmp_values
+from .io import check_output, iter_images, output_path, read_xmp, xmp_values
 
 JOURNAL = Path(".stylecloak") / "done.jsonl"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .cloak import CloakSettings
 from .errors import ConfigError
 from .transforms import EOTSettings
 
@@ -42,6 +41,55 @@ method at a cosine-decayed step of 0.5/255."""
 
 SINGLE_SCALE = {"work_size": 512, "view_sizes": (), "steps": 80, "eot": ROBUST}
 """The previous default (δ optimised at 512 px only), kept as the benchmarks' baseline: overrides for ``default``."""
+
+_DEFAULT = {**INTENSITY["default"], **QUALITY["default"]}
+"""The default preset pair: :class:`CloakSettings`' defaults."""
+
+
+@dataclass(frozen=True)
+class CloakSettings:
+    """How hard and how long to optimise: the fields of a preset pair (:func:`cloak_settings`); the defaults
+    are the ``default`` intensity and quality."""
+
+    budget: float = _DEFAULT["budget"]
+    """p: perceptual distance allowed before the penalty starts (units of :class:`PerceptualDistance`)."""
+    penalty: float = 20.0
+    """α: weight of the budget penalty."""
+    max_linf: float | None = _DEFAULT["max_linf"]
+    """Hard cap on |δ| per pixel (None: no per-pixel cap)."""
+    min_psnr: float | None = _DEFAULT["min_psnr"]
+    """Hard cap on the energy of δ: PSNR(x+δ, x) ≥ this (dB); :meth:`Protector.protect` keeps the saved
+    8-bit image above it too. None: no cap."""
+    delta_scale: float = 1.0
+    """δ is optimised at this fraction of the working resolution and upsampled (0.5: smoother, survives
+    JPEG and downscaling better)."""
+    steps: int = _DEFAULT["steps"]
+    lr: float = 0.5 / 255
+    """Step size, in image units (per pixel for Adam, RMS over pixels for ``"l2"``)."""
+    method: str = "l2"
+    """``"adam"`` (Glaze) or ``"l2"``: momentum steps along the RMS-normalised gradient, which spend
+    the energy (PSNR) budget where the gradient is large instead of evenly over all pixels."""
+    cosine: bool = True
+    """Decay the step size to 0 along a half cosine (coarse moves first, fine ones last)."""
+    work_size: int | None = _DEFAULT["work_size"]
+    """Long side (px) at which δ is optimised; larger images get δ upsampled. None: full resolution."""
+    eot: EOTSettings | None = _DEFAULT["eot"]
+    """Random transformations averaged over (robustness); None disables EOT."""
+    view_sizes: tuple[int, ...] = _DEFAULT["view_sizes"]
+    """Long sides (px) of the mimic views the cloak protects at, one drawn per step (weighted by
+    ``view_weights``); empty: the working image only. Built by :meth:`Protector.protect`."""
+    view_weights: tuple[float, ...] | None = None
+    """Relative chance of each of ``view_sizes`` (None: equal)."""
+    view_order: str = _DEFAULT["view_order"]
+    """How a step's view is chosen: ``random`` (by ``view_weights``), ``cycle``, ``worst`` (the view whose
+    latest loss is highest: the cloak works on the mimic size it protects least), or ``all`` (every view,
+    losses averaged; one step costs all the views)."""
+    bf16: bool = True
+    """Run the encoders under bfloat16 autocast where the device supports it (fast on CPUs with AVX-512 BF16
+    and on CUDA GPUs); fp32 elsewhere."""
+    patience: int = 0
+    """Stop early after this many steps without 1 % progress (0: never)."""
+    seed: int = 0
 
 
 def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, perceptual: str = "efficientnet", **overrides) -> CloakSettings:

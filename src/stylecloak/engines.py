@@ -25,7 +25,7 @@ from .api import Protector, ProtectResult
 from .cloak import Progress
 from .config import ProtectSettings
 from .errors import ConfigError, StylecloakError
-from .imageio import frames_warning, load_image, save_png
+from .io import frames_warning, load_image, save_png
 from .styles import Style
 
 log = logging.getLogger(__name__)

@@ -13,17 +13,21 @@ import torch
 import torch.nn.functional as F
 
 
-def long_side_size(size: tuple[int, int], long_side: int | None) -> tuple[int, int]:
-    """(h, w) of an image of ``size`` brought to ``long_side`` px on its long side; never enlarged."""
-    scale = 1.0 if long_side is None else min(1.0, long_side / max(size))
-    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+def long_side_size(size: tuple[int, int], long_side: int | None, multiple: int = 1, enlarge: bool = False) -> tuple[int, int]:
+    """(h, w) of an image of ``size`` brought to ``long_side`` px on its long side (None: kept), each side
+    rounded to a multiple of ``multiple`` (at least one); never enlarged unless ``enlarge``."""
+    scale = 1.0 if long_side is None else long_side / max(size)
+    scale = scale if enlarge else min(1.0, scale)
+    return max(multiple, round(size[0] * scale / multiple) * multiple), max(multiple, round(size[1] * scale / multiple) * multiple)
 
 
-def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``x`` resized to (h, w): bicubic, antialiased when shrinking, clamped to [0, 1] (differentiable)."""
+def resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bicubic") -> torch.Tensor:
+    """``x`` resized to (h, w), antialiased when shrinking (differentiable); ``bicubic`` output is clamped to
+    [0, 1], ``bilinear`` (the style statistics' and the judge's resize) cannot overshoot."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
-    return F.interpolate(x, size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+    out = F.interpolate(x, size, mode=mode, antialias=True, align_corners=False)
+    return out.clamp(0, 1) if mode == "bicubic" else out
 
 
 def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:

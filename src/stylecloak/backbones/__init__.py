@@ -14,6 +14,7 @@ import torch
 from ..errors import ConfigError, WeightsError
 from . import taesd
 from .base import Backbone
+from .latents import encode_all, target_progress
 from .weights import DownloadProgress, resolve
 
 
@@ -35,16 +36,12 @@ TINY: dict[str, TinySpec] = {
     "taef2": TinySpec(32, taef2_pool=True),
     "taesana": TinySpec(32, factor=32, has_decoder=False),
 }
-"""taesana's decoder architecture is not published in a form we reproduce; it is encoder-only here."""
+"""taesana is loaded encoder-only: it is the audit's transfer encoder, which needs no decoder (the pinned upstream
+commit also publishes a TAESana decoder; its architecture is not written here)."""
 
 DEFAULT_BACKBONE = "taef2"
 
 _cache: dict[tuple[str, str, str], Backbone] = {}
-
-
-def available() -> list[str]:
-    """Names accepted by :func:`load_backbone` (plus ``diffusers:<hub id or folder>``)."""
-    return list(TINY)
 
 
 def load_backbone(
@@ -91,10 +88,4 @@ def _load_state(module: torch.nn.Module, path: Path) -> None:
         raise WeightsError(f"{path}: not a valid weight file for this model ({exc.__class__.__name__}); delete it and run again") from exc
 
 
-def load_backbones(names: str | list[str], **kwargs) -> list[Backbone]:
-    """Several backbones from a comma-separated string or a list (for ensembles)."""
-    items = names.split(",") if isinstance(names, str) else names
-    return [load_backbone(n.strip(), **kwargs) for n in items if n.strip()]
-
-
-__all__ = ["DEFAULT_BACKBONE", "TINY", "Backbone", "available", "load_backbone", "load_backbones"]
+__all__ = ["DEFAULT_BACKBONE", "TINY", "Backbone", "encode_all", "load_backbone", "target_progress"]

@@ -26,11 +26,6 @@ class Backbone(nn.Module):
         self.to(memory_format=torch.channels_last)  # ~25 % faster convolutions on CPU, same numbers
 
     @property
-    def min_size(self) -> int:
-        """Smallest image side the encoder accepts (one latent pixel)."""
-        return self.factor
-
-    @property
     def device(self) -> torch.device:
         """Where the weights live (inputs must be there too)."""
         return next(self.parameters()).device

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from ..errors import WeightsError
+from ..io.atomic import atomic_file
 
 UPSTREAM_COMMIT = "5cccb12dc72074a4be35680c3b108548a7c69978"
 DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/madebyollin/taesd/{UPSTREAM_COMMIT}"
@@ -107,10 +107,8 @@ def _missing(name: str, folder: str | Path | None, why: str) -> str:
 
 def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
     url = f"{os.environ.get('STYLECLOAK_WEIGHTS_URL', DEFAULT_BASE_URL).rstrip('/')}/{name}"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+        with atomic_file(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0)
             factory = download_progress.get()
             report = progress or (factory(name) if factory else None)
@@ -123,12 +121,9 @@ def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
                     report(done, total)
             if report and not total:
                 report(done, done)  # the size is known now: the download is complete
-        if not verify(Path(tmp), name):
-            raise WeightsError(f"{url}: downloaded file failed its checksum; try again later or put {name} into {cache_dir()}")
-        os.replace(tmp, dest)
+            out.flush()
+            if not verify(Path(out.name), name):
+                raise WeightsError(f"{url}: downloaded file failed its checksum; try again later or put {name} into {cache_dir()}")
     except (urllib.error.URLError, OSError) as exc:
         raise WeightsError(_missing(name, None, f"downloading {url} failed ({exc})")) from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 

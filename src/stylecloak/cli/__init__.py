@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +26,7 @@ from rich.progress import (
 
 from .. import __version__
 from ..backbones import weights
+from ..io import atomic_file
 
 console = Console(stderr=True, soft_wrap=True)
 """Progress and results; silent with ``--quiet``."""
@@ -43,11 +42,8 @@ def fail(message: str) -> None:
 
 def write_json(path: Path, data: dict) -> None:
     """Write JSON atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with atomic_file(path, "w") as f:
         json.dump(data, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,13 +9,18 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..audit import AuditReport, AuditSettings, audit, pair_files, parse_countermeasures
+from ..audit import (
+    AuditReport,
+    AuditSettings,
+    MimicSettings,
+    audit,
+    pair_files,
+    parse_countermeasures,
+)
 from ..batch import recorded_provenance
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
-from ..judge import MimicSettings
-from ..styles import parse_style_dirs
-from ..targets import load_profile
+from ..styles import load_profile, parse_style_dirs
 from . import console, fail, main, write_json
 
 

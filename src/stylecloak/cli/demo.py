@@ -15,13 +15,16 @@ from ..audit import AuditProgress, AuditSettings, audit
 from ..batch import BatchItem
 from ..config import MIMIC_SIZES, ProtectSettings
 from ..errors import StylecloakError
-from ..imageio import load_image, save_image
+from ..io import load_image, save_image
 from ..sample import paint_sample
 from . import console, fail, main, write_json
 
 DEMO_STYLE = "woodcut"
 """The demo's target: the style Glaze's selection (``Protector.choose_target``, seed 0) picks for the sample.
-Fixed here because running the selection would add about 25 s to a one-minute demo."""
+Fixed here because running the selection would add about 25 s to a short demo."""
+
+DEMO_SIZE = 512
+"""The sample's default width: a first run in a minute or two on a 2-core CPU (README, "Quick start")."""
 
 CHECKS = ("jpeg75", "downscale_half")
 """The mimic's clean-ups the short audit applies: JPEG at quality 75, and halving the size then restoring it."""
@@ -31,18 +34,25 @@ CHECKS = ("jpeg75", "downscale_half")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default="stylecloak-demo", show_default=True, help="Folder for the demo's files (files of the same names are replaced).")
 @click.option("--open", "open_files", is_flag=True, help="Open the protected image and the model's view when done.")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
-@click.option("--size", type=click.IntRange(32), default=1024, hidden=True, help="Width of the sample (px).")
+@click.option(
+    "--size", type=click.IntRange(32, 4096), default=DEMO_SIZE, show_default=True,
+    help="Width of the sample (px). 1024 shows the cloak at every mimic size (512/768/1024 px) but takes several minutes on a laptop CPU.",
+)
 @click.option("--steps", type=click.IntRange(1), hidden=True, help="Override the preset's number of optimisation steps.")
 def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, steps: int | None) -> None:
-    """Protect a built-in sample painting and show what the cloak does (about a minute).
+    """Protect a built-in sample painting and show what the cloak does (a minute or two on a laptop CPU).
 
     Paints a sample landscape, protects it with the default preset, checks what survives a mimic's
     clean-up (JPEG, downscaling) at the sizes mimics train at, and writes everything into --out.
+    The sample is 512 px wide so that the first run is quick; mimics that train at 768 or 1024 px see
+    a 512 px image at its own size. --size 1024 protects and checks all three sizes (several minutes
+    on a CPU, seconds on a GPU).
 
     \b
     Examples:
       stylecloak demo
       stylecloak demo --out ~/stylecloak-demo --open
+      stylecloak demo --size 1024
     """
     start = time.perf_counter()
     paths = {k: out_dir / f for k, f in (("original", "original.png"), ("protected", "protected.png"), ("preview", "what-the-model-sees.png"), ("report", "report.json"), ("audit", "audit.json"))}
@@ -121,8 +131,16 @@ def summary_lines(paths: dict[str, Path], protected: dict, checked: dict, second
             f"moved {protected['target_progress']:.0%} of the way to the '{style}' style (picture: original, protected, target): {paths['preview']}"
         ),
         (
-            f"4. After a mimic's clean-up, checked at {sizes} px: still {worst['jpeg75']:.0%} of the way after JPEG q75 and "
-            f"{worst['downscale_half']:.0%} after halving the size (worst size): {paths['audit']}"
+            f"4. After a mimic's clean-up, checked at {sizes} px{_larger_hint(checked)}: still {worst['jpeg75']:.0%} of the way "
+            f"after JPEG q75 and {worst['downscale_half']:.0%} after halving the size (worst size): {paths['audit']}"
         ),
         f"5. All numbers: {paths['report']} (done in {seconds:.0f} s). Next: stylecloak protect YOUR-ART/ --out protected/",
     ]
+
+
+def _larger_hint(checked: dict) -> str:
+    """Say so when the sample is smaller than the largest mimic size (it is then seen only at its own size)."""
+    largest = max(MIMIC_SIZES)
+    if max(map(int, checked["sizes"])) >= largest:
+        return ""
+    return f" (the sample's size; mimics training larger see it at that size; --size {largest} checks {'/'.join(map(str, MIMIC_SIZES))} px)"

@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import INTENSITY, QUALITY
 from ..errors import StylecloakError
-from ..imageio import probe_image
+from ..io import probe_image
 from ..styles import all_styles
 from .jobs import AUTO, JobOptions, JobQueue, QueueFull, StorageFull
 from .uploads import MB, UploadError, receive, size_text

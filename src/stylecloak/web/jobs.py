@@ -5,16 +5,14 @@ in its own temporary folder, under generated names only; the folder is removed w
 deleted, when it has been left alone for ``ttl`` seconds after finishing, when newer jobs need the
 room (at most ``max_jobs`` jobs and ``max_disk`` bytes are kept), and when the queue closes. A
 finished job's uploads are deleted at once, and a cancelled job's whole folder unless it finished
-some images. Folders of servers that died without cleaning up are removed at the next start.
+some images. Folders of servers that died without cleaning up are removed at the next start (:mod:`.folders`).
+What the worker does with a job is :func:`~.execute.run_job`.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import math
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -26,39 +24,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from filelock import FileLock, Timeout
-from PIL import Image
+from filelock import FileLock
 
-from ..api import Protector, ProtectResult, style_sample
+from ..api import Protector
 from ..config import INTENSITY, QUALITY, ProtectSettings
 from ..engines import cpu_cores
-from ..errors import ConfigError, ImageError, StylecloakError
-from ..imageio import (
-    IMAGE_EXTENSIONS,
-    LoadedImage,
-    frames_warning,
-    load_image,
-    save_png,
-    to_pil,
-)
+from ..errors import ConfigError, StylecloakError
 from ..styles import all_styles
-from ..targets import default_profile_path
+from .execute import AUTO, run_job
+from .folders import PREFIX, disk_usage, portable_name, remove_stale_folders
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
-"""Style name meaning: the artist profile's target style (chosen the first time)."""
 SWEEP_SECONDS = 30.0
-PREFIX = "stylecloak-web-"
-"""Name prefix of each server's temporary folder (a ``.lock`` inside is held while the server runs)."""
-STALE_UNLOCKED = 24 * 3600.0
-"""A server folder without a lock file (older versions) is removed once untouched this long."""
-VIEWS = ("before", "after", "preview")
-"""Browser-friendly PNGs written for each finished image, besides the download itself."""
-
-
-class _Cancelled(Exception):
-    """Raised inside the progress callback to stop the optimisation of a cancelled job."""
 
 
 class QueueFull(StylecloakError):
@@ -106,7 +84,7 @@ class Item:
     warning: str | None = None
     summary: dict | None = None
     files: dict[str, Path] = field(default_factory=dict)
-    """Once done: "download" (the protected image) and the :data:`VIEWS`."""
+    """Once done: "download" (the protected image) and the :data:`~.execute.VIEWS`."""
 
     @property
     def download_name(self) -> str:
@@ -211,9 +189,9 @@ class JobQueue:
             finished = sorted((j for j in self._jobs.values() if j.status in ("done", "cancelled")), key=lambda j: j.touched)
             while finished and len(self._jobs) >= self.max_jobs:
                 self.delete(finished.pop(0).id)
-            while finished and _disk_usage(self.root) > self.max_disk:
+            while finished and disk_usage(self.root) > self.max_disk:
                 self.delete(finished.pop(0).id)
-            if _disk_usage(self.root) > self.max_disk:
+            if disk_usage(self.root) > self.max_disk:
                 raise StorageFull("The server's storage for jobs is full; wait for the running jobs to finish, or send fewer or smaller images.")
             self._jobs[job_id] = job
             self._queue.append(job)
@@ -342,10 +320,10 @@ class JobQueue:
         torch.set_num_threads(max(1, cpu_cores() - 1))
         while (job := self._next()) is not None:
             try:
-                self._run(job)
+                run_job(self, job)
             except Exception:  # the worker must survive anything a job does
                 log.exception("job %s failed", job.id)
-                self._fail_rest(job, "unexpected server error; see the server's log")
+                self.fail_rest(job, "unexpected server error; see the server's log")
             with self._cond:
                 self._running = None
                 self._end(job)
@@ -364,80 +342,14 @@ class JobQueue:
             job.status = "running"
             return job
 
-    def _run(self, job: Job) -> None:
-        try:
-            protector = self.protector(job.options.intensity, job.options.quality)
-            style = job.options.style
-            if style == AUTO:
-                self._update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
-                samples = style_sample([item.input for item in job.items], max_pixels=self.max_pixels)
-                style = protector.choose_target(samples, artist=job.options.artist, profile=self._profile(job.options.artist)).target_style
-            self._update(job, phase="", target_style=style)
-        except StylecloakError as exc:
-            self._fail_rest(job, self._public(str(exc), job))
-            return
-        for item in job.items:
-            if job.cancel.is_set():
-                break
-            self._protect(job, item, protector, style)
-
-    def _protect(self, job: Job, item: Item, protector: Protector, style: str) -> None:
-        def progress(step: int, total: int, info: dict) -> None:
-            if job.cancel.is_set():
-                raise _Cancelled
-            with self._cond:
-                item.step, item.total = step, total
-
-        with self._cond:
-            item.status, item.total = "running", protector.cloak_settings.steps
-        try:
-            source = load_image(item.input, max_pixels=self.max_pixels)
-            with self._cond:
-                item.warning = frames_warning(source, item.name)
-            result = protector.protect(source, style, progress)
-            files = self._write(job, item, result)
-        except _Cancelled:
-            status, error, files, summary = "cancelled", None, {}, None
-        except StylecloakError as exc:
-            status, error, files, summary = "failed", self._public(str(exc), job, item), {}, None
-        except Exception as exc:  # keep serving the other images
-            log.exception("protecting %s failed", item.input)
-            status, error, files, summary = "failed", f"{item.name}: unexpected error ({type(exc).__name__}); see the server's log", {}, None
-        else:
-            summary = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in result.summary().items() if k != "input"}
-            status, error = "done", None
-        with self._cond:
-            item.status, item.error, item.files, item.summary = status, error, files, summary
-
-    def _write(self, job: Job, item: Item, result: ProtectResult) -> dict[str, Path]:
-        """Write the download and the views (each atomically); on failure remove them all and
-        raise :class:`ImageError` naming the user's file."""
-        suffix = Path(item.name).suffix.lower()
-        files: dict[str, Path] = {}
-        try:
-            files["download"] = result.save(job.folder / f"{item.id}{suffix if suffix in IMAGE_EXTENSIONS else '.png'}")
-            views = {"before": lambda: _view(result.source, result.source.rgb), "after": lambda: _view(result.source, result.cloaked), "preview": result.preview}
-            for kind in VIEWS:
-                files[kind] = save_png(views[kind](), job.folder / f"{item.id}.{kind}.png")
-        except (StylecloakError, OSError) as exc:
-            for path in files.values():
-                path.unlink(missing_ok=True)
-            log.warning("saving %s (%s) failed: %s", item.name, item.id, exc)
-            cause = exc.__cause__ if isinstance(exc, StylecloakError) else exc
-            if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise ImageError(f"{item.name}: the server's disk is full, so the protected copy could not be saved; free some space and try again") from exc
-            raise ImageError(f"{item.name}: the protected copy could not be saved; see the server's log") from exc
-        return files
-
-    def _profile(self, artist: str) -> Path | None:
-        return self.profile_dir / default_profile_path(artist).name if self.profile_dir else None
-
-    def _update(self, job: Job, **changes: object) -> None:
+    def update(self, record: Job | Item, **changes: object) -> None:
+        """Set fields of a job or one of its items under the queue's lock (the status readers see them whole)."""
         with self._cond:
             for key, value in changes.items():
-                setattr(job, key, value)
+                setattr(record, key, value)
 
-    def _fail_rest(self, job: Job, message: str) -> None:
+    def fail_rest(self, job: Job, message: str) -> None:
+        """Mark the job's unfinished items failed with ``message``."""
         with self._cond:
             for item in job.items:
                 if item.status in ("queued", "running"):
@@ -459,57 +371,8 @@ class JobQueue:
         for item in job.items:
             item.input.unlink(missing_ok=True)
 
-    def _public(self, message: str, job: Job, item: Item | None = None) -> str:
+    def public(self, message: str, job: Job, item: Item | None = None) -> str:
         """An error message with the server's file paths replaced by the user's names."""
         for other in job.items if item is None else [item]:
             message = message.replace(str(other.input), other.name)
         return message.replace(str(job.folder) + os.sep, "")
-
-
-def portable_name(name: str) -> str:
-    """``name`` with the characters Windows refuses in file names (``:<>"|?*``, controls) replaced by ``_``."""
-    return re.sub(r'[:<>"|?*\x00-\x1f\\/]', "_", name).rstrip(" .") or "image"
-
-
-def remove_stale_folders(parent: str | Path | None = None) -> list[Path]:
-    """Delete the temporary folders of stylecloak servers that are no longer running; return them.
-
-    A running server holds the lock file inside its folder; a folder whose lock can be taken was left
-    by a server that crashed. Folders without a lock file are removed once untouched for a day.
-    """
-    removed = []
-    for folder in Path(parent or tempfile.gettempdir()).glob(f"{PREFIX}*"):
-        lock = folder / ".lock"
-        if not folder.is_dir() or folder.is_symlink():
-            continue
-        if lock.exists():
-            try:
-                with FileLock(lock, timeout=0):
-                    shutil.rmtree(folder, ignore_errors=True)
-            except Timeout:  # its server is running
-                continue
-        elif time.time() - folder.stat().st_mtime < STALE_UNLOCKED:
-            continue
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-        log.info("removed %s, left behind by a stylecloak server that stopped without cleaning up", folder)
-        removed.append(folder)
-    return removed
-
-
-def _disk_usage(root: Path) -> int:
-    total = 0
-    for folder, _, names in os.walk(root):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:  # deleted meanwhile
-                continue
-    return total
-
-
-
-def _view(source: LoadedImage, rgb: torch.Tensor) -> Image.Image:
-    """``rgb`` as an image a browser shows (alpha kept, CMYK and 16-bit brought to 8-bit RGB)."""
-    pil = to_pil(source, rgb)
-    return pil if pil.mode in ("RGB", "RGBA", "L", "LA") else pil.convert("RGBA" if source.alpha is not None else "RGB")

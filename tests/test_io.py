@@ -1,4 +1,4 @@
-"""Round trips, metadata, opt-out XMP, atomic writes and path helpers of stylecloak.imageio."""
+"""Round trips, metadata, opt-out XMP, atomic writes and path helpers of stylecloak.io."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
 from stylecloak.errors import ConfigError, ImageError
-from stylecloak.imageio import (
+from stylecloak.io import (
     IMAGE_EXTENSIONS,
     LoadedImage,
     iter_images,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from .backbones import Backbone
-from .styles import Style
+from ..backbones import Backbone
+from ..geometry import long_side_size, resize
+from .library import Style
 
 
 @dataclass(frozen=True)
@@ -23,20 +23,13 @@ class LatentStats:
         return torch.cat([self.mean, self.std])
 
 
-def _fit(x: torch.Tensor, factor: int, long_side: int) -> torch.Tensor:
-    """Resize so the long side is at most ``long_side`` and both sides are multiples of ``factor``."""
-    h, w = x.shape[-2:]
-    s = min(1.0, long_side / max(h, w))
-    nh, nw = max(factor, round(h * s / factor) * factor), max(factor, round(w * s / factor) * factor)
-    return x if (nh, nw) == (h, w) else F.interpolate(x, (nh, nw), mode="bilinear", antialias=True, align_corners=False)
-
-
 @torch.no_grad()
 def image_stats(backbone: Backbone, images: torch.Tensor, long_side: int = 512) -> list[LatentStats]:
     """Per-image latent statistics of a batch (N,3,H,W) in [0, 1]."""
     out = []
     for im in images.split(1):
-        z = backbone.encode(_fit(im.to(backbone.device), backbone.factor, long_side))
+        im = im.to(backbone.device)  # long side at most long_side, both sides multiples of the factor
+        z = backbone.encode(resize(im, long_side_size(im.shape[-2:], long_side, backbone.factor), "bilinear"))
         out.append(LatentStats(z.mean((0, 2, 3)), z.std((0, 2, 3))))
     return out
 

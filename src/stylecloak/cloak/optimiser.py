@@ -1,28 +1,31 @@
-"""The cloak optimiser: Glaze's objective at a working resolution, optionally robust (EOT).
+"""The shared cloak optimiser: push an image's latents toward a target per mimic view, within caps.
 
-    minimise_δ  Σ_b ‖Φ_b(T(x+δ)) − t_b‖² / ‖Φ_b(x) − t_b‖²  +  α · max(d(x+δ, x) − p, 0),
+    minimise_δ  Σ_b ‖Φ_b(T(V(x+δ))) − t_b‖² / ‖Φ_b(V(x)) − t_b‖²  +  α · max(d(x+δ, x) − p, 0),
     subject to  ‖δ‖∞ ≤ ε  and  PSNR(x+δ, x) ≥ floor
 
-solved with Adam (as Glaze) or, by default, with momentum steps along the RMS-normalised gradient
-(``method="l2"``), which suit the PSNR (energy) cap that binds in practice.
+solved with Adam or, by default, with momentum steps along the RMS-normalised gradient (``method="l2"``),
+which suit the PSNR (energy) cap that binds in practice.
 
-Φ_b are the backbones' encoders, t_b = Φ_b(Ω(x, T)) the target latents, d the perceptual distance,
-p the budget and T a random transformation (expectation over transformation) when EOT is on.
+Φ_b are the backbones' encoders, V a mimic view (the image resized to a training size), t_b = Φ_b(target)
+the view's target latents, d the perceptual distance, p the budget and T a random transformation
+(expectation over transformation) when EOT is on. A method decides each view's target image (:mod:`.glaze`:
+the style-transferred Ω(x, T)); the optimiser is the same for every method.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .backbones import Backbone
-from .device import autocast
-from .geometry import view_of
-from .perceptual import PerceptualDistance
-from .transforms import EOTSettings, RandomEOT
+from ..backbones import Backbone, encode_all
+from ..config import CloakSettings
+from ..device import autocast
+from ..geometry import view_of
+from ..perceptual import PerceptualDistance
+from ..transforms import RandomEOT
 
 PERCEPTUAL_EVERY = 4
 """Well under budget the perceptual distance is measured at least every this many steps (and on the last):
@@ -33,71 +36,15 @@ Progress = Callable[[int, int, dict], None]
 
 
 @dataclass(frozen=True)
-class CloakSettings:
-    """How hard and how long to optimise. :func:`stylecloak.config.cloak_settings` builds the named presets."""
-
-    budget: float = 0.05
-    """p: perceptual distance allowed before the penalty starts (units of :class:`PerceptualDistance`)."""
-    penalty: float = 20.0
-    """α: weight of the budget penalty."""
-    max_linf: float | None = 8 / 255
-    """Hard cap on |δ| per pixel (None: no per-pixel cap)."""
-    min_psnr: float | None = 33.5
-    """Hard cap on the energy of δ: PSNR(x+δ, x) ≥ this (dB); :meth:`Protector.protect` keeps the saved
-    8-bit image above it too. None: no cap."""
-    delta_scale: float = 1.0
-    """δ is optimised at this fraction of the working resolution and upsampled (0.5: smoother, survives
-    JPEG and downscaling better)."""
-    steps: int = 100
-    lr: float = 0.5 / 255
-    """Step size, in image units (per pixel for Adam, RMS over pixels for ``"l2"``)."""
-    method: str = "l2"
-    """``"adam"`` (Glaze) or ``"l2"``: momentum steps along the RMS-normalised gradient, which spend
-    the energy (PSNR) budget where the gradient is large instead of evenly over all pixels."""
-    cosine: bool = True
-    """Decay the step size to 0 along a half cosine (coarse moves first, fine ones last)."""
-    work_size: int | None = 512
-    """Long side (px) at which δ is optimised; larger images get δ upsampled. None: full resolution."""
-    eot: EOTSettings | None = field(default_factory=EOTSettings)
-    """Random transformations averaged over (robustness); None disables EOT."""
-    view_sizes: tuple[int, ...] = ()
-    """Long sides (px) of the mimic views the cloak protects at, one drawn per step (weighted by
-    ``view_weights``); empty: the working image only. Built by :meth:`Protector.protect`."""
-    view_weights: tuple[float, ...] | None = None
-    """Relative chance of each of ``view_sizes`` (None: equal)."""
-    view_order: str = "random"
-    """How a step's view is chosen: ``random`` (by ``view_weights``), ``cycle``, ``worst`` (the view whose
-    latest loss is highest: the cloak works on the mimic size it protects least), or ``all`` (every view,
-    losses averaged; one step costs all the views)."""
-    bf16: bool = True
-    """Run the encoders under bfloat16 autocast where the device supports it (fast on CPUs with AVX-512 BF16
-    and on CUDA GPUs); fp32 elsewhere."""
-    patience: int = 0
-    """Stop early after this many steps without 1 % progress (0: never)."""
-    seed: int = 0
-
-
-@torch.no_grad()
-def encode_all(backbones: list[Backbone], x: torch.Tensor, bf16: bool = False) -> list[torch.Tensor]:
-    """Latents of ``x`` in every backbone (fp32, no gradient)."""
-    with autocast(x.device, bf16):
-        return [bb.encode(x).float() for bb in backbones]
-
-
-def target_progress(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> float:
-    """TP = 1 − ‖z1 − t‖ / ‖z0 − t‖: how far latents moved from z0 (original) toward the target t."""
-    return 1 - float((z1 - t).norm() / (z0 - t).norm().clamp_min(1e-12))
-
-
-@dataclass(frozen=True)
 class View:
-    """One way a mimic sees the image: the working image resized to ``size`` and padded, and Ω(x, T) there.
+    """One way a mimic sees the image: the working image resized to ``size`` and padded, and the target there.
 
-    ``size`` is (h, w) before padding; ``omega`` is Ω at that size, padded like the view.
+    ``size`` is (h, w) before padding; ``target`` is the image whose latents the view is pushed toward
+    (Glaze: Ω(x, T)) at that size, padded like the view.
     """
 
     size: tuple[int, int]
-    omega: torch.Tensor
+    target: torch.Tensor
     weight: float = 1.0
     """Relative chance of this view being drawn for a step."""
 
@@ -113,7 +60,7 @@ def optimise(
 ) -> torch.Tensor:
     """Find δ for ``work`` (1,3,h,w in [0, 1], sides multiples of every backbone's factor).
 
-    ``views``: the mimic views (:class:`View`) to protect at, or just Ω(work, T) (same shape as ``work``) to
+    ``views``: the mimic views (:class:`View`) to protect at, or just the target image (same shape as ``work``) to
     protect at the working resolution only. ``valid`` is the (h, w) of the image inside any padding (the
     PSNR cap is measured there). Returns δ (1,3,h,w) with work+δ in [0, 1].
     """
@@ -123,12 +70,12 @@ def optimise(
     if isinstance(views, torch.Tensor):
         views = [View(valid, views)]
 
-    # 1. constants per view: target latents t = Φ(Ω), the original's latents z0 (normalisers)
+    # 1. constants per view: target latents t = Φ(target), the original's latents z0 (normalisers)
     gen = torch.Generator().manual_seed(settings.seed)
     eot = RandomEOT(settings.eot) if settings.eot is not None else None
     ref = perceptual.reference(work)
     originals = [view_of(work, valid, v.size, multiple) for v in views]
-    targets = [encode_all(backbones, v.omega, settings.bf16) for v in views]
+    targets = [encode_all(backbones, v.target, settings.bf16) for v in views]
     norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, o, settings.bf16), ts)] for o, ts in zip(originals, targets)]
     weights = torch.tensor([v.weight for v in views], dtype=torch.float64)
 
@@ -163,7 +110,7 @@ def optimise(
             if eot is not None:
                 seen, record = eot(seen, gen)
                 if "shift" in record:  # content moved: the target must move with it
-                    goal = encode_all(backbones, eot.replay(views[i].omega, {"shift": record["shift"]}), settings.bf16)
+                    goal = encode_all(backbones, eot.replay(views[i].target, {"shift": record["shift"]}), settings.bf16)
             with autocast(work.device, settings.bf16):
                 part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms[i])) / len(backbones)
             last[i] = float(part.detach())

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from .backbones import Backbone
-from .cloak import Progress
-from .device import autocast
-from .errors import ConfigError
-from .perceptual import PerceptualDistance
+from ..backbones import Backbone
+from ..device import autocast
+from ..errors import ConfigError
+from ..geometry import pad_to
+from ..perceptual import PerceptualDistance
+
+if TYPE_CHECKING:
+    from ..cloak.optimiser import Progress
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class PurifySettings:
     lr: float = 2 / 255
     """Adam step size, in image units."""
     bound: float = 0.2
-    """Δ: perceptual distance from the input allowed before the penalty starts (the default cloak budget is 0.25)."""
+    """Δ: perceptual distance from the input allowed before the penalty starts (the default cloak budget is 0.30)."""
     weight: float = 10.0
     """λ: weight of the penalty."""
     bf16: bool = True
@@ -45,11 +49,6 @@ class PurifySettings:
     def __post_init__(self) -> None:
         if self.steps < 0 or self.lr <= 0 or self.bound < 0 or self.weight < 0:
             raise ConfigError(f"bad purification settings {self}; steps, bound and weight must be ≥ 0 and lr > 0")
-
-
-def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    ph, pw = -x.shape[-2] % multiple, -x.shape[-1] % multiple
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
 def _autoencoder(backbone: Backbone) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -64,7 +63,7 @@ def _autoencoder(backbone: Backbone) -> Callable[[torch.Tensor], torch.Tensor]:
 def consistency_error(backbone: Backbone, x: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """Mean squared autoencoder error ‖D(E(x)) − x‖² per image, shape (B,); low for clean images."""
     h, w = x.shape[-2:]
-    padded = _pad(x, backbone.factor).contiguous(memory_format=torch.channels_last)
+    padded = pad_to(x, backbone.factor).contiguous(memory_format=torch.channels_last)
     with autocast(x.device, bf16):
         rec = _autoencoder(backbone)(padded)
     return (rec[..., :h, :w] - x).pow(2).flatten(1).mean(1)
@@ -82,7 +81,7 @@ def purify(
     perceptual = perceptual or PerceptualDistance()
     h, w = x.shape[-2:]
     channels_last = torch.channels_last  # several times faster convolutions on CPU
-    source = _pad(x.detach().float(), backbone.factor).contiguous(memory_format=channels_last)
+    source = pad_to(x.detach().float(), backbone.factor).contiguous(memory_format=channels_last)
     ref = perceptual.reference(x.contiguous(memory_format=channels_last))
 
     # 1. x̃ starts at the input and is optimised with Adam

@@ -1,68 +1,17 @@
-"""Glaze target selection (§5.3): pick a style 50-75th percentile away from the artist, and remember it."""
+"""Glaze target selection (§5.3): pick a style 50-75th percentile away from the artist."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import re
-import tempfile
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-from platformdirs import user_config_dir
 
-from .backbones import Backbone
-from .errors import ConfigError
-from .styles import Style
+from ..backbones import Backbone
+from ..errors import ConfigError
+from .library import Style
+from .profile import ArtistProfile
 from .transfer import image_stats, style_stats
-
-PROFILE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ArtistProfile:
-    """The persisted choice of target style for one artist."""
-
-    artist: str
-    target_style: str
-    backbone: str
-    seed: int
-    distances: dict[str, float] = field(default_factory=dict)
-    band: tuple[float, float] = (0.0, 0.0)
-    created: str = ""
-    version: int = PROFILE_VERSION
-
-
-def default_profile_path(artist: str = "default") -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", artist) or "default"
-    return Path(user_config_dir("stylecloak")) / "profiles" / f"{safe}.json"
-
-
-def load_profile(path: str | Path) -> ArtistProfile | None:
-    """The profile at ``path``, or None when the file does not exist."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text())
-        data["band"] = tuple(data.get("band", (0.0, 0.0)))
-        return ArtistProfile(**data)
-    except (json.JSONDecodeError, TypeError, KeyError) as exc:
-        raise ConfigError(f"{path}: not a stylecloak artist profile ({exc}); delete it or pass another --profile") from exc
-
-
-def save_profile(profile: ArtistProfile, path: str | Path) -> Path:
-    """Write the profile atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(profile), f, indent=2)
-    os.replace(tmp, path)
-    return path
 
 
 def style_distances(backbone: Backbone, artist_images: list[torch.Tensor], candidates: dict[str, Style]) -> dict[str, float]:

@@ -9,8 +9,8 @@ from helpers import painting_crop, to_tensor
 from stylecloak.api import Protector
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError
-from stylecloak.styles import builtin_styles
-from stylecloak.targets import (
+from stylecloak.styles import (
+    builtin_styles,
     choose_target,
     load_profile,
     save_profile,
@@ -63,7 +63,7 @@ def test_profile_is_created_once_and_reused(weights_dir, monet_images, tmp_path)
 
 
 def test_profile_round_trip_and_corrupt_profile(tmp_path):
-    from stylecloak.targets import ArtistProfile
+    from stylecloak.styles import ArtistProfile
 
     path = save_profile(ArtistProfile("a", "woodcut", "taef2", 3, {"woodcut": 1.0}, (0.5, 1.5)), tmp_path / "p.json")
     assert load_profile(path).band == (0.5, 1.5)

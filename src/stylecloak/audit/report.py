@@ -1,0 +1,207 @@
+"""The audit's report: means over images per mimic size, the worst size's headline, JSON, Markdown and a plot."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .measure import AuditSettings
+
+
+def worst(per_size: dict[str, dict]) -> dict:
+    """Headline entries: for each number, the minimum over mimic sizes, and the size where plain TP is lowest."""
+
+    def low(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return min(present) if present else None
+
+    entries = list(per_size.values())
+    names = list(entries[0]["countermeasures"])
+    encoders = list(entries[0]["by_encoder"])
+
+    def worst_of(items: list[dict]) -> dict:
+        return {
+            "target_progress": low([e["target_progress"] for e in items]),
+            "transfer_progress": low([e["transfer_progress"] for e in items]),
+            "by_encoder": {k: low([e["by_encoder"][k] for e in items]) for k in encoders},
+        }
+
+    tp = {k: v["target_progress"] for k, v in per_size.items() if v["target_progress"] is not None}
+    return {
+        **worst_of(entries),
+        "worst_size": int(min(tp, key=tp.__getitem__)) if tp else None,
+        "countermeasures": {c: worst_of([e["countermeasures"][c] for e in entries]) for c in names},
+    }
+
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 4) if present else None
+
+
+def summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
+    """Means over images, per mimic size; the headline numbers are the worst size's means."""
+
+    def progress(entries: list[dict]) -> dict:
+        encoders = entries[0]["by_encoder"]
+        return {
+            "target_progress": _mean([e["target_progress"] for e in entries]),
+            "transfer_progress": _mean([e["transfer_progress"] for e in entries]),
+            "by_encoder": {k: _mean([e["by_encoder"][k] for e in entries]) for k in encoders},
+        }
+
+    sizes = {
+        size: {**progress([im["sizes"][size] for im in images]), "countermeasures": {c: progress([im["sizes"][size]["countermeasures"][c] for im in images]) for c in countermeasures}}
+        for size in images[0]["sizes"]
+    }
+    return {
+        "images": len(images),
+        **worst(sizes),
+        **{k: _mean([im[k] for im in images]) for k in ("psnr_db", "ssim", "perceptual_distance")},
+        "seconds_per_image": _mean([im["seconds"] for im in images]),
+        "sizes": sizes,
+    }
+
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+@dataclass
+class AuditReport:
+    """Per-image records, their mean, the mimic study (if run) and the settings."""
+
+    settings: AuditSettings
+    images: list[dict]
+    summary: dict
+    mimic: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def rows(self) -> list[tuple[str, float | None, float | None]]:
+        """(countermeasure, mean TP, mean transfer TP) at the worst mimic size of each, "none" first."""
+        s = self.summary
+        return [("none", s["target_progress"], s["transfer_progress"])] + [
+            (c, v["target_progress"], v["transfer_progress"]) for c, v in s["countermeasures"].items()
+        ]
+
+    def size_rows(self) -> list[tuple[str, dict[str, float | None]]]:
+        """(countermeasure, {mimic size: mean TP}), "none" first."""
+        sizes = self.summary["sizes"]
+        names = ["none", *self.summary["countermeasures"]]
+        return [(c, {k: (v if c == "none" else v["countermeasures"][c])["target_progress"] for k, v in sizes.items()}) for c in names]
+
+    def to_dict(self) -> dict:
+        return {
+            "summary": self.summary,
+            "images": self.images,
+            "mimic": self.mimic,
+            "settings": asdict(self.settings),
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 1),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self) -> str:
+        s, st = self.summary, self.settings
+        lines = [
+            "# Protection audit",
+            "",
+            (
+                f"{s['images']} image(s), target style `{st.target_style}`, attacked: {', '.join(st.backbones)}, "
+                f"transfer: {', '.join(st.transfer) or '–'}, mimic sizes {', '.join(map(str, st.mimic_sizes))} px, "
+                f"{self.seconds:.0f} s ({_fmt(s['seconds_per_image'], 1)} s per image)."
+            ),
+            "",
+            f"**Worst mimic size: {s['worst_size']} px, target progress {_fmt(s['target_progress'])}.**",
+            "",
+            f"Cost: PSNR {_fmt(s['psnr_db'])} dB, SSIM {_fmt(s['ssim'], 3)}, perceptual distance {_fmt(s['perceptual_distance'], 3)}.",
+            "",
+            "| countermeasure | " + " | ".join(f"TP at {k} px" for k in s["sizes"]) + " | worst TP | worst transfer |",
+            "|---|" + "---|" * (len(s["sizes"]) + 2),
+            *(
+                f"| {name} | " + " | ".join(_fmt(v) for v in by_size.values()) + f" | {_fmt(tp)} | {_fmt(tr)} |"
+                for (name, by_size), (_, tp, tr) in zip(self.size_rows(), self.rows())
+            ),
+            "",
+            "TP = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖ (0: no effect, 1: the encoder sees the target), measured with the",
+            "image resized to each mimic size; \"worst\" is the minimum over sizes.",
+            "",
+            "## Per image",
+            "",
+            "| image | worst TP | at px | transfer | PSNR dB | SSIM | perceptual | s |",
+            "|---|---|---|---|---|---|---|---|",
+            *(
+                f"| {Path(im['original']).name} | {_fmt(im['target_progress'])} | {im['worst_size']} | {_fmt(im['transfer_progress'])} | "
+                f"{_fmt(im['psnr_db'], 1)} | {_fmt(im['ssim'], 3)} | {_fmt(im['perceptual_distance'], 3)} | {_fmt(im['seconds'], 0)} |"
+                for im in self.images
+            ),
+        ]
+        if self.mimic:
+            m, j = self.mimic, self.mimic["judge"]
+            lines += [
+                "",
+                f"## Latent style-mimic proxy: {m['artist']}",
+                "",
+                (
+                    f"Judge: leave-one-out top-{j['top_k']} accuracy {_fmt(j['loo_accuracy'])} over {j['loo_works']} works "
+                    f"(chance {_fmt(j['loo_chance'])}). {len(m['content'])} content works of other artists; the victim is "
+                    f"in the top-{j['top_k']} of {_fmt(m['base_rate'])} of them unstyled (base rate)."
+                ),
+                "",
+                "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection |",
+                "|---|---|---|---|---|---|",
+                *(
+                    f"| {c} | {_fmt(v['recognised_clean'])} | {_fmt(v['recognised_cloaked'])} | {_fmt(v['shift_clean'])} | "
+                    f"{_fmt(v['shift_cloaked'])} | {_fmt(v['protection'])} |"
+                    for c, v in m["countermeasures"].items()
+                ),
+                "",
+                (
+                    f"Shift = share of renders whose top-{j['top_k']} excludes the victim; protection = shift (cloaked) − "
+                    "shift (clean). A proxy: latent statistics only, no diffusion fine-tune."
+                ),
+            ]
+        if self.warnings:
+            lines += ["", "## Warnings", "", *(f"- {w}" for w in self.warnings)]
+        return "\n".join(lines) + "\n"
+
+    def plot(self, path: str | Path) -> Path:
+        """Bar chart of mean target and transfer progress per countermeasure, written as PNG (needs the ``plot`` extra)."""
+        try:
+            import matplotlib
+        except ImportError as exc:
+            raise ConfigError(f"{path}: plots need matplotlib; install it with: pip install 'stylecloak[plot]'") from exc
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+
+        rows, by_size = self.rows(), self.size_rows()
+        xs = range(len(rows))
+        sizes = list(self.summary["sizes"])
+        bars = [*(f"TP at {k} px" for k in sizes), *([f"worst transfer ({', '.join(self.settings.transfer)})"] if self.settings.transfer else [])]
+        width = 0.8 / len(bars)
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows) + 2), 4))
+        for j, label in enumerate(bars):
+            values = [r[1][sizes[j]] for r in by_size] if j < len(sizes) else [r[2] for r in rows]
+            ax.bar([i - 0.4 + width * (j + 0.5) for i in xs], [v or 0 for v in values], width, label=label)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(list(xs), [r[0] for r in rows], rotation=40, ha="right")
+        ax.set_ylabel("TP (0 = no effect)")
+        ax.set_title(f"Protection audit: {self.summary['images']} image(s), target {self.settings.target_style}, worst size {self.summary['worst_size']} px")
+        ax.legend()
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+

@@ -1,0 +1,33 @@
+"""Image transformations: differentiable operations (:mod:`.ops`), Expectation over Transformation (:mod:`.eot`),
+a mimic's countermeasures (:mod:`.countermeasures`) including IMPRESS-style purification (:mod:`.purify`)."""
+
+from .countermeasures import (
+    COUNTERMEASURES,
+    adverse_cleaner,
+    downscale,
+    jpeg,
+    noisy_upscale,
+    resize_long_side,
+)
+from .eot import EOTRecord, EOTSettings, RandomEOT
+from .ops import diff_jpeg, diff_resize, gaussian_blur, gaussian_noise
+from .purify import PurifySettings, consistency_error, purify
+
+__all__ = [
+    "COUNTERMEASURES",
+    "EOTRecord",
+    "EOTSettings",
+    "PurifySettings",
+    "RandomEOT",
+    "adverse_cleaner",
+    "consistency_error",
+    "diff_jpeg",
+    "diff_resize",
+    "downscale",
+    "gaussian_blur",
+    "gaussian_noise",
+    "jpeg",
+    "noisy_upscale",
+    "purify",
+    "resize_long_side",
+]
