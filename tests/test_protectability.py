@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from helpers import painting_crop, to_tensor
@@ -32,6 +35,7 @@ def calibrated(monkeypatch):
     """A calibration where expected TP = 0.6 · texture (default) and 0.9 · texture (high)."""
     monkeypatch.setitem(protectability.EXPECTED, "default", (0.0, 0.6))
     monkeypatch.setitem(protectability.EXPECTED, "high", (0.0, 0.9))
+    monkeypatch.delitem(protectability.EXPECTED, "low", raising=False)
 
 
 def test_before_protecting_low_texture_warns_with_the_stronger_preset(calibrated):
@@ -50,12 +54,14 @@ def test_after_protecting_the_measured_tp_decides(calibrated):
     assert "resists" in text and "little texture" not in text
     (text,) = advice(flat, 0.1, "high")
     assert "strongest preset" in text
+    (text,) = advice(Assessment(texture=0.9), 0.2, "default")
+    assert "--intensity high gives ~0.30" in text
+    (text,) = advice(flat, 0.1, "low")  # low is not calibrated: no number, only the suggestion
+    assert "try --intensity default" in text and flat.warnings("low") == []
 
 
 def test_protect_words_weak_protection_in_report_and_cli(weights_dir, tmp_path):
     """Two optimisation steps cannot protect a flat poster: the CLI line and the report's images[].warnings say so."""
-    import json
-
     from click.testing import CliRunner
 
     from stylecloak.cli import main
@@ -73,3 +79,37 @@ def test_protect_words_weak_protection_in_report_and_cli(weights_dir, tmp_path):
     expected = advice(assess(load_image(tmp_path / "art" / "poster.png").rgb), entry["target_progress"], "default")
     assert entry["warnings"] == expected and len(expected) == 1
     assert "warning:" in res.output and "weak protection" in " ".join(res.output.split())
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "styles_report-256.json"
+
+
+def measured_rows() -> list[dict]:
+    """The rows of the committed ``bench/styles_report.py`` run (README, "Hard styles"): measured TP per image."""
+    return [r for r in json.loads(RESULTS.read_text())["rows"] if r["config"] == "default"]
+
+
+@pytest.mark.parametrize("intensity", ["default", "high"])
+def test_estimate_agrees_with_the_measured_tp_of_the_bench_run(intensity):
+    """Issue #18's acceptance, checked against measured numbers: every hard-set image measured below WEAK is warned
+    before protecting (from its texture alone), and no painting measured at TP ≥ 0.4 is."""
+    rows = [r for r in measured_rows() if r["intensity"] == intensity]
+    assert rows
+    weak = [r for r in rows if r["tp"] < WEAK and r["class"] in ("line art", "flat colour", "digital painting")]
+    strong = [r for r in rows if r["tp"] >= 0.4 and r["class"] == "painting"]
+    for r in weak:
+        assert Assessment(texture=r["texture"]).warnings(intensity), r
+    for r in strong:
+        assert not Assessment(texture=r["texture"]).warnings(intensity), r
+    for r in rows:  # after protecting, the measured TP decides
+        assert bool(advice(Assessment(texture=r["texture"]), r["tp"], intensity)) == (r["tp"] < WEAK), r
+
+
+def test_bench_texture_is_what_assess_measures_now():
+    """The committed texture numbers still describe today's hard-set drawings."""
+    size = json.loads(RESULTS.read_text())["size"]
+    pieces = hard_set(size)
+    for r in measured_rows():
+        name = r["image"].removesuffix(".png")
+        if name in pieces:
+            assert assess(to_tensor(pieces[name].image)).texture == pytest.approx(r["texture"], abs=1e-3), name
