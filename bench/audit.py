@@ -61,7 +61,7 @@ def main() -> None:
     start, cpu = time.perf_counter(), time.process_time()
     protector = Protector(ProtectSettings(intensity=args.intensity, quality=args.quality), weights_dir=args.weights_dir)
     loaded = [load_image(f) for f in originals]
-    target = protector.choose_target([im.rgb for im in loaded], artist=args.artist, profile=out / "profile.json").target_style
+    target = protector.choose_target(loaded, artist=args.artist, profile=out / "profile.json").target_style
     for im, f in zip(loaded, originals):
         result = protector.protect(im, target)
         result.save(out / "cloaked" / f.name)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 
 def painting_crop(path: Path, size: int) -> Image.Image:
@@ -29,3 +32,25 @@ def portfolio_folder(root: Path, paintings: list[Path], sizes: tuple[int, ...]) 
         painting_crop(path, size).save(root / name, **({"quality": 92} if name.endswith(".jpg") else {}))
     (root / "series" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     return root
+
+
+class FakeLPIPS(nn.Module):
+    """lpips.LPIPS's interface: images in [-1, 1], distance shaped (B,1,1,1)."""
+
+    calls: ClassVar[list[tuple[float, float]]] = []
+
+    def __init__(self, net: str = "alex", verbose: bool = True, fail: bool = False):
+        super().__init__()
+        if fail:
+            raise OSError("no network")
+        assert net == "alex"
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        FakeLPIPS.calls.append((float(a.detach().min()), float(a.detach().max())))
+        return 1000 * (a - b).pow(2).mean((1, 2, 3), keepdim=True)
+
+
+def fake_module(fail: bool = False) -> types.ModuleType:
+    mod = types.ModuleType("lpips")
+    mod.LPIPS = lambda net="alex", verbose=True: FakeLPIPS(net, verbose, fail)
+    return mod

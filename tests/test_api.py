@@ -83,10 +83,16 @@ def test_large_image_is_cloaked_at_full_size_through_the_working_resolution(prot
     assert Image.open(out).size == (300, 200)
 
 
-def test_preview_shows_three_panels(protector, rgba_png):
+def test_preview_shows_the_models_view_of_original_and_cloak_and_the_target(protector, rgba_png):
     result = protector.protect(rgba_png)
-    pv = result.preview()
-    assert pv.width >= 3 * 96 and pv.height >= 96
+    canvas = np.asarray(result.preview().convert("RGB")).astype(int)
+    views = [(v[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(int) for v in (result.original_view, result.cloaked_view, result.target_view)]
+    h, w = views[0].shape[:2]
+    lefts = [i * (canvas.shape[1] - w) // 2 for i in range(3)]  # left, middle and right panels, under a label strip
+    panels = [canvas[-h:, left : left + w] for left in lefts]
+    for panel, view in zip(panels, views):
+        assert np.array_equal(panel, view)
+    assert np.abs(views[1] - views[0]).mean() > 1 and np.abs(views[2] - views[0]).mean() > 1  # three different pictures
 
 
 def test_same_input_and_seed_give_byte_identical_output(protector, rgba_png, tmp_path):

@@ -127,7 +127,11 @@ def test_markdown_and_plot_are_written(full_report, tmp_path):
     assert all(f"| {name} |" in text for name in ("none", *ALL_COUNTERMEASURES))
     path = report.plot(tmp_path / "sub" / "tp.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert report.rows()[0][0] == "none"
+    table = {line.split(" | ")[0][2:]: line for line in text.splitlines() if line.startswith("| ")}
+    s = report.summary
+    measured = {"none": s, **s["countermeasures"]}
+    for name, v in measured.items():  # each row ends with its worst-size TP and transfer, as measured
+        assert table[name].endswith(" | ".join("–" if v[k] is None else f"{v[k]:.2f}" for k in ("target_progress", "transfer_progress")) + " |"), name
 
 
 def test_countermeasures_are_deterministic(folders, weights_dir):

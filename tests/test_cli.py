@@ -19,9 +19,8 @@ from helpers import painting_crop, portfolio_folder
 from PIL import Image
 
 import stylecloak
-from stylecloak.api import STYLE_SAMPLE, STYLE_SAMPLE_SIDE, Protector, style_sample
+from stylecloak.api import Protector
 from stylecloak.cli import main
-from stylecloak.errors import ConfigError
 from stylecloak.io import read_xmp, xmp_values
 
 ARGS = ["--quality", "fast", "--steps", "3", "--style", "mosaic"]
@@ -153,26 +152,6 @@ def test_output_folder_inside_the_input_is_never_walked(tmp_path, painting_files
     again = run_cli(*args)
     assert again.exit_code == 0 and "0 protected, 1 already done, 0 failed" in again.output
     assert sorted(p.relative_to(nest).as_posix() for p in nest.rglob("*.png")) == ["protected/small.png", "small.png"]
-
-
-def test_style_sample_is_bounded_and_shared(tmp_path, painting_files, weights_dir, monkeypatch):
-    folder = tmp_path / "art"
-    folder.mkdir()
-    for i in range(10):
-        painting_crop(painting_files[i % len(painting_files)], 700 if i == 0 else 40).save(folder / f"p{i}.png")
-    (folder / "broken.png").write_bytes(b"not an image")
-    sample = style_sample([folder])
-    assert len(sample) == STYLE_SAMPLE == 8 and max(s.shape[-1] for s in sample) == STYLE_SAMPLE_SIDE == 512
-    seen: list = []
-
-    def capture(self, images, **kw):
-        seen.extend(images)
-        raise ConfigError("captured")
-
-    monkeypatch.setattr(Protector, "choose_target", capture)
-    res = run_cli("protect", str(folder), "--out", str(tmp_path / "out"), "--weights-dir", str(weights_dir), "--quality", "fast")
-    assert res.exit_code == 1 and "captured" in res.output
-    assert len(seen) == 8 and all(max(s.shape[-2:]) <= 512 for s in seen)
 
 
 def test_output_problems_are_found_before_any_work(tmp_path, painting_files, weights_dir, monkeypatch):

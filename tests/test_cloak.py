@@ -8,6 +8,7 @@ import torch
 from stylecloak.backbones import encode_all, load_backbone
 from stylecloak.cloak import CloakSettings, View, optimise, optimiser
 from stylecloak.config import INTENSITY, QUALITY, cloak_settings
+from stylecloak.errors import ConfigError
 from stylecloak.geometry import fit
 from stylecloak.perceptual import PerceptualDistance, psnr
 from stylecloak.styles import builtin_styles, style_stats, style_transfer
@@ -76,9 +77,9 @@ def test_single_scale_cloak_is_not_seen_at_another_scale(setup):
     assert at_half < progress_of(bb, x, x_adv, omega) - 0.1
 
 
-def test_unknown_method_is_refused(setup):
+def test_unknown_method_is_a_config_error(setup):
     bb, x, omega, perc = setup
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ConfigError, match="method 'sgd'; choose adam or l2"):
         optimise(x, omega, [bb], CloakSettings(steps=1, method="sgd"), perc)
 
 

@@ -19,7 +19,8 @@ from helpers import painting_crop, portfolio_folder
 
 from stylecloak import ProtectSettings
 from stylecloak.cli import main
-from stylecloak.engines import LocalEngine, ProtectorSpec, RayEngine, Task
+from stylecloak.engines import ProtectorSpec, RayEngine
+from stylecloak.runner import LocalEngine, Task
 
 ray = pytest.importorskip("ray")
 
@@ -61,7 +62,7 @@ def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp
 def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_path, weights_dir, local_ray):
     spec = ProtectorSpec(ProtectSettings(quality="fast", target_style="mosaic", overrides={"steps": 12}), weights_dir)
     task = Task(0, art / "a.png", tmp_path / "ray" / "a.png")
-    expected = next(LocalEngine(spec.build()).run([Task(0, task.input, tmp_path / "local" / "a.png")], "mosaic", preview=False, on_start=lambda t: None))
+    expected = next(LocalEngine(spec.build()).run([Task(0, task.input, tmp_path / "local" / "a.png")], "mosaic", on_start=lambda t: None))
     killed = []
 
     def kill_when_busy(pid: int) -> None:  # SIGKILL the worker once its title says it is cloaking
@@ -78,7 +79,7 @@ def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_p
         pid = ray.get(engine.actors[0].__ray_call__.remote(lambda worker: os.getpid()))
         killer = threading.Thread(target=kill_when_busy, args=(pid,))
         killer.start()
-        [outcome] = engine.run([task], "mosaic", preview=False, on_start=lambda t: None)
+        [outcome] = engine.run([task], "mosaic", on_start=lambda t: None)
         killer.join()
         assert killed, "the worker was never seen cloaking"
         assert ray.get(engine.actors[0].__ray_call__.remote(lambda worker: os.getpid())) != pid  # restarted

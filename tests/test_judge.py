@@ -47,14 +47,6 @@ def test_judge_recognises_held_out_paintings_above_chance(reference):
     assert min(acc.per_artist.values()) >= 0.75
 
 
-def test_judge_ranks_each_artist_first_for_its_own_centroid(reference):
-    paintings, features = reference
-    judge = StyleJudge(features, [p.artist for p in paintings], SIZE)
-    centroids = judge.centroids * judge.scale + judge.mean
-    assert [r[0] for r in judge.rank(centroids)] == judge.artists
-    assert judge.chance(3) == pytest.approx(3 / 13)
-
-
 def test_judge_needs_labelled_features():
     with pytest.raises(ConfigError, match="at least two"):
         StyleJudge(torch.zeros(1, 4), ["a"])
@@ -114,7 +106,6 @@ def test_mimic_study_sees_a_shifted_training_set(reference, weights_dir):
     study = mimic_study(f2, learned, "Claude Monet", settings, work_size=SIZE)
     rates = study["countermeasures"]["none"]
     assert rates["recognised_clean"] > rates["recognised_cloaked"]
-    assert rates["protection"] == pytest.approx(rates["shift_cloaked"] - rates["shift_clean"])
     assert rates["protection"] > 0
     assert 0 <= study["base_rate"] <= 1 and len(study["renders"]) == 8
     assert study["judge"]["loo_accuracy"] >= 0.9

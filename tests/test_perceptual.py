@@ -7,41 +7,16 @@ The real lpips package needs torchvision, which does not install beside this tor
 from __future__ import annotations
 
 import sys
-import types
-from typing import ClassVar
 
 import pytest
-import torch
+from helpers import FakeLPIPS, fake_module
 from PIL import Image
-from torch import nn
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.errors import ConfigError, WeightsError
 from stylecloak.perceptual import LpipsAlex, PerceptualDistance, load_perceptual
 
 TINY = {"steps": 12, "work_size": 64, "min_psnr": None, "max_linf": None}
-
-
-class FakeLPIPS(nn.Module):
-    """lpips.LPIPS's interface: images in [-1, 1], distance shaped (B,1,1,1)."""
-
-    calls: ClassVar[list[tuple[float, float]]] = []
-
-    def __init__(self, net: str = "alex", verbose: bool = True, fail: bool = False):
-        super().__init__()
-        if fail:
-            raise OSError("no network")
-        assert net == "alex"
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        FakeLPIPS.calls.append((float(a.detach().min()), float(a.detach().max())))
-        return 1000 * (a - b).pow(2).mean((1, 2, 3), keepdim=True)
-
-
-def fake_module(fail: bool = False) -> types.ModuleType:
-    mod = types.ModuleType("lpips")
-    mod.LPIPS = lambda net="alex", verbose=True: FakeLPIPS(net, verbose, fail)
-    return mod
 
 
 def test_auto_uses_lpips_and_its_budget_when_present(monkeypatch, weights_dir, small_painting, tmp_path):

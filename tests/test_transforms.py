@@ -62,19 +62,12 @@ def laplacian_var(x: Tensor) -> float:
 # --------------------------------------------------------------------------- countermeasures
 
 
-def test_registry_names_in_order() -> None:
-    assert list(COUNTERMEASURES) == [
-        "jpeg90",
-        "jpeg75",
-        "jpeg50",
-        "downscale_half",
-        "resize_512",
-        "noise_0.02",
-        "noise_0.05",
-        "blur_1",
-        "adverse_cleaner",
-        "noisy_upscale",
-    ]
+def test_each_countermeasure_family_grows_stronger_as_its_names_say() -> None:
+    x = natural(64, 64)
+    change = {name: float((fn(x, 0) - x).abs().mean()) for name, fn in COUNTERMEASURES.items()}
+    assert change["jpeg90"] < change["jpeg75"] < change["jpeg50"]
+    assert change["noise_0.02"] < change["noise_0.05"]
+    assert change["noise_0.05"] == pytest.approx(0.05 * math.sqrt(2 / math.pi), rel=0.2)  # mean |N(0, 0.05²)|, less clipping
 
 
 @pytest.mark.parametrize("name", list(COUNTERMEASURES))
@@ -303,11 +296,6 @@ def test_eot_gradients_reach_input() -> None:
 def test_eot_settings_validate(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field):
         EOTSettings(**{field: value})  # type: ignore[arg-type]
-
-
-def test_eot_settings_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        EOTSettings().jpeg_prob = 0.1  # type: ignore[misc]
 
 
 def test_eot_replay_rejects_unknown_record() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import io
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -22,6 +23,7 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 import httpx
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from helpers import fake_module
 
 from stylecloak.cli import main
 from stylecloak.errors import ImageError
@@ -450,6 +452,18 @@ def test_animated_gif_gets_one_warning(client: TestClient, painting: Path, tmp_p
     response = client.post("/api/jobs", data={"quality": "fast", "style": "mosaic"}, files=[("files", ("loop.gif", gif.read_bytes(), "image/gif"))])
     (item,) = wait(client, response.json()["id"])["items"]
     assert item["status"] == "done" and item["warning"] == "loop.gif: has 3 frames (animated or multi-page); only the first frame is protected and saved"
+
+
+def test_budget_words_use_the_distance_the_run_measured_in(painting: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lpips", fake_module())  # "auto" resolves to LPIPS-AlexNet: Glaze's budget 0.05
+    app = create_app(weights_dir=WEIGHTS, steps_override=3)
+    with own_client(app) as client:
+        (item,) = wait(client, upload(client, painting).json()["id"])["items"]
+    assert item["status"] == "done" and item["summary"]["perceptual"] == "lpips-alex"
+    words = next(w["text"] for w in item["words"] if w["label"] == "Perceptual distance")
+    assert words.endswith("the 'default' intensity's budget of 0.05.") and words.split(",")[1].strip().startswith(
+        "within" if item["summary"]["perceptual_distance"] <= 0.05 * 1.1 else "above"
+    )
 
 
 def test_serve_remote_needs_an_allowed_host() -> None:

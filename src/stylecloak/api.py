@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +26,7 @@ from .config import CloakSettings, ProtectSettings
 from .device import make_deterministic, resolve_device
 from .errors import ConfigError, StylecloakError
 from .geometry import Working, view_of
-from .io import LoadedImage, iter_images, load_image, save_image
+from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
 from .protectability import advice, assess
 from .styles import (
@@ -44,9 +44,13 @@ from .styles import (
 log = logging.getLogger(__name__)
 
 STYLE_SAMPLE = 8
-"""At most this many of an artist's images are used to choose the target style..."""
+"""At most this many of an artist's images are used to choose the target style (the first ones given)..."""
 STYLE_SAMPLE_SIDE = 512
-"""...each brought to this long side (px), as a mimic would train."""
+"""...each brought to this long side (px), as a mimic would train: a fixed analysis size, so the choice
+does not depend on the resolution the images happen to come in."""
+
+ArtistImage = LoadedImage | torch.Tensor | str | Path
+"""An image of the artist for target selection: loaded, a (1,3,H,W) tensor in [0, 1], or a file or folder."""
 
 
 @dataclass
@@ -123,6 +127,8 @@ class ProtectResult:
             "worst_size": self.worst_size,
             "target_progress_by_size": {str(k): round(v, 4) for k, v in self.by_size.items()},
             "perceptual_distance": round(self.perceptual_distance, 4),
+            "perceptual": self.settings.perceptual,
+            "budget": self.settings.cloak.budget,
             "psnr_db": round(self.psnr_db, 2),
             "seconds": round(self.seconds, 2),
             "width": self.source.rgb.shape[-1],
@@ -161,19 +167,30 @@ class Protector:
         if self.settings.target_style is not None:
             get_style(self.settings.target_style, self.styles)  # fail early on a typo
 
-    def choose_target(self, images: list[torch.Tensor], *, artist: str = "default", profile: str | Path | None = None) -> ArtistProfile:
-        """The artist's target style: from the profile if one exists, else chosen (Glaze §5.3) and saved."""
+    def choose_target(
+        self,
+        images: Iterable[ArtistImage],
+        *,
+        artist: str = "default",
+        profile: str | Path | None = None,
+        exclude: str | Path | None = None,
+        max_pixels: int = MAX_PIXELS,
+    ) -> ArtistProfile:
+        """The artist's target style: from the profile if one exists, else chosen (Glaze §5.3) from
+        :func:`style_sample` of ``images`` and saved. Every entry point (``protect()``, the CLI, the web app)
+        decides here, so the same images and artist give the same target style in each."""
         path = Path(profile) if profile else default_profile_path(artist)
         existing = load_profile(path)
         if existing is not None:
             if existing.target_style not in self.styles:
                 raise ConfigError(f"{path}: target style {existing.target_style!r} is unknown here; pass its --style-dir or delete the profile")
             return existing
-        if not images:
+        sample = style_sample(images, exclude=exclude, max_pixels=max_pixels)
+        if not sample:
             raise ConfigError("cannot choose a target style without images of the artist")
-        chosen = select_target(self.renderer, images, self.styles, artist=artist, seed=self.settings.seed)
+        chosen = select_target(self.renderer, sample, self.styles, artist=artist, seed=self.settings.seed)
         save_profile(chosen, path)
-        log.info("artist %r: target style %s chosen from %d image(s), saved in %s", artist, chosen.target_style, len(images), path)
+        log.info("artist %r: target style %s chosen from %d image(s), saved in %s", artist, chosen.target_style, len(sample), path)
         return chosen
 
     def protect(self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None) -> ProtectResult:
@@ -241,30 +258,40 @@ def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> 
 
 
 def style_sample(
-    paths: Iterable[str | Path],
+    images: Iterable[ArtistImage],
     *,
     count: int = STYLE_SAMPLE,
     side: int = STYLE_SAMPLE_SIDE,
-    max_pixels: int = 100_000_000,
+    max_pixels: int = MAX_PIXELS,
     exclude: str | Path | None = None,
 ) -> list[torch.Tensor]:
     """The bounded sample of an artist's images that target selection sees, the same in every entry point.
 
-    The first ``count`` readable images under ``paths`` (files or folders, walked as a batch is,
-    skipping ``exclude``), loaded one at a time and brought to ``side`` px long side: memory stays
-    that of one full-size image however many inputs there are. Unreadable files are skipped
-    (the batch reports them).
+    The first ``count`` readable images of ``images`` (loaded images, (1,3,H,W) tensors, or files and
+    folders, walked as a batch is, skipping ``exclude``), each brought to ``side`` px long side; files are
+    loaded one at a time, so memory stays that of one full-size image however many there are. Unreadable
+    files are skipped (the batch reports them).
     """
     sample: list[torch.Tensor] = []
-    for path, _ in iter_images(paths, exclude=exclude):
+    for image in _artist_images(images, exclude):
         if len(sample) >= count:
             break
-        try:
-            rgb = load_image(path, max_pixels=max_pixels).rgb
-        except StylecloakError:
-            continue
+        if isinstance(image, Path):
+            try:
+                image = load_image(image, max_pixels=max_pixels)
+            except StylecloakError:
+                continue
+        rgb = image.rgb if isinstance(image, LoadedImage) else image
         sample.append(Working.of(rgb, side, 1).image)
     return sample
+
+
+def _artist_images(images: Iterable[ArtistImage], exclude: str | Path | None) -> Iterator[LoadedImage | torch.Tensor | Path]:
+    for image in images:
+        if isinstance(image, (LoadedImage, torch.Tensor)):
+            yield image
+        else:
+            yield from (path for path, _ in iter_images([image], exclude=exclude))
 
 
 def protect(
@@ -280,7 +307,7 @@ def protect(
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
     source = image if isinstance(image, LoadedImage) else load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
-    style = protector.settings.target_style or protector.choose_target([source.rgb], artist=artist, profile=profile).target_style
+    style = protector.settings.target_style or protector.choose_target([source], artist=artist, profile=profile).target_style
     return protector.protect(source, style, progress)
 
 

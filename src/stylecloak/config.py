@@ -125,6 +125,9 @@ class ProtectSettings:
     overrides: dict = field(default_factory=dict)
     """CloakSettings fields that replace the presets' values (e.g. ``{"steps": 10}``)."""
 
+    def __post_init__(self) -> None:
+        _ = self.cloak  # an unknown preset or override is a ConfigError here, not at first use
+
     @property
     def cloak(self) -> CloakSettings:
         perceptual = "efficientnet" if self.perceptual == "auto" else self.perceptual

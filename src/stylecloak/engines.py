@@ -1,9 +1,10 @@
-"""Where a batch's images are cloaked: one after another in this process, or spread over a Ray cluster.
+"""The cluster engine: a batch's images spread over Ray actors (this process's engine is
+:class:`~stylecloak.runner.LocalEngine`).
 
-Both engines run the same per-image work, :func:`protect_file` (protect → save atomically → preview);
-:mod:`stylecloak.batch` plans the batch, skips what its journal says is done and journals what
-finishes, in the driver only. The Ray engine loads the models once per worker (a Ray actor), retries
-an image whose worker died, and needs inputs and outputs on a filesystem every node sees.
+Each worker runs the runner's per-image work, :func:`~stylecloak.runner.protect_file` (protect → save
+atomically → views); :mod:`stylecloak.runner` plans the batch, skips what its journal says is done and
+journals what finishes, in the driver only. The Ray engine loads the models once per worker (a Ray
+actor), retries an image whose worker died, and needs inputs and outputs on a filesystem every node sees.
 
 >>> with RayEngine(ProtectorSpec(settings, weights_dir="models"), workers=4) as engine:
 ...     report = run_batch(["art/"], "protected/", protector, "woodcut", engine=engine)
@@ -11,102 +12,19 @@ an image whose worker died, and needs inputs and outputs on a filesystem every n
 
 from __future__ import annotations
 
-import errno
-import logging
 import os
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
 
 import torch
 
-from .api import Protector, ProtectResult
-from .cloak import Progress
+from .api import Protector
 from .config import ProtectSettings
-from .errors import ConfigError, StylecloakError
-from .io import frames_warning, load_image, save_png
+from .errors import ConfigError
+from .runner import Outcome, Task, protect_file
 from .styles import Style
 
-log = logging.getLogger(__name__)
-
 ENGINES = ("local", "ray")
-
-
-@dataclass(frozen=True)
-class Task:
-    """One image to cloak: ``index`` in the batch, the input file and the (mirrored) output path."""
-
-    index: int
-    input: Path
-    output: Path
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of a task: the files written and the result's numbers, or the error."""
-
-    task: Task
-    output: Path | None = None
-    preview: Path | None = None
-    summary: dict | None = None
-    error: str | None = None
-    warning: str | None = None
-    """A one-line warning about the input (e.g. only the first frame of an animation is used)."""
-    result: ProtectResult | None = None
-    """The full result (models, tensors): local engine only, never sent between processes."""
-
-
-def protect_file(protector: Protector, task: Task, style: str, *, preview: bool = False, progress: Progress | None = None) -> Outcome:
-    """The per-image work of every engine: cloak ``task.input``, save it atomically, optionally its preview.
-    Any error (a bad file, a full disk, running out of memory) becomes the outcome's one-line ``error``."""
-    warning = None
-    try:
-        source = load_image(task.input)
-        warning = frames_warning(source)
-        result = protector.protect(source, style, progress)
-        output = result.save(task.output)
-        shown = save_png(result.preview(), output.with_name(output.stem + ".preview.png")) if preview else None
-        return Outcome(task, output, shown, result.summary(), warning=warning, result=result)
-    except Exception as exc:
-        log.debug("%s failed", task.input, exc_info=exc)
-        return Outcome(task, error=describe(task.input, exc), warning=warning)
-
-
-def describe(path: Path, exc: Exception) -> str:
-    """A one-line message naming the file, for any error a file can cause."""
-    if isinstance(exc, StylecloakError):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
-        return f"{path}: file not found; check the path"
-    if isinstance(exc, PermissionError):
-        return f"{path}: permission denied; check the file's and the output folder's permissions"
-    if isinstance(exc, OSError):
-        hint = "free some disk space" if exc.errno == errno.ENOSPC else "check the path and the output folder"
-        return f"{path}: {exc.strerror or exc}; {hint}"
-    if isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in ("out of memory", "not enough memory")):  # torch's OOM is a RuntimeError
-        return f"{path}: not enough memory; close other programs or use a smaller image"
-    return f"{path}: unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); run with --verbose for details"
-
-
-ProgressFactory = Callable[[Task], Progress]
-
-
-class Engine(Protocol):
-    def run(self, tasks: list[Task], style: str, *, preview: bool, on_start: Callable[[Task], None], progress_factory: ProgressFactory | None) -> Iterator[Outcome]:
-        """Cloak ``tasks``, yielding each outcome as it finishes (in any order)."""
-
-
-class LocalEngine:
-    """Images one after another in this process, with per-step progress."""
-
-    def __init__(self, protector: Protector):
-        self.protector = protector
-
-    def run(self, tasks, style, *, preview, on_start, progress_factory=None):
-        for task in tasks:
-            on_start(task)
-            yield protect_file(self.protector, task, style, preview=preview, progress=progress_factory(task) if progress_factory else None)
 
 
 @dataclass(frozen=True)
@@ -134,8 +52,8 @@ class _Worker:
         torch.set_num_threads(threads)
         self.protector = spec.build()
 
-    def protect(self, task: Task, style: str, preview: bool) -> Outcome:
-        return replace(protect_file(self.protector, task, style, preview=preview), result=None)
+    def protect(self, task: Task, style: str, views: tuple[str, ...]) -> Outcome:
+        return protect_file(self.protector, task, style, views=views)
 
 
 class RayEngine:
@@ -197,7 +115,7 @@ class RayEngine:
             ray.shutdown()
             self._started = False
 
-    def run(self, tasks, style, *, preview, on_start, progress_factory=None):
+    def run(self, tasks, style, *, views=(), on_start, progress_factory=None):
         """Keep every worker busy with one image; yield outcomes as they finish. Per-step progress is not reported."""
         import ray
         from ray.exceptions import ActorDiedError, RayError
@@ -209,7 +127,7 @@ class RayEngine:
             while todo and idle:
                 task, actor = todo.pop(), idle.pop()
                 sent = replace(task, input=task.input.absolute(), output=task.output.absolute())
-                running[actor.protect.remote(sent, style, preview)] = (task, actor)
+                running[actor.protect.remote(sent, style, tuple(views))] = (task, actor)
                 on_start(task)
             [ref], _ = ray.wait(list(running), num_returns=1)
             task, actor = running.pop(ref)
@@ -235,10 +153,11 @@ def cpu_cores() -> int:
 def _local_paths(outcome: Outcome, task: Task) -> Outcome:
     """The outcome with the driver's own paths (the worker was sent absolute ones)."""
 
-    def back(p: Path | None) -> Path | None:
-        return task.output.parent / p.name if p is not None else None
+    def back(p: Path) -> Path:
+        return task.output.parent / p.name
 
-    return replace(outcome, task=task, output=back(outcome.output), preview=back(outcome.preview))
+    output = back(outcome.output) if outcome.output is not None else None
+    return replace(outcome, task=task, output=output, views={k: back(v) for k, v in outcome.views.items()})
 
 
 def _last_line(exc: BaseException) -> str:

@@ -17,9 +17,9 @@ from ..audit import (
     pair_files,
     parse_countermeasures,
 )
-from ..batch import recorded_provenance
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
+from ..io import recorded_provenance
 from ..styles import load_profile, parse_style_dirs
 from . import console, fail, main, write_json
 

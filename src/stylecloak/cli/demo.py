@@ -12,10 +12,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, settings_dict
 from ..audit import AuditProgress, AuditSettings, audit
-from ..batch import BatchItem
 from ..config import MIMIC_SIZES, ProtectSettings
 from ..errors import StylecloakError
 from ..io import load_image, save_image
+from ..runner import BatchItem
 from ..sample import paint_sample
 from . import console, fail, main, write_json
 
@@ -69,7 +69,7 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
             result = protector.protect(original, progress=lambda step, total, info: bar.update(task, completed=step))
             result.save(paths["protected"])
             _save_png(result.preview(), paths["preview"])
-            item = BatchItem(input=paths["original"], output=paths["protected"], status="done", result=result, summary=result.summary(), preview=paths["preview"])
+            item = BatchItem(input=paths["original"], output=paths["protected"], status="done", summary=result.summary(), views={"preview": paths["preview"]})
             write_json(paths["report"], {"settings": settings_dict(protector.settings), "target_style": DEMO_STYLE, "images": [item.record()]})
 
             checked = short_audit(

@@ -11,13 +11,14 @@ import torch
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..api import Protector, provenance, settings_dict, style_sample
-from ..batch import BatchItem, check_out_dir, run_batch
+from ..api import Protector, provenance, settings_dict
 from ..config import INTENSITY, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
+from ..io import check_out_dir
 from ..perceptual import PERCEPTUAL
+from ..runner import BatchItem, run_batch
 from ..styles import all_styles, parse_style_dirs
 from . import console, errors, fail, main, write_json
 
@@ -74,7 +75,7 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
         )
         user_styles = parse_style_dirs(style_dirs)
         protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
-        target = settings.target_style or _choose(protector, images, out_dir, artist, profile)
+        target = settings.target_style or protector.choose_target(images, artist=artist, profile=profile, exclude=out_dir).target_style
         s = protector.cloak_settings
         console.print(f"target style: [bold]{target}[/bold]  ({s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
@@ -92,11 +93,6 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
         sys.exit(1)
 
 
-def _choose(protector: Protector, images, out_dir: Path, artist, profile) -> str:
-    samples = style_sample(images, exclude=out_dir)  # unreadable files are reported when the batch reaches them
-    return protector.choose_target(samples, artist=artist, profile=profile).target_style
-
-
 def _driver_device(device: str) -> str:
     """The Ray driver's device (for choosing the target style): the workers' one where it exists here, else the CPU."""
     try:
@@ -110,7 +106,7 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("images" if engine else "", total=None if engine else protector.cloak_settings.steps)
 
-        def factory(item: BatchItem):
+        def factory(item: BatchItem, index: int):
             bar.reset(task, total=protector.cloak_settings.steps, description=item.input.name)
             return lambda step, total, info: bar.update(task, completed=step)
 
@@ -130,7 +126,8 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             elif kind == "failed":
                 (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
-        return run_batch(list(images), out_dir, protector, target, preview=preview, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
+        views = ("preview",) if preview else ()
+        return run_batch(list(images), out_dir, protector, target, views=views, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
 
 
 @main.command()

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from ..backbones import Backbone, encode_all
 from ..config import CloakSettings
 from ..device import autocast
+from ..errors import ConfigError
 from ..geometry import view_of
 from ..perceptual import PerceptualDistance
 from ..transforms import RandomEOT
@@ -83,7 +84,7 @@ def optimise(
     grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
     param = torch.zeros(1, 3, *grid, device=work.device, requires_grad=True)
     if settings.method not in ("adam", "l2"):
-        raise ValueError(f"unknown method {settings.method!r}")
+        raise ConfigError(f"unknown optimiser method {settings.method!r}; choose adam or l2")
     opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=0.9)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps) if settings.cosine else None
     best, best_latent, last_gain = torch.zeros_like(work), float("inf"), 0

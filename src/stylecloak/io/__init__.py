@@ -1,24 +1,38 @@
 """Image files in and out: read (:mod:`.read`), write (:mod:`.write`), metadata (:mod:`.metadata`),
-paths (:mod:`.paths`) and the one atomic writer (:mod:`.atomic`)."""
+paths (:mod:`.paths`), the one atomic writer (:mod:`.atomic`) and the output folder's journal (:mod:`.journal`)."""
 
 from .atomic import atomic_file
+from .journal import JOURNAL, Journal, file_hash, recorded_provenance
 from .metadata import NS_STYLECLOAK, xmp_optout_packet, xmp_packet, xmp_values
 from .paths import (
     IMAGE_EXTENSIONS,
+    check_out_dir,
     check_output,
     iter_images,
     output_path,
     output_suffix,
 )
-from .read import LoadedImage, frames_warning, load_image, probe_image, read_xmp
+from .read import (
+    MAX_PIXELS,
+    LoadedImage,
+    frames_warning,
+    load_image,
+    probe_image,
+    read_xmp,
+)
 from .write import save_image, save_png, to_pil
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "JOURNAL",
+    "MAX_PIXELS",
     "NS_STYLECLOAK",
+    "Journal",
     "LoadedImage",
     "atomic_file",
+    "check_out_dir",
     "check_output",
+    "file_hash",
     "frames_warning",
     "iter_images",
     "load_image",
@@ -26,6 +40,7 @@ __all__ = [
     "output_suffix",
     "probe_image",
     "read_xmp",
+    "recorded_provenance",
     "save_image",
     "save_png",
     "to_pil",

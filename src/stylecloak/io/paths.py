@@ -27,6 +27,16 @@ def check_output(source: Path, dest: Path) -> None:
             break
 
 
+def check_out_dir(out_dir: str | Path) -> None:
+    """Raise :class:`ImageError` when ``out_dir`` cannot be the output folder (a file stands there)."""
+    out_dir = Path(out_dir)
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ImageError(f"{path}: is a file, not a folder; pass --out a folder (it is created if missing)")
+            return
+
+
 def output_suffix(suffix: str) -> str:
     """Return the suffix a cloaked copy of a file with *suffix* gets (GIF is written as PNG)."""
     return ".png" if suffix.lower() == ".gif" else suffix

@@ -17,6 +17,8 @@ from stylecloak.errors import ImageError
 from .metadata import ORIENTATION, collect_metadata, xmp_bytes
 
 MIN_SIDE = 16
+MAX_PIXELS = 100_000_000
+"""Default cap on an image's pixel count, checked from the header before decoding."""
 
 _READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 _FORMAT_ALIASES = {"JPG": "JPEG", "MPO": "JPEG", "TIF": "TIFF"}
@@ -52,7 +54,7 @@ class LoadedImage:
 
 
 def load_image(
-    source: str | Path | Image.Image, *, max_pixels: int = 100_000_000
+    source: str | Path | Image.Image, *, max_pixels: int = MAX_PIXELS
 ) -> LoadedImage:
     """Decode the first frame of *source* into a (1,3,H,W) float tensor in [0, 1].
 
@@ -67,7 +69,7 @@ def load_image(
         return _decode(im, path, str(path), max_pixels)
 
 
-def probe_image(path: str | Path, *, max_pixels: int = 100_000_000) -> tuple[str, int, int]:
+def probe_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
     """Check *path* from its header only (nothing is decoded): return (format, width, height).
 
     Raises :class:`ImageError`, with :func:`load_image`'s messages, for a file that is not a

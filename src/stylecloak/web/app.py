@@ -246,7 +246,7 @@ def safe_name(name: str | None) -> str:
 def explain(summary: dict, intensity: str) -> list[dict[str, str]]:
     """A finished image's numbers in plain words."""
     style, tp, psnr = summary["target_style"], summary["target_progress"], summary["psnr_db"]
-    distance, budget = summary["perceptual_distance"], INTENSITY[intensity]["budget"]
+    distance, budget = summary["perceptual_distance"], summary["budget"]  # in the units of the distance the run used
     strength = "strong" if tp >= 0.5 else "moderate" if tp >= 0.25 else "weak; try intensity high or quality slow"
     if psnr is None:
         visible = "none (the image is unchanged)"

@@ -27,7 +27,7 @@ import torch
 from filelock import FileLock
 
 from ..api import Protector
-from ..config import INTENSITY, QUALITY, ProtectSettings
+from ..config import ProtectSettings
 from ..engines import cpu_cores
 from ..errors import ConfigError, StylecloakError
 from ..styles import all_styles
@@ -58,10 +58,7 @@ class JobOptions:
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for an unknown preset or style, or an unusable artist name."""
-        if self.intensity not in INTENSITY:
-            raise ConfigError(f"unknown intensity {self.intensity!r}; choose one of {', '.join(INTENSITY)}")
-        if self.quality not in QUALITY:
-            raise ConfigError(f"unknown quality {self.quality!r}; choose one of {', '.join(QUALITY)}")
+        ProtectSettings(intensity=self.intensity, quality=self.quality)  # the presets are checked where they live
         if self.style != AUTO and self.style not in all_styles():
             raise ConfigError(f"unknown target style {self.style!r}; choose auto or one of the listed styles")
         if not self.artist or len(self.artist) > 64:
@@ -84,7 +81,7 @@ class Item:
     warning: str | None = None
     summary: dict | None = None
     files: dict[str, Path] = field(default_factory=dict)
-    """Once done: "download" (the protected image) and the :data:`~.execute.VIEWS`."""
+    """Once done: "download" (the protected image) and the :data:`~stylecloak.runner.VIEWS`."""
 
     @property
     def download_name(self) -> str:

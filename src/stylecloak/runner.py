@@ -1,0 +1,307 @@
+"""The one protect → save → journal loop that the command line, the web app and the Ray engine share.
+
+A :class:`Task` is one input file and its output path. An engine does each task's work,
+:func:`protect_file` (load → protect → save atomically → views), in this process (:class:`LocalEngine`) or
+on a Ray cluster (:class:`~stylecloak.engines.RayEngine`), and yields its :class:`Outcome`; :func:`run`
+journals each finished file and reports every step as an event. :func:`run_batch` plans a folder batch
+for it first: walks and mirrors the inputs, refuses outputs that would overwrite them, and skips what the
+output folder's journal (:mod:`stylecloak.io.journal`) says is done. One bad file never stops a run: it
+becomes a failed item with a one-line error.
+
+>>> report = run_batch(["art/"], "protected/", protector, "woodcut", views=("preview",))
+>>> [item.status for item in report.items]
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from PIL import Image
+
+from .api import Protector, ProtectResult, provenance
+from .cloak import Progress
+from .errors import StylecloakError
+from .io import (
+    MAX_PIXELS,
+    Journal,
+    check_out_dir,
+    check_output,
+    file_hash,
+    frames_warning,
+    iter_images,
+    load_image,
+    output_path,
+    save_png,
+    to_pil,
+)
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("before", "after", "preview")
+"""PNGs that can be written beside an output as ``NAME.KIND.png``: the original and the protected image as a
+browser shows them, and what the model sees (original, cloaked, target side by side)."""
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop the image it reports on, and the run."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One image to cloak: ``index`` in the run, the input file and the output path."""
+
+    index: int
+    input: Path
+    output: Path
+    digest: str | None = None
+    """The input's sha256, as the journal records it (None: not journalled)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a task: the files written and the result's numbers, or the error."""
+
+    task: Task
+    output: Path | None = None
+    views: dict[str, Path] = field(default_factory=dict)
+    summary: dict | None = None
+    """The result's numbers (:meth:`ProtectResult.summary`)."""
+    error: str | None = None
+    """One line naming the file and the fix."""
+    cause: str | None = None
+    """For callers that word failures their own way: ``save`` (writing the outputs failed), ``disk-full``
+    (the same, for want of space) or ``unexpected`` (a bug); None for errors the message explains."""
+    warning: str | None = None
+    """A one-line warning about the input (e.g. only the first frame of an animation is used)."""
+    cancelled: bool = False
+
+
+def protect_file(
+    protector: Protector, task: Task, style: str, *, views: Sequence[str] = (), progress: Progress | None = None, max_pixels: int = MAX_PIXELS
+) -> Outcome:
+    """Every engine's per-image work: cloak ``task.input`` toward ``style``, save it atomically with the
+    ``views`` (:data:`VIEWS`) beside it. Any error (a bad file, a full disk, running out of memory) becomes the
+    outcome's ``error``, and whatever was written for this image is removed; :class:`Cancelled` from
+    ``progress`` a cancelled outcome."""
+    warning = None
+    try:
+        source = load_image(task.input, max_pixels=max_pixels)
+        warning = frames_warning(source)
+        result = protector.protect(source, style, progress)
+    except Cancelled:
+        return Outcome(task, warning=warning, cancelled=True)
+    except Exception as exc:
+        log.debug("%s failed", task.input, exc_info=exc)
+        return Outcome(task, error=describe(task.input, exc), cause=None if _explained(exc) else "unexpected", warning=warning)
+    written: list[Path] = []
+    try:
+        written.append(result.save(task.output))
+        for kind in views:
+            written.append(save_png(render_view(result, kind), task.output.with_name(f"{task.output.stem}.{kind}.png")))
+    except Exception as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        log.debug("saving %s failed", task.output, exc_info=exc)
+        return Outcome(task, error=describe(task.input, exc), cause="disk-full" if _disk_full(exc) else "save", warning=warning)
+    return Outcome(task, written[0], dict(zip(views, written[1:])), result.summary(), warning=warning)
+
+
+def render_view(result: ProtectResult, kind: str) -> Image.Image:
+    """One of :data:`VIEWS` of a result; ``before``/``after`` keep alpha and bring CMYK and 16-bit to 8-bit RGB."""
+    if kind == "preview":
+        return result.preview()
+    pil = to_pil(result.source, result.source.rgb if kind == "before" else result.cloaked)
+    return pil if pil.mode in ("RGB", "RGBA", "L", "LA") else pil.convert("RGBA" if result.source.alpha is not None else "RGB")
+
+
+def describe(path: Path, exc: Exception) -> str:
+    """A one-line message naming the file, for any error a file can cause."""
+    if isinstance(exc, StylecloakError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"{path}: file not found; check the path"
+    if isinstance(exc, PermissionError):
+        return f"{path}: permission denied; check the file's and the output folder's permissions"
+    if isinstance(exc, OSError):
+        hint = "free some disk space" if exc.errno == errno.ENOSPC else "check the path and the output folder"
+        return f"{path}: {exc.strerror or exc}; {hint}"
+    if _out_of_memory(exc):
+        return f"{path}: not enough memory; close other programs or use a smaller image"
+    return f"{path}: unexpected error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); run with --verbose for details"
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    return isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in ("out of memory", "not enough memory"))  # torch's OOM is a RuntimeError
+
+
+def _explained(exc: Exception) -> bool:
+    return isinstance(exc, (StylecloakError, OSError)) or _out_of_memory(exc)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    cause = exc if isinstance(exc, OSError) else exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+ProgressFactory = Callable[[Task], Progress]
+
+
+class Engine(Protocol):
+    def run(self, tasks: list[Task], style: str, *, views: Sequence[str], on_start: Callable[[Task], None], progress_factory: ProgressFactory | None) -> Iterator[Outcome]:
+        """Cloak ``tasks``, yielding each outcome as it finishes (in any order)."""
+
+
+class LocalEngine:
+    """Images one after another in this process, with per-step progress; ``max_pixels`` caps each input."""
+
+    def __init__(self, protector: Protector, *, max_pixels: int = MAX_PIXELS):
+        self.protector, self.max_pixels = protector, max_pixels
+
+    def run(self, tasks, style, *, views=(), on_start, progress_factory=None):
+        for task in tasks:
+            on_start(task)
+            progress = progress_factory(task) if progress_factory else None
+            yield protect_file(self.protector, task, style, views=views, progress=progress, max_pixels=self.max_pixels)
+
+
+@dataclass
+class BatchItem:
+    """The outcome for one input file."""
+
+    input: Path
+    output: Path | None = None
+    status: str = "pending"
+    """"done", "skipped" (already done by an earlier run), "failed" or "cancelled"."""
+    error: str | None = None
+    cause: str | None = None
+    """:attr:`Outcome.cause` of a failure."""
+    warning: str | None = None
+    summary: dict | None = None
+    """The result's numbers (:meth:`ProtectResult.summary`), from any engine."""
+    views: dict[str, Path] = field(default_factory=dict)
+
+    def record(self) -> dict:
+        data = {"input": str(self.input), "output": str(self.output) if self.output else None, "status": self.status}
+        if self.error:
+            data["error"] = self.error
+        if self.warning:
+            data["warning"] = self.warning
+        if self.summary is not None:
+            data.update({k: v for k, v in self.summary.items() if k != "input"})
+        data.update({kind: str(path) for kind, path in self.views.items()})
+        return data
+
+
+@dataclass
+class BatchReport:
+    items: list[BatchItem] = field(default_factory=list)
+    target_style: str | None = None
+
+    @property
+    def failed(self) -> list[BatchItem]:
+        return [i for i in self.items if i.status == "failed"]
+
+
+Event = Callable[[str, BatchItem, int, int], None]
+"""Called with ("start" | "warning" | "done" | "skipped" | "failed" | "cancelled", item, index, total)."""
+
+
+def run(
+    items: list[BatchItem],
+    tasks: list[Task],
+    engine: Engine,
+    style: str,
+    *,
+    views: Sequence[str] = (),
+    journal: Journal | None = None,
+    record: dict[str, str] | None = None,
+    on_event: Event | None = None,
+    progress_factory: Callable[[BatchItem, int], Progress] | None = None,
+) -> None:
+    """Cloak ``tasks`` (``task.index`` is the position of its item in ``items``) with ``engine``; journal each
+    finished file (``task.digest``) with ``record``, its :func:`~stylecloak.api.provenance`, when both are given; set
+    every item's outcome and report it to ``on_event``; ``progress_factory(item, index)`` gives an image's per-step
+    progress where the engine reports it. A cancelled image ends the run."""
+    emit = on_event or (lambda *a: None)
+
+    def started(task: Task) -> None:
+        emit("start", items[task.index], task.index, len(items))
+
+    def progress(task: Task) -> Progress:
+        return progress_factory(items[task.index], task.index)
+
+    outcomes = engine.run(tasks, style, views=views, on_start=started, progress_factory=progress if progress_factory else None)
+    for outcome in outcomes:
+        index = outcome.task.index
+        item = items[index]
+        if outcome.warning:
+            item.warning = outcome.warning
+            emit("warning", item, index, len(items))
+        if outcome.cancelled:
+            item.status = "cancelled"
+            emit("cancelled", item, index, len(items))
+            outcomes.close()
+            return
+        if outcome.error is None and journal is not None and record is not None:
+            try:
+                journal.add(outcome.task.digest, outcome.output, record)
+            except OSError as exc:
+                outcome = Outcome(outcome.task, error=f"{journal.path}: cannot record {outcome.output} ({exc}); check the output folder", cause="save")
+        if outcome.error is not None:
+            _fail(item, outcome.error, outcome.cause, emit, index, len(items))
+            continue
+        item.status, item.output, item.views, item.summary = "done", outcome.output, outcome.views, outcome.summary
+        emit("done", item, index, len(items))
+
+
+def run_batch(
+    inputs: list[str | Path],
+    out_dir: str | Path,
+    protector: Protector,
+    style: str,
+    *,
+    views: Sequence[str] = (),
+    on_event: Event | None = None,
+    progress_factory: Callable[[BatchItem, int], Progress] | None = None,
+    engine: Engine | None = None,
+) -> BatchReport:
+    """Protect every image under ``inputs`` into ``out_dir`` (mirrored), skipping files already done.
+
+    ``engine`` does the cloaking (default: :class:`LocalEngine` on ``protector``); ``progress_factory`` gives
+    per-step progress where the engine reports it.
+    """
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir)
+    files = list(iter_images(inputs, exclude=out_dir))
+    journal = Journal(out_dir)
+    record = provenance(protector.settings, style)
+    report = BatchReport(target_style=style)
+    emit = on_event or (lambda *a: None)
+    tasks = []
+    for index, (path, root) in enumerate(files):
+        item = BatchItem(input=path)
+        report.items.append(item)
+        try:
+            item.output = output_path(path, out_dir, root)
+            check_output(path, item.output)
+            digest = file_hash(path)
+        except (StylecloakError, OSError) as exc:  # one bad file must not stop the batch
+            _fail(item, describe(path, exc), None, emit, index, len(files))
+            continue
+        if journal.finished(digest, record["settings"], item.output):
+            item.status = "skipped"
+            emit("skipped", item, index, len(files))
+            continue
+        tasks.append(Task(index, path, item.output, digest))
+    run(report.items, tasks, engine or LocalEngine(protector), style, views=views, journal=journal, record=record, on_event=on_event, progress_factory=progress_factory)
+    return report
+
+
+def _fail(item: BatchItem, error: str, cause: str | None, emit: Event, index: int, total: int) -> None:
+    item.status, item.error, item.cause = "failed", error, cause
+    emit("failed", item, index, total)
