@@ -54,9 +54,10 @@ def test_explicit_lpips_errors_say_what_to_do(monkeypatch):
 
 def test_grain_makes_invisible_changes_cheap_on_flat_art_and_leaves_paintings_alone(small_painting):
     """±1 grey level of noise cannot be seen; raw features scored it like a visible change on a flat poster."""
-    from stylecloak.hardset import draw
-
+    import torch
     from helpers import to_tensor
+
+    from stylecloak.hardset import draw
 
     poster = to_tensor(draw("poster", 128).image)
     gen = torch.Generator().manual_seed(3)
