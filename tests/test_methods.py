@@ -114,7 +114,7 @@ def test_cli_protect_and_audit_with_a_method(tmp_path, painting_files, weights_d
     common = ["--quality", "fast", "--steps", "2", "--weights-dir", str(weights_dir)]
     res = run(main, ["protect", str(originals), "--out", str(protected), "--method", "photoguard", *common])
     assert res.exit_code == 0, res.output
-    assert "method photoguard, target: flat-grey" in res.output
+    assert "target style: flat-grey  (method photoguard," in res.output
     props = xmp_values(read_xmp(protected / "a.png"))
     assert props["method"] == "photoguard" and props["targetStyle"] == "flat-grey"
     res = run(main, ["audit", str(originals), str(protected), "--countermeasures", "none", "--transfer", "", "--weights-dir", str(weights_dir), "--json", str(tmp_path / "a.json")])

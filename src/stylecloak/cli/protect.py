@@ -92,7 +92,7 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
         target = target_name(method) or settings.target_style
         target = target or protector.choose_target(images, artist=artist, profile=profile, exclude=out_dir).target_style
         s = protector.cloak_settings
-        console.print(f"method {method}, target: [bold]{target}[/bold]  ({s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
+        console.print(f"target style: [bold]{target}[/bold]  (method {method}, {s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
             result = _run(protector, images, out_dir, target, preview, ray_engine)
