@@ -31,7 +31,7 @@ def _stop(self, *args, **kwargs):
 
 def _cli(images: list[Path], out: Path, profile: Path, weights_dir: Path) -> dict:
     res = CliRunner().invoke(main, ["protect", *map(str, images), "--out", str(out), "--profile", str(profile), "--weights-dir", str(weights_dir)])
-    assert "target: " in res.output, res.output
+    assert "target style:" in res.output, res.output
     return json.loads(profile.read_text())
 
 
