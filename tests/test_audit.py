@@ -57,6 +57,7 @@ def test_uncloaked_image_has_zero_progress(folders, weights_dir):
     for entry in record["countermeasures"].values():
         assert entry["target_progress"] == pytest.approx(0, abs=1e-6)
     assert record["perceptual_distance"] == pytest.approx(0, abs=1e-6)
+    assert record["view_change"] == record["sizes"][str(SIZE)]["view_change"] == pytest.approx(0, abs=1e-6)
 
 
 def test_cloaked_image_makes_progress_as_protect_reported(folders, weights_dir):
@@ -67,6 +68,12 @@ def test_cloaked_image_makes_progress_as_protect_reported(folders, weights_dir):
     assert record["psnr_db"] == pytest.approx(result.psnr_db, abs=0.05)
     assert 0.5 < record["ssim"] < 1 and record["perceptual_distance"] > 0
     assert set(record["by_encoder"]) == {"taef2", "taesana"}
+    # the encoder's view moved, by the relative latent change measured on TAEF2 directly
+    f2 = load_backbone("taef2", weights_dir=weights_dir)
+    with torch.no_grad():
+        z, zp = (f2.encode(to_tensor(Image.open(root / d / "bordighera.png"))) for d in ("originals", "cloaked"))
+    assert record["view_change"] == pytest.approx(float((zp - z).norm() / z.norm()), rel=0.05)  # bf16 in the audit
+    assert record["view_change"] > 0.01
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +213,22 @@ def test_audit_with_the_mimic_proxy(folders, weights_dir):
     report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, mimic=mimic, weights_dir=weights_dir)
     assert report.mimic["artist"] == "Claude Monet"  # inferred from the file name
     assert set(report.mimic["countermeasures"]) == {"none", "jpeg75"}
-    assert "Latent style-mimic proxy" in report.to_markdown()
+    assert {"victim_score_clean", "victim_score_cloaked", "score_drop", "base_score"} <= set(report.mimic["countermeasures"]["none"])
+    assert "Latent style-mimic proxy" in report.to_markdown() and "score drop" in report.to_markdown()
     with pytest.raises(ConfigError, match="needs countermeasure 'impress'"):
         audit([], settings, mimic=MimicSettings(PAINTINGS), weights_dir=weights_dir)
+
+
+def test_a_shared_memo_purifies_each_image_once(folders, weights_dir, monkeypatch):
+    root, _ = folders
+    calls = []
+    monkeypatch.setattr(audit_module, "purify", lambda x, *a, **k: calls.append(x) or purify(x, *a, **k))
+    settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("impress",), transfer=(), purify=PurifySettings(steps=1))
+    pairs, memo = pair_files(root / "originals", root / "cloaked")[0], {}
+    first = audit(pairs, settings, weights_dir=weights_dir, memo=memo)
+    assert len(calls) == 2  # original and cloak
+    second = audit(pairs, settings, weights_dir=weights_dir, memo=memo)
+    assert len(calls) == 2 and second.summary["countermeasures"] == first.summary["countermeasures"]
 
 
 def test_cli_runs_end_to_end(folders, weights_dir, tmp_path):
@@ -250,6 +270,7 @@ def test_every_mimic_size_is_measured_and_the_headline_is_the_worst(folders, wei
         assert summary["countermeasures"]["jpeg75"][key] == min(s["countermeasures"]["jpeg75"][key] for s in sizes.values())
     assert str(summary["worst_size"]) in sizes and sizes[str(summary["worst_size"])]["target_progress"] == summary["target_progress"]
     assert sizes["64"]["target_progress"] != sizes["96"]["target_progress"]
+    assert summary["view_change"] == min(s["view_change"] for s in sizes.values()) and sizes["64"]["view_change"] > 0
     image = report.images[0]
     assert image["sizes"]["96"]["long_side"] == image["sizes"]["128"]["long_side"] == 96
     assert "worst mimic size" in report.to_markdown().lower()

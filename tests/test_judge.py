@@ -10,10 +10,12 @@ import torch
 from stylecloak.audit.judge import (
     StyleJudge,
     content_paintings,
+    fit_temperature,
     infer_artist,
     leave_one_out,
     read_manifest,
     reference_features,
+    victim_score,
 )
 from stylecloak.audit.mimic import (
     LatentMoments,
@@ -72,6 +74,30 @@ def test_artist_is_inferred_and_content_is_other_artists(reference):
     assert all(p.artist != "Claude Monet" for p in content)
 
 
+def test_judge_probabilities_follow_the_ranking_with_a_fitted_temperature(reference):
+    paintings, features = reference
+    artists = [p.artist for p in paintings]
+    tau = fit_temperature(features, artists)
+    judge = StyleJudge(features, artists, SIZE)
+    probs = judge.probabilities(features, tau)
+    assert torch.allclose(probs.sum(1), torch.ones(len(artists)))
+    assert [judge.artists[i] for i in probs.argmax(1).tolist()] == [r[0] for r in judge.rank(features)]
+    # the fitted τ beats much sharper and much flatter judges on held-out likelihood: the fit is not at a grid edge
+    assert 0.25 < tau < 32
+    with pytest.raises(ConfigError, match="two or more works"):
+        fit_temperature(features[:3], ["a", "b", "c"])
+
+
+def test_victim_score_is_normalised_by_the_base_rate():
+    # a base rate of 0.62 leaves only 0.38 to move; the score measures the share of that headroom
+    base = torch.full((10,), 0.62)
+    assert victim_score(torch.full((5,), 0.62), base) == pytest.approx(0.0, abs=1e-6)
+    assert victim_score(torch.ones(5), base) == pytest.approx(1.0)
+    assert victim_score(torch.full((5,), 0.81), base) == pytest.approx(0.5)
+    assert victim_score(torch.full((5,), 0.81), torch.full((10,), 0.24)) == pytest.approx(0.75)
+    assert victim_score(torch.full((5,), 0.3), base) < 0  # less victim-like than unstyled content
+
+
 def test_latent_moments_and_whitening_colouring():
     gen = torch.Generator().manual_seed(0)
     mix = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.0, 0.0], [0.0, -1.0, 0.5]])
@@ -107,6 +133,13 @@ def test_mimic_study_sees_a_shifted_training_set(reference, weights_dir):
     rates = study["countermeasures"]["none"]
     assert rates["recognised_clean"] > rates["recognised_cloaked"]
     assert rates["protection"] > 0
+    # the continuous score knows the answer too: Monet's own works give the Monet-like mimic
+    assert rates["victim_score_clean"] > rates["victim_score_cloaked"]
+    assert rates["victim_score_clean"] > 0  # above the unstyled content's base rate
+    assert rates["score_drop"] == pytest.approx(rates["victim_score_clean"] - rates["victim_score_cloaked"], abs=2e-4)
+    assert 0 < rates["base_score"] == study["base_score"] < 1
+    probs = [r["victim_probability"] for r in study["renders"] if r["training"] == "clean"]
+    assert rates["victim_score_clean"] == pytest.approx((sum(probs) / 4 - study["base_score"]) / (1 - study["base_score"]), abs=1e-3)
     assert 0 <= study["base_rate"] <= 1 and len(study["renders"]) == 8
     assert study["judge"]["loo_accuracy"] >= 0.9
     with pytest.raises(ConfigError, match="not in"):

@@ -76,13 +76,18 @@ def test_an_empty_choice_learns_the_clean_set_and_a_full_one_the_cloaked_set():
 def test_fraction_blocks_average_the_draws():
     plan = plan_portfolios(works=2, fractions=(0.5,), draws=2, seed=0)
     study = {
-        "countermeasures": {"none": {"recognised_clean": 0.75}},
-        "recognised": {set_name(s): {"none": 0.25 if s == plan.draws["0.5"][0] else 0.5} for s in plan.subsets},
+        "countermeasures": {"none": {"base_score": 0.1}},
+        "recognised": {
+            "clean": {"none": (0.75, 0.6)},
+            **{set_name(s): {"none": (0.25, 0.2) if s == plan.draws["0.5"][0] else (0.5, 0.4)} for s in plan.subsets},
+        },
     }
     block = by_fraction(study, plan)["0.5"]["none"]
-    expected = (0.25 + (0.25 if plan.draws["0.5"][1] == plan.draws["0.5"][0] else 0.5)) / 2
-    assert block["recognised_cloaked"] == pytest.approx(expected)
-    assert block["protection"] == pytest.approx(0.75 - expected)
+    same = plan.draws["0.5"][1] == plan.draws["0.5"][0]
+    rate, score = (0.25 + (0.25 if same else 0.5)) / 2, (0.2 + (0.2 if same else 0.4)) / 2
+    assert block["recognised_cloaked"] == pytest.approx(rate) and block["protection"] == pytest.approx(0.75 - rate)
+    assert block["victim_score_cloaked"] == pytest.approx(score) and block["score_drop"] == pytest.approx(0.6 - score)
+    assert block["base_score"] == 0.1
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +117,7 @@ def test_zero_percent_cloaked_is_the_clean_mimic_and_all_cloaked_is_the_cloaked_
         assert m["by_fraction"]["1"][c] == block
         zero = m["by_fraction"]["0"][c]
         assert zero["recognised_cloaked"] == block["recognised_clean"] and zero["protection"] == 0
+        assert zero["victim_score_cloaked"] == block["victim_score_clean"] and zero["score_drop"] == 0
         assert set(m["by_fraction"]["0.5"][c]) == set(block)
     assert m["portfolio"]["cloaked_share"] == {"0": 0.0, "0.5": 0.5, "1": 1.0}
     assert "Partly cloaked portfolios" in report.to_markdown()

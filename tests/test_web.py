@@ -27,6 +27,7 @@ from helpers import fake_module
 
 from stylecloak.cli import main
 from stylecloak.errors import ImageError
+from stylecloak.io import read_xmp, xmp_values
 from stylecloak.styles import ArtistProfile, default_profile_path, save_profile
 from stylecloak.web import create_app
 from stylecloak.web.folders import portable_name
@@ -114,6 +115,17 @@ def test_protect_download_and_delete(client: TestClient, painting: Path) -> None
     assert gone.status_code == 404 and "error" in gone.json()
 
 
+def test_advanced_method_is_offered_used_and_named(client: TestClient, painting: Path, tmp_path: Path) -> None:
+    assert [m["name"] for m in client.get("/api/options").json()["methods"]] == ["glaze", "mist", "photoguard"]
+    assert '<details id="advanced">' in client.get("/").text
+    status = wait(client, upload(client, painting, method="mist", style="auto").json()["id"])  # no profile needed
+    (item,) = status["items"]
+    assert status["target_style"] == "mist-pattern" and status["options"]["method"] == "mist" and item["status"] == "done"
+    assert item["summary"]["method"] == "mist" and "toward 'mist-pattern' (method mist)" in item["words"][0]["text"]
+    (tmp_path / "out.jpg").write_bytes(client.get(item["urls"]["download"]).content)
+    assert xmp_values(read_xmp(tmp_path / "out.jpg"))["method"] == "mist"
+
+
 def test_auto_style_comes_from_the_artist_profile(client: TestClient, painting: Path, profiles: Path) -> None:
     save_profile(ArtistProfile(artist="tester", target_style="mosaic", backbone="taef2", seed=0), profiles / default_profile_path("tester").name)
     status = wait(client, upload(client, painting, style="auto", artist="tester").json()["id"])
@@ -144,7 +156,12 @@ def test_non_image_is_refused(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [({"intensity": "extreme"}, "unknown intensity"), ({"style": "nope"}, "unknown target style"), ({"artist": "x" * 65}, "artist name")],
+    [
+        ({"intensity": "extreme"}, "unknown intensity"),
+        ({"style": "nope"}, "unknown target style"),
+        ({"artist": "x" * 65}, "artist name"),
+        ({"method": "nightshade"}, "unknown method"),
+    ],
 )
 def test_bad_options_are_refused(client: TestClient, painting: Path, data: dict, message: str) -> None:
     response = upload(client, painting, **data)

@@ -21,13 +21,14 @@ import torch
 from PIL import Image, ImageDraw
 
 from .backbones import Backbone, encode_all, load_backbone, target_progress
-from .cloak import METHOD, Progress, glaze_views, optimise
+from .cloak import Progress, fixed_views, glaze_views, optimise, target_name, uses_style
 from .config import CloakSettings, ProtectSettings
 from .device import make_deterministic, resolve_device
 from .errors import ConfigError, StylecloakError
 from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
+from .protectability import advice, assess
 from .styles import (
     ArtistProfile,
     Style,
@@ -75,6 +76,10 @@ class ProtectResult:
     """The cloaked image at the working resolution (padded like ``work``)."""
     target_view: torch.Tensor = field(repr=False)
     """Ω(x, T), the target image, working resolution."""
+    texture: float | None = None
+    """Share of the image with edges or texture to hide the cloak in (:func:`~stylecloak.protectability.assess`)."""
+    warnings: list[str] = field(default_factory=list)
+    """Plain-words warnings about the protection reached (weak protection and what may help)."""
 
     @cached_property
     def original_view(self) -> torch.Tensor:
@@ -117,6 +122,7 @@ class ProtectResult:
         """The numbers, JSON-ready."""
         return {
             "input": str(self.source.path) if self.source.path else None,
+            "method": self.settings.method,
             "target_style": self.target_style,
             "target_progress": round(self.target_progress, 4),
             "worst_size": self.worst_size,
@@ -128,6 +134,8 @@ class ProtectResult:
             "seconds": round(self.seconds, 2),
             "width": self.source.rgb.shape[-1],
             "height": self.source.rgb.shape[-2],
+            "texture": self.texture,
+            "warnings": list(self.warnings),
         }
 
 
@@ -157,7 +165,7 @@ class Protector:
             raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
-        if self.settings.target_style is not None:
+        if self.settings.target_style is not None and uses_style(self.settings.method):
             get_style(self.settings.target_style, self.styles)  # fail early on a typo
 
     def choose_target(
@@ -187,18 +195,23 @@ class Protector:
         return chosen
 
     def protect(self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None) -> ProtectResult:
-        """Cloak one image toward ``target_style`` (default: the settings' style)."""
+        """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
+        have a fixed target and ignore it)."""
         start = time.perf_counter()
         source = image if isinstance(image, LoadedImage) else load_image(image)
-        style_name = target_style or self.settings.target_style
+        method = self.settings.method
+        style_name = target_name(method) or target_style or self.settings.target_style
         if style_name is None:
             raise ConfigError("no target style: pass target_style or call choose_target() first")
-        style = get_style(style_name, self.styles)
         s = self.cloak_settings
 
-        # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω(x, T)
+        # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω
+        #    (glaze: the view style-transferred toward T; other methods: their fixed target image at the view's size)
         work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
-        views = glaze_views(self.renderer, work, style_stats(self.renderer, style), s, self.settings.style_strength, self.multiple)
+        if uses_style(method):
+            views = glaze_views(self.renderer, work, style_stats(self.renderer, get_style(style_name, self.styles)), s, self.settings.style_strength, self.multiple)
+        else:
+            views = fixed_views(method, work, s, self.multiple)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file
         delta = optimise(work.image, list(views.values()), self.backbones, s, self.perceptual, progress, valid=work.size)
@@ -217,6 +230,7 @@ class Protector:
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
         omega = views[work.size].target if work.size in views else next(iter(views.values())).target
+        assessment = assess(source.rgb)
         log.debug("%s: TP %s, perceptual %.3f, %.1f s", source.path or "image", by_size, dist, time.perf_counter() - start)
         return ProtectResult(
             source=source,
@@ -232,6 +246,8 @@ class Protector:
             work=work,
             seen=seen,
             target_view=work.crop(omega),
+            texture=assessment.texture,
+            warnings=advice(assessment, min(by_size.values()), self.settings.intensity),
         )
 
 
@@ -297,7 +313,8 @@ def protect(
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
     source = image if isinstance(image, LoadedImage) else load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
-    style = protector.settings.target_style or protector.choose_target([source], artist=artist, profile=profile).target_style
+    style = target_name(protector.settings.method) or protector.settings.target_style
+    style = style or protector.choose_target([source], artist=artist, profile=profile).target_style
     return protector.protect(source, style, progress)
 
 
@@ -306,7 +323,7 @@ def provenance(settings: ProtectSettings, style: str) -> dict[str, str]:
     target style, method, backbones and a hash of every setting."""
     data = settings_dict(settings) | {"resolved_style": style}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {"targetStyle": style, "method": METHOD, "backbones": ",".join(settings.backbones), "settings": digest}
+    return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), "settings": digest}
 
 
 def settings_dict(settings: ProtectSettings) -> dict:

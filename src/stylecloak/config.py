@@ -68,7 +68,8 @@ class CloakSettings:
     """Step size, in image units (per pixel for Adam, RMS over pixels for ``"l2"``)."""
     method: str = "l2"
     """``"adam"`` (Glaze) or ``"l2"``: momentum steps along the RMS-normalised gradient, which spend
-    the energy (PSNR) budget where the gradient is large instead of evenly over all pixels."""
+    the energy (PSNR) budget where the gradient is large instead of evenly over all pixels; ``"sign"``:
+    plain steps along the gradient's sign (L∞ PGD, as Mist and PhotoGuard)."""
     cosine: bool = True
     """Decay the step size to 0 along a half cosine (coarse moves first, fine ones last)."""
     work_size: int | None = _DEFAULT["work_size"]
@@ -92,6 +93,18 @@ class CloakSettings:
     seed: int = 0
 
 
+GLAZE = "glaze"
+METHODS: tuple[str, ...] = (GLAZE, "mist", "photoguard")
+"""The protection methods (``--method``; one module each in :mod:`stylecloak.cloak`)."""
+
+
+def check_method(name: str) -> str:
+    """``name`` if it is a known method, else a :class:`ConfigError` naming the choices."""
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    return name
+
+
 def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, perceptual: str = "efficientnet", **overrides) -> CloakSettings:
     """Cloak settings for a preset pair (budget in the units of ``perceptual``), with optional field overrides."""
     if intensity not in INTENSITY:
@@ -113,6 +126,8 @@ class ProtectSettings:
 
     intensity: str = "default"
     quality: str = "default"
+    method: str = GLAZE
+    """``glaze``, ``mist`` or ``photoguard`` (:mod:`stylecloak.cloak.methods`): what the cloak pulls the encoder's view toward."""
     backbones: tuple[str, ...] = ("taef2",)
     target_style: str | None = None
     """None: take it from the artist profile, choosing one (Glaze §5.3) the first time."""
@@ -126,6 +141,7 @@ class ProtectSettings:
     """CloakSettings fields that replace the presets' values (e.g. ``{"steps": 10}``)."""
 
     def __post_init__(self) -> None:
+        check_method(self.method)
         _ = self.cloak  # an unknown preset or override is a ConfigError here, not at first use
 
     @property

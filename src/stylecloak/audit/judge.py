@@ -5,6 +5,10 @@ block outputs at 384 px long side; features are standardised over a reference se
 image is ranked against each artist's *centroid* (Euclidean distance). One centroid per artist keeps the
 judge balanced: a nearest-neighbour judge favours the artist with most works. :mod:`.mimic` uses it.
 
+The judge's probability that an image is by artist a is a softmax over negative centroid distances,
+P(a | x) ∝ exp(−‖z(x) − c_a‖ / τ), with the temperature τ fitted by leave-one-out likelihood on the
+reference set (:func:`fit_temperature`); :func:`victim_score` normalises it by a base rate.
+
 >>> judge = StyleJudge.from_paintings("../shared/data/paintings")
 >>> judge.rank_images(images)[0][:3]   # three most likely artists of the first image
 """
@@ -163,6 +167,38 @@ class StyleJudge:
     def rank_images(self, images: Iterable[torch.Tensor]) -> list[list[str]]:
         """Artists from most to least likely, for each image (tensors in [0, 1])."""
         return self.rank(style_features(images, self.long_side))
+
+    def probabilities(self, features: torch.Tensor, temperature: float) -> torch.Tensor:
+        """P(artist | image) (N, A), columns in the order of ``self.artists``: softmax of −distance / τ."""
+        return torch.softmax(-torch.cdist(self._standardise(features), self.centroids) / temperature, 1)
+
+
+TEMPERATURES = tuple(2 ** (k / 4) for k in range(-8, 21))
+"""Candidate softmax temperatures τ (0.25 to 32, in steps of 2^¼), in units of standardised feature distance."""
+
+
+def fit_temperature(features: torch.Tensor, artists: Sequence[str]) -> float:
+    """τ maximising the leave-one-out log-likelihood of each work's own artist (artists with ≥ 2 works)."""
+    counts = {a: list(artists).count(a) for a in set(artists)}
+    held = []
+    for i, artist in enumerate(artists):
+        if counts[artist] < 2:
+            continue
+        keep = [j for j in range(len(artists)) if j != i]
+        judge = StyleJudge(features[keep], [artists[j] for j in keep])
+        held.append((torch.cdist(judge._standardise(features[i : i + 1]), judge.centroids)[0], judge.artists.index(artist)))
+    if not held:
+        raise ConfigError("no artist has two or more works in the reference set; the judge's temperature cannot be fitted")
+    return max(TEMPERATURES, key=lambda t: sum(float(torch.log_softmax(-d / t, 0)[k]) for d, k in held))
+
+
+def victim_score(renders: torch.Tensor, base: torch.Tensor) -> float:
+    """(p̄ − b̄) / (1 − b̄): the mean victim probability of ``renders`` above that of the unstyled content
+    (``base``, the base rate), as a share of the headroom above the base rate (see the module docstring)."""
+    b = float(base.mean())
+    return (float(renders.mean()) - b) / max(1 - b, 1e-6)
+
+
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ from pathlib import Path
 import torch
 
 from ..backbones import Backbone, encode_all, load_backbone, target_progress
+from ..cloak.methods import fixed_target, uses_style
+from ..config import GLAZE, check_method
 from ..device import resolve_device
 from ..errors import ConfigError, ImageError, StylecloakError
 from ..geometry import Working
@@ -45,7 +47,7 @@ from .judge import (
     read_manifest,
     style_features,
 )
-from .mimic import LatentMoments, MimicSettings, mimic_study
+from .mimic import LatentMoments, MimicSettings, mimic_study, tensor_key
 from .portfolio import by_fraction, plan_portfolios, portfolio_sets, portfolio_summary
 from .report import AuditReport, summary, worst
 from .robust_encoder import (
@@ -74,7 +76,10 @@ class AuditSettings:
     """Everything that decides an audit's numbers; written into its report."""
 
     target_style: str
-    """T: the style the cloak aimed at (from the artist profile or the protect report)."""
+    """T: the style the cloak aimed at (from the artist profile or the protect report); for methods with a
+    fixed target, its recorded name."""
+    method: str = GLAZE
+    """The protection method (:mod:`stylecloak.cloak.methods`): decides the target t that TP is measured toward."""
     backbones: tuple[str, ...] = ("taef2",)
     """Encoders the cloak was optimised against (target progress)."""
     transfer: tuple[str, ...] = ("taesana",)
@@ -94,6 +99,7 @@ class AuditSettings:
     """How the ``robust_encoder`` mimic makes its pairs and trains."""
 
     def __post_init__(self) -> None:
+        check_method(self.method)
         unknown = [c for c in self.countermeasures if c not in KNOWN_COUNTERMEASURES]
         if unknown:
             raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(KNOWN_COUNTERMEASURES)}")
@@ -120,8 +126,11 @@ class _Models:
     renderer: Backbone
     attacked: list[Backbone]
     transfer: list[Backbone]
-    stats: LatentStats
+    stats: LatentStats | None
+    """The target style's statistics (glaze); None for methods with a fixed target."""
     perceptual: PerceptualDistance
+    memo: dict = field(default_factory=dict)
+    """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
     robust: dict[str, Backbone] = field(default_factory=dict)
     """Encoder name → its robust-trained copy (with ``robust_encoder``)."""
 
@@ -143,7 +152,7 @@ def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dic
         renderer=renderer,
         attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],
         transfer=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.transfer if n not in settings.backbones],
-        stats=style_stats(renderer, get_style(settings.target_style, styles)),
+        stats=style_stats(renderer, get_style(settings.target_style, styles)) if uses_style(settings.method) else None,
         perceptual=PerceptualDistance().to(device),
     )
 
@@ -167,8 +176,11 @@ def _progress_entry(models: _Models, by_encoder: dict[str, float]) -> dict:
 
 
 def _purified(models: _Models, settings: AuditSettings, x: torch.Tensor, size: int) -> torch.Tensor:
-    """IMPRESS-style purification of ``x`` at the mimic size ``size`` (long side)."""
-    return purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
+    """IMPRESS-style purification of ``x`` at the mimic size ``size`` (long side); computed once per memo."""
+    key = ("impress", tensor_key(x), size, settings.purify, models.renderer.name)
+    if key not in models.memo:
+        models.memo[key] = purify(Working.of(x, size, 1).image, models.renderer, settings.purify, models.perceptual)
+    return models.memo[key]
 
 
 def effective_sizes(shape: tuple[int, int], sizes: Iterable[int]) -> list[int]:
@@ -211,10 +223,11 @@ def _audit(
         for e in models.encoders:
             m = models.multiple(e)
             if m not in omegas:
-                omegas[m] = style_transfer(renderer, Working.of(x, size, m).image.to(device), models.stats, settings.style_strength)
+                omegas[m] = _target_image(models, settings, Working.of(x, size, m).image.to(device))
             for encoder in (e, *([models.robust[e.name]] if e.name in models.robust else [])):
                 targets[encoder] = encode_all([encoder], omegas[m], settings.bf16)[0]
         entries: dict[str, dict] = {}
+        change: list[float] = []
         for name in ("none", *settings.countermeasures):
             if name in ("none", ADAPTIVE):
                 xc, xpc = x, xp
@@ -228,6 +241,8 @@ def _audit(
                 encoder = _encoder(models, e, name)
                 z, zp = encode_all([encoder], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
                 by_encoder[e.name] = target_progress(z, zp, targets[encoder])
+                if name == "none" and e in models.attacked:
+                    change.append(view_change(_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor)))
                 if size == sizes[0] and name in keep and e is renderer:
                     kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
             if size == sizes[0] and name in keep and name not in kept:
@@ -240,15 +255,28 @@ def _audit(
                 entries[name]["clean_roundtrip_psnr_db"] = round(roundtrip_psnr(renderer, models.robust[renderer.name], work.image, work.size, settings.bf16), 2)
             tick(name if len(sizes) == 1 else f"{name} @ {size} px")
         none = entries.pop("none")
-        per_size[size] = {**none, "countermeasures": entries, "long_side": size}
+        per_size[size] = {**none, "view_change": round(sum(change) / len(change), 4), "countermeasures": entries, "long_side": size}
     long = max(x.shape[-2:])
     by_request = {str(s): per_size[min(s, long)] for s in sorted(settings.mimic_sizes)}
     return {**worst(by_request), **cost, "sizes": by_request}, kept
 
 
+def _target_image(models: _Models, settings: AuditSettings, view: torch.Tensor) -> torch.Tensor:
+    """The image the cloak aimed the encoder's view of ``view`` at: Ω(view, T) for glaze, else the method's fixed target."""
+    if models.stats is None:
+        return fixed_target(settings.method, view)
+    return style_transfer(models.renderer, view, models.stats, settings.style_strength)
+
+
 def _encoder(models: _Models, e: Backbone, countermeasure: str) -> Backbone:
     """The encoder the mimic measures ``e``'s view with under ``countermeasure``: its robust copy for ``robust_encoder``."""
     return models.robust[e.name] if countermeasure == ADAPTIVE else e
+
+
+def view_change(z: torch.Tensor, zp: torch.Tensor) -> float:
+    """‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ from the latents of original and cloak: how far the cloak moved the encoder's
+    view, whatever it aimed at (a measure every method can be compared on)."""
+    return float((zp - z).norm() / z.norm().clamp_min(1e-12))
 
 
 def _unpadded(z: torch.Tensor, work: Working, factor: int) -> torch.Tensor:
@@ -275,18 +303,19 @@ def audit_pair(
 
 
 def _train_robust(models: _Models, settings: AuditSettings, works: Sequence[Image], weights_dir: str | Path | None, styles: dict[str, Style] | None) -> dict:
-    """Make the mimic's training pairs from ``works`` with stylecloak and robust-train a copy of every encoder (into
-    ``models.robust``); returns the training record."""
+    """Make the mimic's training pairs from ``works`` with stylecloak (the audited method and target) and
+    robust-train a copy of every encoder (into ``models.robust``); returns the training record."""
     if not works:
         raise ConfigError(f"{ADAPTIVE}: the mimic needs works other than the audited ones to make training pairs from; pass --paintings DIR (a folder with MANIFEST.csv)")
     start = time.perf_counter()
     images = [_load(w)[0] for w in works]
-    pairs = make_pairs(images, settings.target_style, settings.backbones, settings.robust, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
+    pairs = make_pairs(images, settings.target_style, settings.backbones, settings.robust, method=settings.method, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
     logs = []
+    target = lambda view: _target_image(models, settings, view)
     for e in {b.name: b for b in [models.renderer, *models.encoders]}.values():
-        before = pair_progress(e, models.renderer, models.stats, pairs, settings.bf16)
+        before = pair_progress(e, models.multiple(e), target, pairs, settings.bf16)
         models.robust[e.name], log = robust_train(e, pairs, settings.robust)
-        after = pair_progress(models.robust[e.name], models.renderer, models.stats, pairs, settings.bf16)
+        after = pair_progress(models.robust[e.name], models.multiple(e), target, pairs, settings.bf16)
         logs.append({**log, "pair_tp_before": round(before, 4), "pair_tp_after": round(after, 4)})
     return {
         "pairs": [_load(w)[1] if not isinstance(w, torch.Tensor) else f"image tensor {i}" for i, w in enumerate(works)],
@@ -337,9 +366,13 @@ def audit(
     styles: dict[str, Style] | None = None,
     progress: AuditProgress | None = None,
     device: str | torch.device = "cpu",
+    memo: dict | None = None,
     robust_works: Sequence[Image] | str | Path | None = None,
 ) -> AuditReport:
     """Audit (original, cloaked) pairs on ``device``; pairs that cannot be read become warnings.
+
+    ``memo``: a dict kept between audits of the same originals (e.g. cloaks made by several methods):
+    work that depends only on an original (its purification, the clean mimic's renders) is done once.
 
     With ``mimic``, the originals must be one artist's works (``mimic.artist``, or inferred from the
     manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`.mimic`), for each
@@ -351,6 +384,8 @@ def audit(
     start = time.perf_counter()
     pairs = list(pairs)
     models = _models(settings, weights_dir, styles, resolve_device(device))
+    if memo is not None:
+        models.memo = memo
     conditions = ("none", *settings.countermeasures)
     keep: tuple[str, ...] = ()
     victim, needs_features = "", False
@@ -410,11 +445,12 @@ def audit(
 
     study = None
     if mimic is not None:
+        features = torch.cat(victim_features) if victim_features else None
         plan = plan_portfolios(len(latents), mimic.fractions, mimic.draws, settings.seed) if mimic.fractions else None
         if plan is not None:
             learned.update(portfolio_sets(latents, plan))
         encoders = {ADAPTIVE: _encoder(models, models.renderer, ADAPTIVE)} if ADAPTIVE in keep else None
-        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), torch.cat(victim_features) if victim_features else None, encoders)
+        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), features, memo=models.memo, encoders=encoders)
         if plan is not None:
             study["by_fraction"], study["portfolio"] = by_fraction(study, plan), portfolio_summary(plan)
         del study["recognised"]

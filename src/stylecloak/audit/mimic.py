@@ -4,7 +4,19 @@ The mimic learns an artist's style as the mean and covariance of TAEF2 latent pi
 (once from the originals, once from the cloaked copies, optionally after a countermeasure), then renders
 held-out content (paintings of *other* artists) in that style by whitening–colouring their latents and
 decoding with TAEF2. The judge (:mod:`.judge`) then says whether the victim is among the top-3 artists of
-each render.
+each render, and how likely the render is the victim's.
+
+**Victim score (continuous, base-rate normalised).** With p̄ the judge's mean probability that a mimic's
+renders are the victim's (:meth:`.judge.StyleJudge.probabilities`) and b̄ the mean over the same content
+works unstyled (the base rate), the victim score is the share of the headroom above the base rate the
+mimic reaches:
+
+    score = (p̄ − b̄) / (1 − b̄)      0: no more the victim's than unstyled content; 1: certainly the victim's
+
+so a judge that already sees the victim in unstyled content (b̄ high) does not cap what a drop can show.
+``score_drop`` = score(clean training) − score(cloaked training). Each content work is judged by a
+judge fitted without that one work (leave-one-out), so many content works can be used without
+removing their artists from the judge.
 
 What the proxy does not capture: no diffusion model is fine-tuned, so it measures only the shift of
 global latent statistics, not what a LoRA/DreamBooth fine-tune would learn from textures, motifs or
@@ -15,6 +27,8 @@ Treat its numbers as a cheap, reproducible early warning, not as proof of protec
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +44,17 @@ from .judge import (
     MANIFEST,
     StyleJudge,
     content_paintings,
+    fit_temperature,
     leave_one_out,
     reference_features,
+    style_features,
+    victim_score,
 )
+
+
+def tensor_key(t: torch.Tensor) -> str:
+    """A digest of a tensor's values: a key for results that depend only on it."""
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
 class LatentMoments:
@@ -87,8 +109,8 @@ class MimicSettings:
     """Folder with MANIFEST.csv (file,artist,…) and the paintings."""
     artist: str | None = None
     """The victim; None: inferred from the manifest by the originals' file names."""
-    content: int = 8
-    """How many held-out works of other artists are rendered in the learned style."""
+    content: int = 16
+    """How many works of other artists are rendered in the learned style (each judged by a judge fitted without it)."""
     countermeasures: tuple[str, ...] = ("none", "jpeg75", "impress")
     top_k: int = 3
     judge_size: int = JUDGE_SIZE
@@ -107,37 +129,51 @@ def mimic_study(
     settings: MimicSettings,
     work_size: int,
     victim_features: torch.Tensor | None = None,
+    memo: dict | None = None,
     encoders: dict[str, Backbone] | None = None,
 ) -> dict:
-    """Render held-out content in each learned style and ask the judge whether the victim shows.
+    """Render held-out content in each learned style and ask the judge whether, and how likely, the victim shows.
 
     ``learned`` maps training set ("clean", "cloaked", and any others) → countermeasure → latent moments.
+    Each content work is judged by a judge fitted on the reference paintings without it; when the victim
+    is not in the manifest, ``victim_features`` (style features of the originals) form the victim's class.
     ``encoders`` maps a countermeasure to the encoder the mimic uses with it (default ``backbone``'s; the
-    decoder is always ``backbone``'s). The judge is fitted on the reference paintings minus the content
-    works; when the victim is not in the manifest, ``victim_features`` (style features of the originals)
-    form the victim's class. Returns the style-shift rates (share of renders whose top-k excludes the
-    victim), JSON-ready; ``recognised`` holds the rate of every training set besides clean and cloaked.
+    decoder is always ``backbone``'s). Returns the style-shift rates (share of renders whose top-k excludes
+    the victim) and the victim scores (module docstring), JSON-ready; ``recognised`` holds (rate, score) of
+    every training set, unrounded. ``memo`` (a dict kept between studies) holds the
+    judgements of renders by their learned moments, so a mimic learned again from the same images is not
+    rendered again.
     """
-    # 1. the judge and the content
+    memo = {} if memo is None else memo
+    # 1. the content, one judge per content work (fitted without it), the judges' temperature
     paintings, features = reference_features(settings.paintings, settings.judge_size)
     content = content_paintings(paintings, victim, settings.content)
     if not content:
         raise ConfigError(f"{settings.paintings}: no works of artists other than {victim!r} to render; add paintings of other artists")
-    extra = None
+    extra = {}
     if victim not in {p.artist for p in paintings}:
         if victim_features is None:
             raise ConfigError(f"artist {victim!r} is not in {settings.paintings / MANIFEST}; pass the originals' features")
         extra = {victim: victim_features}
-    judge = StyleJudge.from_paintings(settings.paintings, exclude=content, extra=extra, long_side=settings.judge_size)
+    labels = [p.artist for p in paintings] + [victim] * sum(f.shape[0] for f in extra.values())
+    temperature = fit_temperature(torch.cat([features, *extra.values()]), labels)
+    judges = [StyleJudge.from_paintings(settings.paintings, exclude=[p], extra=extra, long_side=settings.judge_size) for p in content]
     accuracy = leave_one_out(features, [p.artist for p in paintings], settings.top_k)
     k = settings.top_k
+
+    def judged(images: Iterable[torch.Tensor]) -> tuple[list[list[str]], torch.Tensor]:
+        """Ranks and victim probabilities of one image per content work, each by that work's judge."""
+        feats = style_features(images, settings.judge_size)
+        ranks = [j.rank(f[None])[0] for j, f in zip(judges, feats)]
+        probs = torch.stack([j.probabilities(f[None], temperature)[0, j.artists.index(victim)] for j, f in zip(judges, feats)])
+        return ranks, probs
 
     def shifted(ranks: list[list[str]]) -> float:
         return sum(victim not in r[:k] for r in ranks) / len(ranks)
 
     # 2. base rate: unstyled content
     images = [load_image(p.path).rgb for p in content]
-    base = judge.rank_images(images)
+    base_ranks, base = judged(images)
 
     # 3. render every content image in every learned style
     works = [Working.of(x.to(backbone.device), work_size, backbone.factor) for x in images]
@@ -152,46 +188,60 @@ def mimic_study(
         with autocast(z.device):
             return work.crop(backbone.decode(styled).float())
 
-    # 4. the protection measure: share of renders whose top-k holds the victim, per training set
+    # 4. the measures per training set: share of renders whose top-k holds the victim, and the victim score
     rates: dict[str, dict] = {}
     renders = []
-    others: dict[str, dict[str, float]] = {}
+    others: dict[str, dict[str, tuple[float, float]]] = {}  # unrounded, for partly cloaked portfolios
     for c in settings.countermeasures:
-        recognised = {}
+        recognised, score = {}, {}
+        content_key = tensor_key(latents[c][0])  # which encoder saw the content
         for training, styles in learned.items():
-            ranks = judge.rank_images(render(w, z, styles[c]) for w, z in zip(works, latents[c]))
+            style = styles[c]
+            key = ("mimic", tensor_key(style.mean), tensor_key(style.covariance), content_key, victim, str(settings.paintings), tuple(p.file for p in content), work_size, settings.judge_size)
+            if key not in memo:
+                memo[key] = judged(render(w, z, style) for w, z in zip(works, latents[c]))
+            ranks, probs = memo[key]
             recognised[training] = 1 - shifted(ranks)
+            score[training] = victim_score(probs, base)
             if training in ("clean", "cloaked"):
-                renders += [{"content": p.file, "training": training, "countermeasure": c, "top": r[:k]} for p, r in zip(content, ranks)]
-            else:
-                others.setdefault(training, {})[c] = recognised[training]
-        rates[c] = protection_rates(recognised["clean"], recognised["cloaked"])
+                renders += [
+                    {"content": p.file, "training": training, "countermeasure": c, "top": r[:k], "victim_probability": round(float(q), 4)}
+                    for p, r, q in zip(content, ranks, probs)
+                ]
+            others.setdefault(training, {})[c] = (recognised[training], score[training])
+        rates[c] = protection_rates(recognised["clean"], recognised["cloaked"], score["clean"], score["cloaked"], float(base.mean()))
     return {
         "artist": victim,
         "proxy": "latent whitening-colouring toward the training set's TAEF2 latent mean/covariance; no diffusion fine-tune",
         "judge": {
             "top_k": k,
-            "artists": len(judge.artists),
-            "chance": round(judge.chance(k), 4),
+            "artists": len(judges[0].artists),
+            "chance": round(judges[0].chance(k), 4),
             "loo_accuracy": round(accuracy.accuracy, 4),
             "loo_works": accuracy.works,
             "loo_chance": round(accuracy.chance, 4),
+            "temperature": round(temperature, 4),
         },
         "content": [p.file for p in content],
-        "base_rate": round(1 - shifted(base), 4),
+        "base_rate": round(1 - shifted(base_ranks), 4),
+        "base_score": round(float(base.mean()), 4),
         "countermeasures": rates,
         "renders": renders,
         "recognised": others,
     }
 
 
-def protection_rates(recognised_clean: float, recognised_cloaked: float) -> dict:
-    """The per-countermeasure block of the mimic study: how often the victim is recognised after clean and
-    after cloaked training, and the protection (the drop)."""
+def protection_rates(recognised_clean: float, recognised_cloaked: float, score_clean: float, score_cloaked: float, base_score: float) -> dict:
+    """The per-countermeasure block of the mimic study: how often the victim is recognised (top-k) and its score
+    after clean and after cloaked training, and the drops (``protection``, ``score_drop``)."""
     return {
         "recognised_clean": round(recognised_clean, 4),
         "recognised_cloaked": round(recognised_cloaked, 4),
         "shift_clean": round(1 - recognised_clean, 4),
         "shift_cloaked": round(1 - recognised_cloaked, 4),
         "protection": round(recognised_clean - recognised_cloaked, 4),
+        "victim_score_clean": round(score_clean, 4),
+        "victim_score_cloaked": round(score_cloaked, 4),
+        "score_drop": round(score_clean - score_cloaked, 4),
+        "base_score": round(base_score, 4),
     }

@@ -97,13 +97,15 @@ def portfolio_sets(latents: Sequence[dict[str, tuple[torch.Tensor, torch.Tensor]
 
 
 def by_fraction(study: dict, plan: PortfolioPlan) -> dict:
-    """Per fraction, the study's per-countermeasure block, averaged over the draws (mimic_study's ``recognised``)."""
+    """Per fraction, the study's per-countermeasure block with the cloaked side averaged over the draws (from
+    mimic_study's ``recognised``: training set → countermeasure → (top-k rate, victim score), unrounded)."""
     out = {}
     for key, draws in plan.draws.items():
         out[key] = {}
         for c, block in study["countermeasures"].items():
-            rates = [study["recognised"][set_name(s)][c] for s in draws]
-            out[key][c] = protection_rates(block["recognised_clean"], sum(rates) / len(rates))
+            rate_clean, score_clean = study["recognised"]["clean"][c]
+            rates, scores = zip(*(study["recognised"][set_name(s)][c] for s in draws))
+            out[key][c] = protection_rates(rate_clean, sum(rates) / len(rates), score_clean, sum(scores) / len(scores), block["base_score"])
     return out
 
 
@@ -132,10 +134,10 @@ def plot_portfolio(mimic: dict, path: str | Path) -> Path:
     shares = [float(k) for k in fractions]
     fig, ax = plt.subplots(figsize=(6, 4))
     for c in mimic["countermeasures"]:
-        ax.plot(shares, [fractions[k][c]["protection"] for k in fractions], marker="o", label=c)
+        ax.plot(shares, [fractions[k][c]["score_drop"] for k in fractions], marker="o", label=c)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("share of the portfolio cloaked")
-    ax.set_ylabel("protection (drop in victim recognised)")
+    ax.set_ylabel("score drop (victim score, clean − partly cloaked)")
     ax.set_title(f"Mimic proxy: {mimic['artist']}, {mimic['portfolio']['works']} works, {mimic['portfolio']['draws']} draws")
     ax.legend(title="countermeasure")
     fig.tight_layout()

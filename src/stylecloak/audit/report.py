@@ -37,6 +37,7 @@ def worst(per_size: dict[str, dict]) -> dict:
     return {
         **worst_of(entries),
         "worst_size": int(min(tp, key=tp.__getitem__)) if tp else None,
+        "view_change": low([e["view_change"] for e in entries]),
         "countermeasures": {c: worst_of([e["countermeasures"][c] for e in entries]) for c in names},
     }
 
@@ -65,7 +66,11 @@ def summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
         }
 
     sizes = {
-        size: {**progress([im["sizes"][size] for im in images]), "countermeasures": {c: progress([im["sizes"][size]["countermeasures"][c] for im in images]) for c in countermeasures}}
+        size: {
+            **progress([im["sizes"][size] for im in images]),
+            "view_change": _mean([im["sizes"][size]["view_change"] for im in images]),
+            "countermeasures": {c: progress([im["sizes"][size]["countermeasures"][c] for im in images]) for c in countermeasures},
+        }
         for size in images[0]["sizes"]
     }
     return {
@@ -127,7 +132,7 @@ class AuditReport:
             "# Protection audit",
             "",
             (
-                f"{s['images']} image(s), target style `{st.target_style}`, attacked: {', '.join(st.backbones)}, "
+                f"{s['images']} image(s), method {st.method}, target `{st.target_style}`, attacked: {', '.join(st.backbones)}, "
                 f"transfer: {', '.join(st.transfer) or '–'}, mimic sizes {', '.join(map(str, st.mimic_sizes))} px, "
                 f"{self.seconds:.0f} s ({_fmt(s['seconds_per_image'], 1)} s per image)."
             ),
@@ -145,6 +150,10 @@ class AuditReport:
             "",
             "TP = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖ (0: no effect, 1: the encoder sees the target), measured with the",
             "image resized to each mimic size; \"worst\" is the minimum over sizes.",
+            "",
+            "View change ‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ (how far the cloak moved the encoder's view, whatever its target): "
+            + ", ".join(f"{_fmt(v['view_change'], 3)} at {k} px" for k, v in s["sizes"].items())
+            + ".",
             "",
             "## Per image",
             "",
@@ -168,17 +177,23 @@ class AuditReport:
                     f"in the top-{j['top_k']} of {_fmt(m['base_rate'])} of them unstyled (base rate)."
                 ),
                 "",
-                "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection |",
-                "|---|---|---|---|---|---|",
+                (
+                    "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection "
+                    "| victim score clean | victim score cloaked | score drop |"
+                ),
+                "|---|---|---|---|---|---|---|---|---|",
                 *(
                     f"| {c} | {_fmt(v['recognised_clean'])} | {_fmt(v['recognised_cloaked'])} | {_fmt(v['shift_clean'])} | "
-                    f"{_fmt(v['shift_cloaked'])} | {_fmt(v['protection'])} |"
+                    f"{_fmt(v['shift_cloaked'])} | {_fmt(v['protection'])} | {_fmt(v['victim_score_clean'])} | "
+                    f"{_fmt(v['victim_score_cloaked'])} | {_fmt(v['score_drop'])} |"
                     for c, v in m["countermeasures"].items()
                 ),
                 "",
                 (
                     f"Shift = share of renders whose top-{j['top_k']} excludes the victim; protection = shift (cloaked) − "
-                    "shift (clean). A proxy: latent statistics only, no diffusion fine-tune."
+                    f"shift (clean). Victim score = (p̄ − b̄) / (1 − b̄), p̄ the judge's mean probability that a render is the "
+                    f"victim's and b̄ = {_fmt(m['base_score'], 3)} the same for the unstyled content (base rate); score drop = "
+                    "clean − cloaked. A proxy: latent statistics only, no diffusion fine-tune."
                 ),
             ]
             if "by_fraction" in m:
@@ -187,9 +202,12 @@ class AuditReport:
                     "",
                     f"### Partly cloaked portfolios ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws per share)",
                     "",
-                    "| share cloaked | " + " | ".join(f"protection ({c})" for c in names) + " |",
+                    "| share cloaked | " + " | ".join(f"score drop, top-3 protection ({c})" for c in names) + " |",
                     "|---|" + "---|" * len(names),
-                    *(f"| {share[f]:.2f} | " + " | ".join(_fmt(v[c]["protection"]) for c in names) + " |" for f, v in m["by_fraction"].items()),
+                    *(
+                        f"| {share[f]:.2f} | " + " | ".join(f"{_fmt(v[c]['score_drop'])}, {_fmt(v[c]['protection'])}" for c in names) + " |"
+                        for f, v in m["by_fraction"].items()
+                    ),
                 ]
         if self.robust_encoder:
             r, entry = self.robust_encoder, s["countermeasures"].get("robust_encoder", {})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +27,13 @@ from PIL import Image
 
 from ..api import Protector
 from ..backbones import Backbone, encode_all, target_progress
-from ..config import ProtectSettings
+from ..config import GLAZE, ProtectSettings
 from ..device import autocast
 from ..errors import ConfigError
 from ..geometry import Working
 from ..io import load_image
 from ..perceptual import psnr
-from ..styles import LatentStats, Style, style_transfer
+from ..styles import Style
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 """(original, cloaked), each (1,3,H,W) in [0, 1]."""
@@ -71,6 +71,7 @@ def make_pairs(
     backbones: Sequence[str],
     settings: RobustSettings,
     *,
+    method: str = GLAZE,
     weights_dir: str | Path | None = None,
     styles: dict[str, Style] | None = None,
     device: str | torch.device = "cpu",
@@ -78,7 +79,7 @@ def make_pairs(
     """Cloak ``works`` (files, PIL images or (1,3,H,W) tensors in [0, 1], brought to ``settings.pair_size`` long
     side) with stylecloak, as the mimic would."""
     protector = Protector(
-        ProtectSettings(quality=settings.quality, backbones=tuple(backbones), target_style=target_style, seed=settings.seed),
+        ProtectSettings(quality=settings.quality, backbones=tuple(backbones), target_style=target_style, method=method, seed=settings.seed),
         weights_dir=weights_dir,
         styles=styles,
         device=device,
@@ -152,14 +153,13 @@ def robust_train(backbone: Backbone, pairs: Sequence[Pair], settings: RobustSett
     return robust, log
 
 
-def pair_progress(encoder: Backbone, renderer: Backbone, stats: LatentStats, pairs: Sequence[Pair], bf16: bool = False) -> float:
-    """Mean target progress of ``pairs`` on ``encoder``, targets Ω(x, T) rendered by ``renderer`` toward ``stats``."""
-    multiple = max(encoder.factor, renderer.factor)
+def pair_progress(encoder: Backbone, multiple: int, target: Callable[[torch.Tensor], torch.Tensor], pairs: Sequence[Pair], bf16: bool = False) -> float:
+    """Mean target progress of ``pairs`` on ``encoder``; ``target`` gives the image a cloak aimed at for an original
+    padded to ``multiple`` (e.g. Ω(x, T))."""
     values = []
     for x, xp in pairs:
-        work, seen = (Working.of(t.to(renderer.device), None, multiple) for t in (x, xp))
-        omega = style_transfer(renderer, work.image, stats)
-        z, zp, t = encode_all([encoder], torch.cat([work.image, seen.image, omega]), bf16)[0].split(1)
+        work, seen = (Working.of(t.to(encoder.device), None, multiple) for t in (x, xp))
+        z, zp, t = encode_all([encoder], torch.cat([work.image, seen.image, target(work.image)]), bf16)[0].split(1)
         values.append(target_progress(z, zp, t))
     return sum(values) / len(values)
 

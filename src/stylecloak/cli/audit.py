@@ -25,6 +25,7 @@ from ..audit.portfolio import (
     parse_fractions,
     plot_portfolio,
 )
+from ..cloak.methods import GLAZE, METHODS, target_name
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
 from ..io import recorded_provenance
@@ -40,6 +41,7 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.argument("originals", type=click.Path(path_type=Path))
 @click.argument("cloaked", type=click.Path(path_type=Path))
 @click.option("--style", help="Target style the cloaks aimed at (default: what protect recorded in the files / output folder).")
+@click.option("--method", type=click.Choice(METHODS), help="Protection method the cloaks were made with [default: as recorded by protect, else glaze].")
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile holding the target style.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="A user target style from a folder of images.")
 @click.option("--backbones", help="Comma-separated encoders the cloaks were made against [default: as recorded by protect, else taef2].")
@@ -61,7 +63,7 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.option("--robust-steps", type=int, default=RobustSettings.steps, show_default=True, help=f"{ADAPTIVE}: fine-tuning steps of the mimic's encoder copies.")
 @click.option("--robust-size", type=int, default=RobustSettings.pair_size, show_default=True, help=f"{ADAPTIVE}: long side (px) of the mimic's training pairs.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
-def audit_command(originals, cloaked, style, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, fractions, portfolio_draws, robust_pairs, robust_steps, robust_size, device):
+def audit_command(originals, cloaked, style, method, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, fractions, portfolio_draws, robust_pairs, robust_steps, robust_size, device):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
 
     Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
@@ -81,9 +83,11 @@ def audit_command(originals, cloaked, style, profile, style_dirs, backbones, tra
         if plot and importlib.util.find_spec("matplotlib") is None:  # fail before the audit's minutes of work
             raise ConfigError("--plot needs matplotlib; install it with: pip install 'stylecloak[plot]'")
         pairs, warnings = pair_files(originals, cloaked)
-        recorded = None if style and backbones else recorded_provenance([p.cloaked for p in pairs])
+        recorded = None if style and backbones and method else recorded_provenance([p.cloaked for p in pairs])
+        method = method or (recorded or {}).get("method") or GLAZE
         settings = AuditSettings(
-            target_style=_target(style, profile, recorded),
+            target_style=target_name(method) or _target(style, profile, recorded),
+            method=method,
             backbones=_names(backbones or (recorded or {}).get("backbones") or "taef2"),
             transfer=_names(transfer),
             mimic_sizes=(work_size,) if work_size else _sizes(mimic_sizes),
@@ -178,24 +182,28 @@ def _print(report: AuditReport) -> None:
     console.print(table)
     console.print(
         f"cost: PSNR {s['psnr_db']:.1f} dB, SSIM {s['ssim']:.3f}, perceptual {s['perceptual_distance']:.3f}; "
-        f"{report.seconds:.0f} s ({s['seconds_per_image']:.1f} s per image)",
+        f"view change {s['view_change']:.3f} (worst size); {report.seconds:.0f} s ({s['seconds_per_image']:.1f} s per image)",
         highlight=False,
     )
     if report.mimic:
         m = report.mimic
-        mt = Table(title=f"Latent style-mimic proxy: {m['artist']} (base rate {m['base_rate']:.2f}, judge LOO top-3 {m['judge']['loo_accuracy']:.2f})")
-        for col in ("countermeasure", "recognised clean", "recognised cloaked", "protection"):
+        mt = Table(
+            title=f"Latent style-mimic proxy: {m['artist']} (base rate {m['base_rate']:.2f}, base score {m['base_score']:.2f}, "
+            f"judge LOO top-3 {m['judge']['loo_accuracy']:.2f})"
+        )
+        for col in ("countermeasure", "recognised clean", "recognised cloaked", "protection", "victim score clean", "victim score cloaked", "score drop"):
             mt.add_column(col, justify="left" if col == "countermeasure" else "right")
         for name, v in m["countermeasures"].items():
-            mt.add_row(name, _cell(v["recognised_clean"]), _cell(v["recognised_cloaked"]), _cell(v["protection"]))
+            cells = ("recognised_clean", "recognised_cloaked", "protection", "victim_score_clean", "victim_score_cloaked", "score_drop")
+            mt.add_row(name, *(_cell(v[c]) for c in cells))
         console.print(mt)
         if "by_fraction" in m:
-            ft = Table(title=f"Protection by share of the portfolio cloaked ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws)")
+            ft = Table(title=f"Score drop (top-3 protection) by share of the portfolio cloaked ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws)")
             ft.add_column("share cloaked")
             for name in m["countermeasures"]:
                 ft.add_column(name, justify="right")
             for f, v in m["by_fraction"].items():
-                ft.add_row(f"{m['portfolio']['cloaked_share'][f]:.2f}", *(_cell(b["protection"]) for b in v.values()))
+                ft.add_row(f"{m['portfolio']['cloaked_share'][f]:.2f}", *(f"{_cell(b['score_drop'])} ({_cell(b['protection'])})" for b in v.values()))
             console.print(ft)
     if report.robust_encoder:
         entry = s["countermeasures"].get(ADAPTIVE, {})

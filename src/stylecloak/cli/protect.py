@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, provenance, settings_dict
-from ..config import INTENSITY, QUALITY, ProtectSettings
+from ..cloak import target_name
+from ..config import GLAZE, INTENSITY, METHODS, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
@@ -28,7 +29,16 @@ from . import console, errors, fail, main, write_json
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder (inputs' folders are mirrored).")
 @click.option("--intensity", type=click.Choice(list(INTENSITY)), default="default", show_default=True, help="How much change is allowed.")
 @click.option("--quality", type=click.Choice(list(QUALITY)), default="default", show_default=True, help="How long/robustly to optimise.")
-@click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile).")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=GLAZE,
+    show_default=True,
+    help="glaze: pull the model's view toward a target style; mist: toward a fixed high-contrast pattern (Mist's textural loss "
+    "only: its semantic loss needs a diffusion UNet, which does not run here); photoguard: toward a flat grey image "
+    "(PhotoGuard's encoder attack). All use the same caps (--intensity).",
+)
+@click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile). Glaze only.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile file (default: in the user config folder).")
@@ -45,13 +55,14 @@ from . import console, errors, fail, main, write_json
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
 @click.option("--workers", type=int, help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
 @click.option("--threads", type=int, help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
-def protect(images, out_dir, intensity, quality, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, report, no_optout_metadata, device, engine, address, workers, threads):
+def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, report, no_optout_metadata, device, engine, address, workers, threads):
     """Cloak IMAGES (files or folders) into --out.
 
     \b
     Examples:
       stylecloak protect painting.jpg --out protected/
       stylecloak protect portfolio/ --out protected/ --artist me --quality fast
+      stylecloak protect painting.jpg --out protected/ --method mist
       STYLECLOAK_WEIGHTS=../shared/models stylecloak protect a.png --out o/ --report r.json
       stylecloak protect /shared/art --out /shared/protected --engine ray --address auto --device cuda
     """
@@ -59,6 +70,8 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
         check_out_dir(out_dir)  # before loading any model
         if engine == "local" and (address or workers):
             raise ConfigError("--address and --workers are for the Ray engine; add --engine ray")
+        if method != GLAZE and style != "auto":
+            raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({target_name(method)}): drop --style")
         if threads is not None and threads < 1:
             raise ConfigError(f"--threads {threads}: give at least 1")
         if threads:
@@ -66,6 +79,7 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
         settings = ProtectSettings(
             intensity=intensity,
             quality=quality,
+            method=method,
             backbones=tuple(b.strip() for b in backbones.split(",") if b.strip()),
             target_style=None if style == "auto" else style,
             perceptual=perceptual,
@@ -75,9 +89,10 @@ def protect(images, out_dir, intensity, quality, style, style_dirs, artist, prof
         )
         user_styles = parse_style_dirs(style_dirs)
         protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
-        target = settings.target_style or protector.choose_target(images, artist=artist, profile=profile, exclude=out_dir).target_style
+        target = target_name(method) or settings.target_style
+        target = target or protector.choose_target(images, artist=artist, profile=profile, exclude=out_dir).target_style
         s = protector.cloak_settings
-        console.print(f"target style: [bold]{target}[/bold]  ({s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
+        console.print(f"target style: [bold]{target}[/bold]  (method {method}, {s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
             result = _run(protector, images, out_dir, target, preview, ray_engine)
@@ -117,6 +132,8 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             if kind == "done":
                 s = item.summary
                 bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
+                for warning in s.get("warnings", []):
+                    bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
             elif kind == "skipped":
                 bar.console.print(f"{tag} {item.input}: already done, skipped", highlight=False)
             elif kind == "warning":

@@ -24,7 +24,7 @@ from ..backbones import Backbone, encode_all
 from ..config import CloakSettings
 from ..device import autocast
 from ..errors import ConfigError
-from ..geometry import view_of
+from ..geometry import Working, long_side_size, view_of
 from ..perceptual import PerceptualDistance
 from ..transforms import RandomEOT
 
@@ -48,6 +48,25 @@ class View:
     target: torch.Tensor
     weight: float = 1.0
     """Relative chance of this view being drawn for a step."""
+
+
+def mimic_views(
+    work: Working, settings: CloakSettings, multiple: int, target: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
+) -> dict[tuple[int, int], View]:
+    """The mimic views of ``work`` (one per distinct size of ``settings.view_sizes``, or the working image itself),
+    by (h, w); ``target(view image, size)`` is the method's target image for that view."""
+    views: dict[tuple[int, int], View] = {}
+    for long_side in settings.view_sizes or (None,):
+        size = long_side_size(work.size, long_side)
+        if size not in views:
+            views[size] = View(size, target(view_of(work.image, work.size, size, multiple), size), _weight(settings, long_side))
+    return views
+
+
+def _weight(settings: CloakSettings, long_side: int | None) -> float:
+    if settings.view_weights is None or long_side is None:
+        return 1.0
+    return settings.view_weights[settings.view_sizes.index(long_side)]
 
 
 def optimise(
@@ -83,9 +102,10 @@ def optimise(
     # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
     grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
     param = torch.zeros(1, 3, *grid, device=work.device, requires_grad=True)
-    if settings.method not in ("adam", "l2"):
-        raise ConfigError(f"unknown optimiser method {settings.method!r}; choose adam or l2")
-    opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=0.9)
+    if settings.method not in ("adam", "l2", "sign"):
+        raise ConfigError(f"unknown optimiser method {settings.method!r}; choose adam, l2 or sign")
+    momentum = 0.9 if settings.method == "l2" else 0.0
+    opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=momentum)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps) if settings.cosine else None
     best, best_latent, last_gain = torch.zeros_like(work), float("inf"), 0
     last = [float("inf")] * len(views)  # latest latent loss per view
@@ -149,11 +169,13 @@ def optimise(
         # 6. step, then project δ back inside the caps
         if settings.method == "l2":
             param.grad /= param.grad.pow(2).mean().sqrt().clamp_min(1e-12)
+        elif settings.method == "sign":
+            param.grad.sign_()
         opt.step()
         if sched is not None:
             sched.step()
         with torch.no_grad():
-            project(param, settings, (h, w), valid)
+            project(param, settings, (h, w), valid, work if param.shape == work.shape else None)
     return best
 
 
@@ -162,9 +184,12 @@ def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return param if tuple(param.shape[-2:]) == size else F.interpolate(param, size, mode="bilinear", align_corners=False)
 
 
-def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int], valid: tuple[int, int]) -> None:
-    """In place: clamp δ to the L∞ cap, then scale it so δ on the working grid (its ``valid`` top-left
-    part, without padding) meets the PSNR (energy) cap."""
+def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int], valid: tuple[int, int], image: torch.Tensor | None = None) -> None:
+    """In place: clamp δ to the L∞ cap (and, given the ``image`` it is added to, to what keeps image + δ in [0, 1],
+    so no energy is spent on changes the clamp removes, e.g. brightening white paper), then scale it so δ on the
+    working grid (its ``valid`` top-left part, without padding) meets the PSNR (energy) cap."""
+    if image is not None:
+        param.copy_(torch.minimum(torch.maximum(param, -image), 1 - image))
     if settings.max_linf is not None:
         param.clamp_(-settings.max_linf, settings.max_linf)
     if settings.min_psnr is not None:

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cloak import target_name
 from ..errors import StylecloakError
 from ..io import IMAGE_EXTENSIONS
 from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, Task, run
@@ -29,8 +30,8 @@ AUTO = "auto"
 def run_job(queue: JobQueue, job: Job) -> None:
     """Protect every image of ``job`` with its options; failures are recorded per image."""
     try:
-        protector = queue.protector(job.options.intensity, job.options.quality)
-        style = job.options.style
+        protector = queue.protector(job.options.intensity, job.options.quality, job.options.method)
+        style = target_name(job.options.method) or job.options.style
         if style == AUTO:
             queue.update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
             inputs = [item.input for item in job.items]

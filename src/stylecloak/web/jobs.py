@@ -27,7 +27,7 @@ import torch
 from filelock import FileLock
 
 from ..api import Protector
-from ..config import ProtectSettings
+from ..config import GLAZE, ProtectSettings
 from ..engines import cpu_cores
 from ..errors import ConfigError, StylecloakError
 from ..styles import all_styles
@@ -55,10 +55,12 @@ class JobOptions:
     quality: str = "default"
     style: str = AUTO
     artist: str = "default"
+    method: str = GLAZE
+    """Under the page's "Advanced" disclosure: glaze, mist or photoguard (:mod:`stylecloak.cloak.methods`)."""
 
     def check(self) -> None:
-        """Raise :class:`ConfigError` for an unknown preset or style, or an unusable artist name."""
-        ProtectSettings(intensity=self.intensity, quality=self.quality)  # the presets are checked where they live
+        """Raise :class:`ConfigError` for an unknown preset, method or style, or an unusable artist name."""
+        ProtectSettings(intensity=self.intensity, quality=self.quality, method=self.method)  # the presets and method are checked where they live
         if self.style != AUTO and self.style not in all_styles():
             raise ConfigError(f"unknown target style {self.style!r}; choose auto or one of the listed styles")
         if not self.artist or len(self.artist) > 64:
@@ -154,13 +156,13 @@ class JobQueue:
         with self._cond:
             return len(self._queue) >= self.max_queued
 
-    def protector(self, intensity: str, quality: str) -> Protector:
-        """The (cached) protector for a preset pair; loading it checks the weights."""
+    def protector(self, intensity: str, quality: str, method: str = GLAZE) -> Protector:
+        """The (cached) protector for a preset pair and method; loading it checks the weights."""
         with self._load_lock:
-            key = (intensity, quality)
+            key = (intensity, quality, method)
             if key not in self._protectors:
                 overrides = {"steps": self.steps} if self.steps else {}
-                settings = ProtectSettings(intensity=intensity, quality=quality, overrides=overrides)
+                settings = ProtectSettings(intensity=intensity, quality=quality, method=method, overrides=overrides)
                 self._protectors[key] = Protector(settings, weights_dir=self.weights_dir, device=self.device)
             return self._protectors[key]
 

@@ -53,6 +53,7 @@ async function loadOptions() {
   fillSelect($("intensity"), o.intensities, "default");
   fillSelect($("quality"), o.qualities, "default");
   fillSelect($("style"), [{ name: o.auto, label: "auto (from the artist profile)" }, ...o.styles], o.auto);
+  fillSelect($("method"), o.methods, "glaze");
   const mp = Math.round(o.limits.max_pixels / 1e6);
   $("limits").textContent =
     `PNG, JPEG, WebP, TIFF, BMP or GIF · up to ${o.limits.max_upload_mb} MB and ${mp} megapixels each · ` +
@@ -65,7 +66,8 @@ function updateHelp() {
   if (!o) return;
   const find = (list, name) => (list.find((e) => e.name === name) || {}).help || "";
   const style = $("style").value;
-  $("artist-field").hidden = style !== o.auto;
+  const method = $("method").value;
+  $("artist-field").hidden = style !== o.auto || method !== "glaze";
   const lines = [
     `Intensity ${$("intensity").value}: ${find(o.intensities, $("intensity").value)}.`,
     `Quality ${$("quality").value}: ${find(o.qualities, $("quality").value)}.`,
@@ -73,6 +75,7 @@ function updateHelp() {
       ? "Style auto: the style remembered for this artist profile; chosen from your images the first time (about a minute)."
       : `Style ${style}: ${find(o.styles, style)}`,
   ];
+  if (method !== "glaze") lines.push(`Method ${method}: ${find(o.methods, method)}.`);
   $("choice-help").replaceChildren(...lines.map((text) => el("li", { textContent: text })));
 }
 
@@ -146,7 +149,7 @@ async function submit(event) {
   if (!state.files.length || state.uploading) return;
   const files = state.files;
   const form = new FormData();
-  for (const name of ["intensity", "quality", "style", "artist"]) form.append(name, $(name).value);
+  for (const name of ["intensity", "quality", "style", "artist", "method"]) form.append(name, $(name).value);
   for (const file of files) form.append("files", file, file.name);
   state.files = [];
   state.uploading = true;
@@ -178,7 +181,7 @@ class JobView {
     this.zip.setAttribute("download", "");
     this.removeButton = el("button", { type: "button", textContent: "Remove", hidden: true, onclick: () => this.remove() });
     const n = job.items.length;
-    const title = `${n} image${n > 1 ? "s" : ""} · intensity ${o.intensity} · quality ${o.quality}`;
+    const title = `${n} image${n > 1 ? "s" : ""} · intensity ${o.intensity} · quality ${o.quality}` + (o.method !== "glaze" ? ` · method ${o.method}` : "");
     this.styleNote = el("span", { className: "hint" });
     this.list = el("div", { className: "items" });
     this.root = el(
@@ -239,11 +242,12 @@ class JobView {
     view.bar.hidden = item.status !== "running" && item.status !== "queued";
     view.text.textContent =
       item.status === "running" && item.total ? `step ${item.step} of ${item.total}` : STATUS_TEXT[item.status] || item.status;
-    const warning = item.warning ? el("p", { className: "warning", textContent: item.warning }) : null;
-    if (item.status === "failed") view.body.replaceChildren(el("p", { className: "error", textContent: item.error }), warning || "");
+    // the input's warning (e.g. only the first frame) and, once protected, how well protection worked
+    const warnings = [item.warning, ...(item.summary?.warnings || [])].filter(Boolean).map((text) => el("p", { className: "warning", textContent: text }));
+    if (item.status === "failed") view.body.replaceChildren(el("p", { className: "error", textContent: item.error }), ...warnings);
     if (item.status === "done" && !view.shown) {
       view.shown = true;
-      view.body.replaceChildren(...(warning ? [warning] : []), result(item));
+      view.body.replaceChildren(...warnings, result(item));
     }
   }
 
@@ -316,7 +320,7 @@ function result(item) {
 
 document.addEventListener("DOMContentLoaded", () => {
   setupDrop();
-  for (const id of ["intensity", "quality", "style"]) $(id).addEventListener("change", updateHelp);
+  for (const id of ["intensity", "quality", "style", "method"]) $(id).addEventListener("change", updateHelp);
   $("upload-form").addEventListener("submit", submit);
   loadOptions().catch((error) => showError(`Cannot reach the server: ${error.message}`));
 });

@@ -1,0 +1,126 @@
+"""The protection methods (glaze, mist, photoguard): one optimiser, three targets, the same caps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from helpers import painting_crop, to_tensor
+from PIL import Image
+
+from stylecloak.api import Protector, provenance
+from stylecloak.audit import AuditSettings, audit_pair
+from stylecloak.cli import main
+from stylecloak.cloak.methods import (
+    METHODS,
+    MODULES,
+    fixed_target,
+    published_budget,
+    target_name,
+    uses_style,
+)
+from stylecloak.cloak.mist import pattern
+from stylecloak.cloak.photoguard import PUBLISHED
+from stylecloak.config import INTENSITY, ProtectSettings
+from stylecloak.errors import ConfigError
+from stylecloak.io import LoadedImage, read_xmp, xmp_values
+from stylecloak.perceptual import psnr
+
+SIZE = 64
+STYLE = "cubist-facets"
+FAST = {"steps": 10, "work_size": SIZE, "view_sizes": ()}
+
+
+def test_fixed_targets_are_drawn_here_and_deterministic():
+    p = pattern((40, 70))
+    assert p.shape == (1, 3, 40, 70) and set(p.unique().tolist()) == {0.0, 1.0}
+    assert 0.3 < float(p.mean()) < 0.7  # high contrast: about half black, half white
+    assert torch.equal(p, pattern((40, 70))) and torch.equal(p[..., :32, :32], pattern((32, 32)))
+    grey = fixed_target("photoguard", torch.rand(1, 3, 8, 8))
+    assert torch.equal(grey, torch.full((1, 3, 8, 8), 0.5))
+    assert target_name("mist") == "mist-pattern" and target_name("photoguard") == "flat-grey" and target_name("glaze") is None
+    assert [m for m in METHODS if uses_style(m)] == ["glaze"] and published_budget("glaze") == {}
+    assert tuple(MODULES) == METHODS and all(module.METHOD == name for name, module in MODULES.items())
+    with pytest.raises(ConfigError, match="unknown method 'nightshade'; choose one of glaze, mist, photoguard"):
+        ProtectSettings(method="nightshade")
+    with pytest.raises(ConfigError, match="no fixed target"):
+        fixed_target("glaze", grey)
+
+
+@pytest.fixture(scope="module")
+def cloaks(tmp_path_factory, painting_files, weights_dir):
+    """A 64 px Monet crop cloaked by each method at the default intensity (10 steps, no EOT), saved as PNG."""
+    root = tmp_path_factory.mktemp("methods")
+    original = root / "original.png"
+    painting_crop(next(p for p in painting_files if "claude-monet" in str(p)), SIZE).save(original)
+    results = {}
+    for method in METHODS:
+        settings = ProtectSettings(method=method, quality="fast", target_style=STYLE, overrides=FAST)
+        result = Protector(settings, weights_dir=weights_dir).protect(original)
+        result.save(root / f"{method}.png")
+        results[method] = result
+    return root, results
+
+
+def test_each_method_moves_latents_toward_its_own_target_within_the_caps(cloaks, weights_dir):
+    root, results = cloaks
+    x = to_tensor(Image.open(root / "original.png"))
+    caps = INTENSITY["default"]
+    progress = {}  # (cloaked by, target of) -> TP measured by the audit
+    for made_by in METHODS:
+        result = results[made_by]
+        delta = result.cloaked - x
+        assert float(delta.abs().max()) <= caps["max_linf"] + 0.5 / 255 + 1e-6  # + 8-bit rounding
+        assert float(psnr(x, result.cloaked)) >= caps["min_psnr"] - 1e-6
+        for aimed in METHODS:
+            settings = AuditSettings(target_style=target_name(aimed) or STYLE, method=aimed, mimic_sizes=(SIZE,), countermeasures=(), transfer=())
+            progress[made_by, aimed] = audit_pair(root / "original.png", root / f"{made_by}.png", settings, weights_dir=weights_dir)["target_progress"]
+    for method in METHODS:
+        assert progress[method, method] > 0.05, (method, progress)
+        assert progress[method, method] == pytest.approx(results[method].target_progress, abs=0.02)
+        others = [progress[other, method] for other in METHODS if other != method]
+        assert progress[method, method] > max(others), (method, progress)  # each cloak aims at its own target
+
+
+def test_results_and_files_name_the_method(cloaks):
+    root, results = cloaks
+    for method in METHODS:
+        summary = results[method].summary()
+        assert summary["method"] == method and summary["target_style"] == (target_name(method) or STYLE)
+        props = xmp_values(read_xmp(root / f"{method}.png"))
+        assert props["method"] == method and props["targetStyle"] == summary["target_style"]
+        assert provenance(results[method].settings, summary["target_style"])["method"] == method
+
+
+def test_published_budget_is_an_linf_cap_reached_by_sign_steps(small_painting, weights_dir):
+    settings = ProtectSettings(method="photoguard", target_style=STYLE, overrides={**PUBLISHED, "steps": 6, "work_size": SIZE, "view_sizes": ()})
+    assert settings.cloak.method == "sign" and settings.cloak.min_psnr is None
+    image = small_painting[..., :SIZE, :SIZE]
+    loaded = LoadedImage(path=None, rgb=image, alpha=None, mode="RGB", format="PNG", info={}, frames=1)
+    result = Protector(settings, weights_dir=weights_dir).protect(loaded)
+    delta = (result.cloaked - image).abs()
+    assert float(delta.max()) <= PUBLISHED["max_linf"] + 0.5 / 255 + 1e-6
+    assert float((delta >= 0.02).float().mean()) > 0.3  # sign steps push most pixels toward the cap
+    assert result.target_progress > 0.05
+
+
+def test_cli_protect_and_audit_with_a_method(tmp_path, painting_files, weights_dir):
+    originals, protected = tmp_path / "originals", tmp_path / "protected"
+    originals.mkdir()
+    painting_crop(painting_files[0], 48).save(originals / "a.png")
+    run = CliRunner().invoke
+    common = ["--quality", "fast", "--steps", "2", "--weights-dir", str(weights_dir)]
+    res = run(main, ["protect", str(originals), "--out", str(protected), "--method", "photoguard", *common])
+    assert res.exit_code == 0, res.output
+    assert "target style: flat-grey  (method photoguard," in res.output
+    props = xmp_values(read_xmp(protected / "a.png"))
+    assert props["method"] == "photoguard" and props["targetStyle"] == "flat-grey"
+    res = run(main, ["audit", str(originals), str(protected), "--countermeasures", "none", "--transfer", "", "--weights-dir", str(weights_dir), "--json", str(tmp_path / "a.json")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["settings"]["method"] == "photoguard" and data["settings"]["target_style"] == "flat-grey"
+    res = run(main, ["protect", str(originals), "--out", str(tmp_path / "o2"), "--method", "mist", "--style", "woodcut", *common])
+    assert res.exit_code == 1 and "--style is for --method glaze" in res.output
+    assert "semantic loss needs a diffusion UNet" in run(main, ["protect", "--help"]).output
