@@ -6,6 +6,7 @@ Originals are resized to 512 px long side (PNG) into ``--out``/originals, cloake
 audit.md and audit.png to ``--out`` (default: a new temporary folder).
 
     python bench/audit.py --artist "Claude Monet" --count 5 --out bench/results/monet
+    python bench/audit.py --count 4 --size 256 --countermeasures jpeg75,impress,robust_encoder   # + partly cloaked portfolios
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from stylecloak.audit import (
     parse_countermeasures,
     read_manifest,
 )
+from stylecloak.audit.portfolio import parse_fractions
 from stylecloak.io import load_image
 
 
@@ -38,7 +40,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512, help="Long side the originals are resized to.")
     ap.add_argument("--intensity", default="default")
     ap.add_argument("--quality", default="default")
-    ap.add_argument("--countermeasures", default="all")
+    ap.add_argument("--countermeasures", default="all", help="all, or a list; robust_encoder trains on other works of --paintings.")
+    ap.add_argument("--cloaked-fraction", default="0.25,0.5,0.75,1", help="Shares of the works the mimic sees cloaked.")
     add_shared_options(ap)
     args = ap.parse_args()
     out = set_up(args, "stylecloak-audit-")
@@ -76,7 +79,12 @@ def main() -> None:
     report = audit(
         pairs,
         settings,
-        mimic=MimicSettings(paintings=args.paintings, artist=args.artist),
+        mimic=MimicSettings(
+            paintings=args.paintings,
+            artist=args.artist,
+            countermeasures=tuple(c for c in ("none", "jpeg75", "impress", "robust_encoder") if c == "none" or c in settings.countermeasures),
+            fractions=parse_fractions(args.cloaked_fraction),
+        ),
         weights_dir=args.weights_dir,
         progress=lambda label, done, total: print(f"  [{done}/{total}] {label}", end="\r", flush=True),
     )
@@ -92,6 +100,12 @@ def main() -> None:
         print(f"mimic proxy ({m['artist']}): base rate {m['base_rate']:.2f}, judge LOO top-3 {m['judge']['loo_accuracy']:.2f}")
         for name, v in m["countermeasures"].items():
             print(f"  {name:14s} recognised clean {v['recognised_clean']:.2f}  cloaked {v['recognised_cloaked']:.2f}  protection {v['protection']:+.2f}")
+        for f, blocks in m.get("by_fraction", {}).items():
+            print(f"  {float(f):4.0%} cloaked: " + "  ".join(f"{c} {b['protection']:+.2f}" for c, b in blocks.items()))
+    if report.robust_encoder:
+        entry = report.summary["countermeasures"]["robust_encoder"]
+        print(f"robust_encoder: clean round trip {entry['clean_roundtrip_psnr_db']:.1f} dB; " + ", ".join(
+            f"{e['encoder']} TP on its pairs {e['pair_tp_before']:.2f} -> {e['pair_tp_after']:.2f}" for e in report.robust_encoder["encoders"]))
     timing = (
         f"Bench: {len(pairs)} × {args.artist} at {args.size} px, target {target}; protect {protect_s:.0f} s "
         f"(CPU {protect_cpu:.0f} s), audit {audit_s:.0f} s (CPU {audit_cpu:.0f} s, "

@@ -1,10 +1,13 @@
 """The protection audit: pairing files (:mod:`.pairs`), measuring target progress, transfer and cost under a
 mimic's countermeasures (:mod:`.measure`), the report (:mod:`.report`), an independent style judge
-(:mod:`.judge`) and the latent style-mimic proxy (:mod:`.mimic`)."""
+(:mod:`.judge`), the latent style-mimic proxy (:mod:`.mimic`) with partly cloaked portfolios (:mod:`.portfolio`),
+and the adaptive mimic that robust-trains its encoders (:mod:`.robust_encoder`)."""
 
 from .judge import StyleJudge, infer_artist, read_manifest, style_features
 from .measure import (
+    ADAPTIVE,
     ALL_COUNTERMEASURES,
+    KNOWN_COUNTERMEASURES,
     AuditProgress,
     AuditSettings,
     audit,
@@ -15,15 +18,19 @@ from .measure import (
 from .mimic import LatentMoments, MimicSettings, mimic_study
 from .pairs import Pair, pair_files
 from .report import AuditReport
+from .robust_encoder import RobustSettings
 
 __all__ = [
+    "ADAPTIVE",
     "ALL_COUNTERMEASURES",
+    "KNOWN_COUNTERMEASURES",
     "AuditProgress",
     "AuditReport",
     "AuditSettings",
     "LatentMoments",
     "MimicSettings",
     "Pair",
+    "RobustSettings",
     "StyleJudge",
     "audit",
     "audit_pair",

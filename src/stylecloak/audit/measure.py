@@ -10,8 +10,10 @@ enlarged), with the target image Ω(x, T) rendered from the original at that siz
 Headline numbers are the worst (minimum) over the sizes, so no size where a cloak fails can hide. On the encoders the cloak was optimised
 against this is the target progress; on the others (TAESana) the transfer. TP = 0: no effect; 1: the
 mimic's encoder sees the target. Cost is PSNR and SSIM at full resolution and the perceptual distance
-at the working resolution. ``impress`` is purification (:mod:`stylecloak.transforms.purify`); with
-:class:`~.mimic.MimicSettings` the audit also runs the latent style-mimic proxy.
+at the working resolution. ``impress`` is purification (:mod:`stylecloak.transforms.purify`); ``robust_encoder``
+measures through encoder copies an adaptive mimic robust-trained (:mod:`.robust_encoder`). With
+:class:`~.mimic.MimicSettings` the audit also runs the latent style-mimic proxy, for partly cloaked
+portfolios too (:mod:`.portfolio`).
 
 >>> pairs, warnings = pair_files("art/", "protected/")
 >>> report = audit(pairs, AuditSettings(target_style="cubist-facets"), weights_dir="../shared/models")
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,12 +40,29 @@ from ..io import LoadedImage, load_image
 from ..perceptual import PerceptualDistance, psnr, ssim
 from ..styles import LatentStats, Style, get_style, style_stats, style_transfer
 from ..transforms import COUNTERMEASURES, PurifySettings, purify
-from .judge import infer_artist, read_manifest, style_features
+from .judge import (
+    Painting,
+    content_paintings,
+    infer_artist,
+    read_manifest,
+    style_features,
+)
 from .mimic import LatentMoments, MimicSettings, mimic_study, tensor_key
+from .portfolio import by_fraction, plan_portfolios, portfolio_sets, portfolio_summary
 from .report import AuditReport, summary, worst
+from .robust_encoder import (
+    RobustSettings,
+    make_pairs,
+    pair_progress,
+    robust_train,
+    roundtrip_psnr,
+)
 
 ALL_COUNTERMEASURES: tuple[str, ...] = (*COUNTERMEASURES, "impress")
-"""Every countermeasure the audit knows: the classical ones of :mod:`stylecloak.transforms`, then purification."""
+"""The image countermeasures (``--countermeasures all``): the classical ones of :mod:`stylecloak.transforms`, then purification."""
+ADAPTIVE = "robust_encoder"
+"""The adaptive countermeasure: a mimic that robust-trains its encoders (minutes of training; asked for by name)."""
+KNOWN_COUNTERMEASURES: tuple[str, ...] = (*ALL_COUNTERMEASURES, ADAPTIVE)
 
 AuditProgress = Callable[[str, int, int], None]
 """Called with (what was just measured, units done, units in all)."""
@@ -76,12 +95,14 @@ class AuditSettings:
     purify: PurifySettings = field(default_factory=PurifySettings)
     renderer: str = "taef2"
     """Backbone whose decoder renders Ω (and the mimic)."""
+    robust: RobustSettings = field(default_factory=RobustSettings)
+    """How the ``robust_encoder`` mimic makes its pairs and trains."""
 
     def __post_init__(self) -> None:
         check_method(self.method)
-        unknown = [c for c in self.countermeasures if c not in ALL_COUNTERMEASURES]
+        unknown = [c for c in self.countermeasures if c not in KNOWN_COUNTERMEASURES]
         if unknown:
-            raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(ALL_COUNTERMEASURES)}")
+            raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(KNOWN_COUNTERMEASURES)}")
         if not self.backbones:
             raise ConfigError("no backbone to audit; pass the encoders the cloak was made against, e.g. --backbones taef2")
         if not self.mimic_sizes or min(self.mimic_sizes) < 32:
@@ -89,14 +110,14 @@ class AuditSettings:
 
 
 def parse_countermeasures(spec: str) -> tuple[str, ...]:
-    """``all``, ``none``, or a comma-separated list of names from :data:`ALL_COUNTERMEASURES`."""
+    """``all`` (:data:`ALL_COUNTERMEASURES`), ``none``, or a comma-separated list of names from :data:`KNOWN_COUNTERMEASURES`."""
     spec = spec.strip()
     if spec == "all":
         return ALL_COUNTERMEASURES
     names = tuple(n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none")
-    unknown = [n for n in names if n not in ALL_COUNTERMEASURES]
+    unknown = [n for n in names if n not in KNOWN_COUNTERMEASURES]
     if unknown:
-        raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose all, none or from {', '.join(ALL_COUNTERMEASURES)}")
+        raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose all, none or from {', '.join(KNOWN_COUNTERMEASURES)}")
     return names
 
 
@@ -110,6 +131,8 @@ class _Models:
     perceptual: PerceptualDistance
     memo: dict = field(default_factory=dict)
     """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
+    robust: dict[str, Backbone] = field(default_factory=dict)
+    """Encoder name → its robust-trained copy (with ``robust_encoder``)."""
 
     @property
     def encoders(self) -> list[Backbone]:
@@ -191,7 +214,7 @@ def _audit(
 
     # 2. at each mimic size: targets t = Φ(Ω(x, T)) (Ω rendered once per working-copy multiple), then target progress
     #    with no countermeasure and after each, applied to both sides (classical ones once, at full resolution)
-    classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name != "impress"}
+    classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name in COUNTERMEASURES}
     per_size: dict[str, dict] = {}
     kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for size in sizes:
@@ -200,16 +223,13 @@ def _audit(
         for e in models.encoders:
             m = models.multiple(e)
             if m not in omegas:
-                view = Working.of(x, size, m).image.to(device)
-                if models.stats is None:
-                    omegas[m] = fixed_target(settings.method, view)
-                else:
-                    omegas[m] = style_transfer(renderer, view, models.stats, settings.style_strength)
-            targets[e.name] = encode_all([e], omegas[m], settings.bf16)[0]
+                omegas[m] = _target_image(models, settings, Working.of(x, size, m).image.to(device))
+            for encoder in (e, *([models.robust[e.name]] if e.name in models.robust else [])):
+                targets[encoder] = encode_all([encoder], omegas[m], settings.bf16)[0]
         entries: dict[str, dict] = {}
         change: list[float] = []
         for name in ("none", *settings.countermeasures):
-            if name == "none":
+            if name in ("none", ADAPTIVE):
                 xc, xpc = x, xp
             elif name in classical:
                 xc, xpc = classical[name]
@@ -218,23 +238,39 @@ def _audit(
             by_encoder = {}
             for e in models.encoders:
                 works = Working.of(xc.to(device), size, models.multiple(e)), Working.of(xpc.to(device), size, models.multiple(e))
-                z, zp = encode_all([e], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
-                by_encoder[e.name] = target_progress(z, zp, targets[e.name])
+                encoder = _encoder(models, e, name)
+                z, zp = encode_all([encoder], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
+                by_encoder[e.name] = target_progress(z, zp, targets[encoder])
                 if name == "none" and e in models.attacked:
                     change.append(view_change(_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor)))
                 if size == sizes[0] and name in keep and e is renderer:
                     kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
             if size == sizes[0] and name in keep and name not in kept:
                 works = Working.of(xc.to(device), size, renderer.factor), Working.of(xpc.to(device), size, renderer.factor)
-                z, zp = (_unpadded(encode_all([renderer], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
+                z, zp = (_unpadded(encode_all([_encoder(models, renderer, name)], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
                 kept[name] = (z, zp)
             entries[name] = _progress_entry(models, by_encoder)
+            if name == ADAPTIVE:  # the price of robustness: clean images' round trip through the robust encoder
+                work = Working.of(x.to(device), size, renderer.factor)
+                entries[name]["clean_roundtrip_psnr_db"] = round(roundtrip_psnr(renderer, models.robust[renderer.name], work.image, work.size, settings.bf16), 2)
             tick(name if len(sizes) == 1 else f"{name} @ {size} px")
         none = entries.pop("none")
         per_size[size] = {**none, "view_change": round(sum(change) / len(change), 4), "countermeasures": entries, "long_side": size}
     long = max(x.shape[-2:])
     by_request = {str(s): per_size[min(s, long)] for s in sorted(settings.mimic_sizes)}
     return {**worst(by_request), **cost, "sizes": by_request}, kept
+
+
+def _target_image(models: _Models, settings: AuditSettings, view: torch.Tensor) -> torch.Tensor:
+    """The image the cloak aimed the encoder's view of ``view`` at: Ω(view, T) for glaze, else the method's fixed target."""
+    if models.stats is None:
+        return fixed_target(settings.method, view)
+    return style_transfer(models.renderer, view, models.stats, settings.style_strength)
+
+
+def _encoder(models: _Models, e: Backbone, countermeasure: str) -> Backbone:
+    """The encoder the mimic measures ``e``'s view with under ``countermeasure``: its robust copy for ``robust_encoder``."""
+    return models.robust[e.name] if countermeasure == ADAPTIVE else e
 
 
 def view_change(z: torch.Tensor, zp: torch.Tensor) -> float:
@@ -257,9 +293,46 @@ def audit_pair(
     styles: dict[str, Style] | None = None,
     seed: int | None = None,
     device: str | torch.device = "cpu",
+    robust_works: Sequence[Image] = (),
 ) -> dict:
     """Audit one original and its cloaked copy; returns the JSON-ready record (see :func:`audit`)."""
-    return _audit_loaded(_models(settings, weights_dir, styles, resolve_device(device)), settings, original, cloaked, settings.seed if seed is None else seed)[0]
+    models = _models(settings, weights_dir, styles, resolve_device(device))
+    if ADAPTIVE in settings.countermeasures:
+        _train_robust(models, settings, robust_works, weights_dir, styles)
+    return _audit_loaded(models, settings, original, cloaked, settings.seed if seed is None else seed)[0]
+
+
+def _train_robust(models: _Models, settings: AuditSettings, works: Sequence[Image], weights_dir: str | Path | None, styles: dict[str, Style] | None) -> dict:
+    """Make the mimic's training pairs from ``works`` with stylecloak (the audited method and target) and
+    robust-train a copy of every encoder (into ``models.robust``); returns the training record."""
+    if not works:
+        raise ConfigError(f"{ADAPTIVE}: the mimic needs works other than the audited ones to make training pairs from; pass --paintings DIR (a folder with MANIFEST.csv)")
+    start = time.perf_counter()
+    images = [_load(w)[0] for w in works]
+    pairs = make_pairs(images, settings.target_style, settings.backbones, settings.robust, method=settings.method, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
+    logs = []
+    target = lambda view: _target_image(models, settings, view)
+    for e in {b.name: b for b in [models.renderer, *models.encoders]}.values():
+        before = pair_progress(e, models.multiple(e), target, pairs, settings.bf16)
+        models.robust[e.name], log = robust_train(e, pairs, settings.robust)
+        after = pair_progress(models.robust[e.name], models.multiple(e), target, pairs, settings.bf16)
+        logs.append({**log, "pair_tp_before": round(before, 4), "pair_tp_after": round(after, 4)})
+    return {
+        "pairs": [_load(w)[1] if not isinstance(w, torch.Tensor) else f"image tensor {i}" for i, w in enumerate(works)],
+        "pair_size": settings.robust.pair_size,
+        "encoders": logs,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def training_works(paintings: str | Path, audited: Sequence[Image], victim: str, count: int, exclude: Sequence[Painting] = ()) -> list[Path]:
+    """``count`` works of the reference folder for the robust-encoder mimic's pairs: none of the audited works (by
+    file stem) or of ``exclude``; the victim's other works first, then other artists' in turn."""
+    stems = {Path(_path_of(a)).stem for a in audited}
+    skip = {p.path for p in exclude}
+    candidates = [p for p in read_manifest(paintings) if p.path.stem not in stems and p.path not in skip]
+    ordered = [p for p in candidates if p.artist == victim] + content_paintings(candidates, victim, len(candidates))
+    return [p.path for p in ordered[:count]]
 
 
 def _audit_loaded(
@@ -294,6 +367,7 @@ def audit(
     progress: AuditProgress | None = None,
     device: str | torch.device = "cpu",
     memo: dict | None = None,
+    robust_works: Sequence[Image] | str | Path | None = None,
 ) -> AuditReport:
     """Audit (original, cloaked) pairs on ``device``; pairs that cannot be read become warnings.
 
@@ -301,7 +375,11 @@ def audit(
     work that depends only on an original (its purification, the clean mimic's renders) is done once.
 
     With ``mimic``, the originals must be one artist's works (``mimic.artist``, or inferred from the
-    manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`.mimic`).
+    manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`.mimic`), for each
+    share of the portfolio cloaked in ``mimic.fractions`` too (:mod:`.portfolio`). With the
+    ``robust_encoder`` countermeasure, the mimic makes its training pairs from ``robust_works`` (images, or a
+    folder with MANIFEST.csv to choose ``settings.robust.pairs`` works from; default ``mimic.paintings``),
+    never from the audited works or the mimic's content.
     """
     start = time.perf_counter()
     pairs = list(pairs)
@@ -322,6 +400,15 @@ def audit(
             raise ConfigError(f"cannot tell whose works the originals are from {mimic.paintings}/MANIFEST.csv; pass --artist NAME")
         learned = {side: {c: LatentMoments() for c in keep} for side in ("clean", "cloaked")}
         needs_features = victim not in {p.artist for p in read_manifest(mimic.paintings)}
+    robust_record = None
+    if ADAPTIVE in settings.countermeasures:
+        if robust_works is None and mimic is not None:
+            robust_works = mimic.paintings
+        if isinstance(robust_works, (str, Path)):
+            folder = Path(robust_works)
+            exclude = content_paintings(read_manifest(folder), victim, mimic.content) if mimic is not None else []
+            robust_works = training_works(folder, [o for o, _ in pairs], victim, settings.robust.pairs, exclude)
+        robust_record = _train_robust(models, settings, list(robust_works or []), weights_dir, styles)
 
     per_pair = len(conditions) * len(set(settings.mimic_sizes))
     total = len(pairs) * per_pair + (mimic is not None)
@@ -334,6 +421,7 @@ def audit(
             progress(label, done, total)
 
     images, warnings, victim_features = [], [], []
+    latents: list[dict[str, tuple[torch.Tensor, torch.Tensor]]] = []  # per audited work, for partial portfolios
     for i, (original, cloaked) in enumerate(pairs):
         try:
             record, kept, x = _audit_loaded(models, settings, original, cloaked, settings.seed + i, keep, tick)
@@ -348,6 +436,8 @@ def audit(
         for c, (z, zp) in kept.items():
             learned["clean"][c].add(z)
             learned["cloaked"][c].add(zp)
+        if kept:
+            latents.append(kept)
         if mimic is not None and needs_features:
             victim_features.append(style_features([x], mimic.judge_size))
     if not images:
@@ -356,9 +446,17 @@ def audit(
     study = None
     if mimic is not None:
         features = torch.cat(victim_features) if victim_features else None
-        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), features, memo=models.memo)
+        plan = plan_portfolios(len(latents), mimic.fractions, mimic.draws, settings.seed) if mimic.fractions else None
+        if plan is not None:
+            learned.update(portfolio_sets(latents, plan))
+        encoders = {ADAPTIVE: _encoder(models, models.renderer, ADAPTIVE)} if ADAPTIVE in keep else None
+        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), features, memo=models.memo, encoders=encoders)
+        if plan is not None:
+            study["by_fraction"], study["portfolio"] = by_fraction(study, plan), portfolio_summary(plan)
+        del study["recognised"]
         tick("mimic")
-    return AuditReport(settings, images, summary(images, settings.countermeasures), study, warnings, time.perf_counter() - start)
+    report_summary = summary(images, settings.countermeasures)
+    return AuditReport(settings, images, report_summary, study, warnings, time.perf_counter() - start, robust_record)
 
 
 def _path_of(image: Image) -> str:

@@ -115,6 +115,10 @@ class MimicSettings:
     top_k: int = 3
     judge_size: int = JUDGE_SIZE
     """Long side (px) at which the judge looks at images."""
+    fractions: tuple[float, ...] = ()
+    """Shares of the victim's works the mimic sees cloaked, the rest original (:mod:`.portfolio`)."""
+    draws: int = 4
+    """Random choices of which works are cloaked, averaged per fraction."""
 
 
 @torch.no_grad()
@@ -126,15 +130,19 @@ def mimic_study(
     work_size: int,
     victim_features: torch.Tensor | None = None,
     memo: dict | None = None,
+    encoders: dict[str, Backbone] | None = None,
 ) -> dict:
     """Render held-out content in each learned style and ask the judge whether, and how likely, the victim shows.
 
-    ``learned`` maps training set ("clean", "cloaked") → countermeasure → latent moments. Each content work
-    is judged by a judge fitted on the reference paintings without it; when the victim is not in the
-    manifest, ``victim_features`` (style features of the originals) form the victim's class. Returns the
-    style-shift rates (share of renders whose top-k excludes the victim) and the victim scores (module
-    docstring), JSON-ready. ``memo`` (a dict kept between studies) holds the judgements of renders by
-    their learned moments, so a mimic learned again from the same images is not rendered again.
+    ``learned`` maps training set ("clean", "cloaked", and any others) → countermeasure → latent moments.
+    Each content work is judged by a judge fitted on the reference paintings without it; when the victim
+    is not in the manifest, ``victim_features`` (style features of the originals) form the victim's class.
+    ``encoders`` maps a countermeasure to the encoder the mimic uses with it (default ``backbone``'s; the
+    decoder is always ``backbone``'s). Returns the style-shift rates (share of renders whose top-k excludes
+    the victim) and the victim scores (module docstring), JSON-ready; ``recognised`` holds (rate, score) of
+    every training set, unrounded. ``memo`` (a dict kept between studies) holds the
+    judgements of renders by their learned moments, so a mimic learned again from the same images is not
+    rendered again.
     """
     memo = {} if memo is None else memo
     # 1. the content, one judge per content work (fitted without it), the judges' temperature
@@ -169,41 +177,39 @@ def mimic_study(
 
     # 3. render every content image in every learned style
     works = [Working.of(x.to(backbone.device), work_size, backbone.factor) for x in images]
-    with autocast(backbone.device):
-        latents = [backbone.encode(w.image).float() for w in works]
+    latents: dict[str, list[torch.Tensor]] = {}
+    for c in settings.countermeasures:
+        encoder = (encoders or {}).get(c, backbone)
+        with autocast(backbone.device):
+            latents[c] = [encoder.encode(w.image).float() for w in works]
 
     def render(work: Working, z: torch.Tensor, style: LatentMoments) -> torch.Tensor:
         styled = whiten_colour(z, style)
         with autocast(z.device):
             return work.crop(backbone.decode(styled).float())
 
+    # 4. the measures per training set: share of renders whose top-k holds the victim, and the victim score
     rates: dict[str, dict] = {}
     renders = []
+    others: dict[str, dict[str, tuple[float, float]]] = {}  # unrounded, for partly cloaked portfolios
     for c in settings.countermeasures:
         recognised, score = {}, {}
-        for training in ("clean", "cloaked"):
-            style = learned[training][c]
-            key = ("mimic", tensor_key(style.mean), tensor_key(style.covariance), backbone.name, victim, str(settings.paintings), tuple(p.file for p in content), work_size, settings.judge_size)
+        content_key = tensor_key(latents[c][0])  # which encoder saw the content
+        for training, styles in learned.items():
+            style = styles[c]
+            key = ("mimic", tensor_key(style.mean), tensor_key(style.covariance), content_key, victim, str(settings.paintings), tuple(p.file for p in content), work_size, settings.judge_size)
             if key not in memo:
-                memo[key] = judged(render(w, z, style) for w, z in zip(works, latents))
+                memo[key] = judged(render(w, z, style) for w, z in zip(works, latents[c]))
             ranks, probs = memo[key]
             recognised[training] = 1 - shifted(ranks)
             score[training] = victim_score(probs, base)
-            renders += [
-                {"content": p.file, "training": training, "countermeasure": c, "top": r[:k], "victim_probability": round(float(q), 4)}
-                for p, r, q in zip(content, ranks, probs)
-            ]
-        rates[c] = {
-            "recognised_clean": round(recognised["clean"], 4),
-            "recognised_cloaked": round(recognised["cloaked"], 4),
-            "shift_clean": round(1 - recognised["clean"], 4),
-            "shift_cloaked": round(1 - recognised["cloaked"], 4),
-            "protection": round(recognised["clean"] - recognised["cloaked"], 4),
-            "victim_score_clean": round(score["clean"], 4),
-            "victim_score_cloaked": round(score["cloaked"], 4),
-            "score_drop": round(score["clean"] - score["cloaked"], 4),
-            "base_score": round(float(base.mean()), 4),
-        }
+            if training in ("clean", "cloaked"):
+                renders += [
+                    {"content": p.file, "training": training, "countermeasure": c, "top": r[:k], "victim_probability": round(float(q), 4)}
+                    for p, r, q in zip(content, ranks, probs)
+                ]
+            others.setdefault(training, {})[c] = (recognised[training], score[training])
+        rates[c] = protection_rates(recognised["clean"], recognised["cloaked"], score["clean"], score["cloaked"], float(base.mean()))
     return {
         "artist": victim,
         "proxy": "latent whitening-colouring toward the training set's TAEF2 latent mean/covariance; no diffusion fine-tune",
@@ -221,4 +227,21 @@ def mimic_study(
         "base_score": round(float(base.mean()), 4),
         "countermeasures": rates,
         "renders": renders,
+        "recognised": others,
+    }
+
+
+def protection_rates(recognised_clean: float, recognised_cloaked: float, score_clean: float, score_cloaked: float, base_score: float) -> dict:
+    """The per-countermeasure block of the mimic study: how often the victim is recognised (top-k) and its score
+    after clean and after cloaked training, and the drops (``protection``, ``score_drop``)."""
+    return {
+        "recognised_clean": round(recognised_clean, 4),
+        "recognised_cloaked": round(recognised_cloaked, 4),
+        "shift_clean": round(1 - recognised_clean, 4),
+        "shift_cloaked": round(1 - recognised_cloaked, 4),
+        "protection": round(recognised_clean - recognised_cloaked, 4),
+        "victim_score_clean": round(score_clean, 4),
+        "victim_score_cloaked": round(score_cloaked, 4),
+        "score_drop": round(score_clean - score_cloaked, 4),
+        "base_score": round(base_score, 4),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ def worst(per_size: dict[str, dict]) -> dict:
             "target_progress": low([e["target_progress"] for e in items]),
             "transfer_progress": low([e["transfer_progress"] for e in items]),
             "by_encoder": {k: low([e["by_encoder"][k] for e in items]) for k in encoders},
+            **_roundtrip(items, max),  # the mimic's smallest price
         }
 
     tp = {k: v["target_progress"] for k, v in per_size.items() if v["target_progress"] is not None}
@@ -39,6 +41,11 @@ def worst(per_size: dict[str, dict]) -> dict:
         "countermeasures": {c: worst_of([e["countermeasures"][c] for e in entries]) for c in names},
     }
 
+
+def _roundtrip(entries: list[dict], combine: Callable[[list], float | None]) -> dict:
+    """``clean_roundtrip_psnr_db`` of ``entries`` combined, where they have it (the robust_encoder entries)."""
+    key = "clean_roundtrip_psnr_db"
+    return {key: combine([e[key] for e in entries])} if key in entries[0] else {}
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -55,6 +62,7 @@ def summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
             "target_progress": _mean([e["target_progress"] for e in entries]),
             "transfer_progress": _mean([e["transfer_progress"] for e in entries]),
             "by_encoder": {k: _mean([e["by_encoder"][k] for e in entries]) for k in encoders},
+            **_roundtrip(entries, _mean),
         }
 
     sizes = {
@@ -88,6 +96,8 @@ class AuditReport:
     mimic: dict | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    robust_encoder: dict | None = None
+    """How the ``robust_encoder`` mimic's pairs were made and its encoders trained (TP on its own pairs before/after)."""
 
     def rows(self) -> list[tuple[str, float | None, float | None]]:
         """(countermeasure, mean TP, mean transfer TP) at the worst mimic size of each, "none" first."""
@@ -110,6 +120,7 @@ class AuditReport:
             "settings": asdict(self.settings),
             "warnings": self.warnings,
             "seconds": round(self.seconds, 1),
+            "robust_encoder": self.robust_encoder,
         }
 
     def to_json(self) -> str:
@@ -184,6 +195,35 @@ class AuditReport:
                     f"victim's and b̄ = {_fmt(m['base_score'], 3)} the same for the unstyled content (base rate); score drop = "
                     "clean − cloaked. A proxy: latent statistics only, no diffusion fine-tune."
                 ),
+            ]
+            if "by_fraction" in m:
+                names, share = list(m["countermeasures"]), m["portfolio"]["cloaked_share"]
+                lines += [
+                    "",
+                    f"### Partly cloaked portfolios ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws per share)",
+                    "",
+                    "| share cloaked | " + " | ".join(f"score drop, top-3 protection ({c})" for c in names) + " |",
+                    "|---|" + "---|" * len(names),
+                    *(
+                        f"| {share[f]:.2f} | " + " | ".join(f"{_fmt(v[c]['score_drop'])}, {_fmt(v[c]['protection'])}" for c in names) + " |"
+                        for f, v in m["by_fraction"].items()
+                    ),
+                ]
+        if self.robust_encoder:
+            r, entry = self.robust_encoder, s["countermeasures"].get("robust_encoder", {})
+            lines += [
+                "",
+                "## Robust-encoder mimic",
+                "",
+                (
+                    f"Encoder copies fine-tuned on {len(r['pairs'])} pairs the mimic cloaked itself at {r['pair_size']} px "
+                    f"({st.robust.steps} steps, lr {st.robust.lr:g}, {r['seconds']:.0f} s). Clean images' round trip through the "
+                    f"robust encoder and the original decoder: PSNR {_fmt(entry.get('clean_roundtrip_psnr_db'), 1)} dB against the original round trip."
+                ),
+                "",
+                "| encoder | TP on its training pairs before | after |",
+                "|---|---|---|",
+                *(f"| {e['encoder']} | {_fmt(e['pair_tp_before'])} | {_fmt(e['pair_tp_after'])} |" for e in r["encoders"]),
             ]
         if self.warnings:
             lines += ["", "## Warnings", "", *(f"- {w}" for w in self.warnings)]

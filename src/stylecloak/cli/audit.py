@@ -10,12 +10,20 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..audit import (
+    ADAPTIVE,
     AuditReport,
     AuditSettings,
     MimicSettings,
+    RobustSettings,
     audit,
     pair_files,
     parse_countermeasures,
+)
+from ..audit.portfolio import (
+    DEFAULT_FRACTIONS,
+    fraction_key,
+    parse_fractions,
+    plot_portfolio,
 )
 from ..cloak.methods import GLAZE, METHODS, target_name
 from ..device import DEVICES, resolve_device
@@ -49,8 +57,13 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.option("--mimic/--no-mimic", default=False, show_default=True, help="Also run the latent style-mimic proxy (one artist's works).")
 @click.option("--artist", help="Whose works the originals are (default: inferred from the paintings' MANIFEST.csv).")
 @click.option("--paintings", type=click.Path(path_type=Path), envvar="STYLECLOAK_PAINTINGS", help="Reference paintings with MANIFEST.csv, for --mimic [env: STYLECLOAK_PAINTINGS].")
+@click.option("--cloaked-fraction", "fractions", default=",".join(map(fraction_key, DEFAULT_FRACTIONS)), show_default=True, help="With --mimic: shares of the artist's works the mimic sees cloaked (the rest original).")
+@click.option("--portfolio-draws", type=int, default=4, show_default=True, help="Random choices of which works are cloaked, averaged per share.")
+@click.option("--robust-pairs", type=int, default=RobustSettings.pairs, show_default=True, help=f"{ADAPTIVE}: works (from --paintings, never the audited ones) the mimic cloaks to train on.")
+@click.option("--robust-steps", type=int, default=RobustSettings.steps, show_default=True, help=f"{ADAPTIVE}: fine-tuning steps of the mimic's encoder copies.")
+@click.option("--robust-size", type=int, default=RobustSettings.pair_size, show_default=True, help=f"{ADAPTIVE}: long side (px) of the mimic's training pairs.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
-def audit_command(originals, cloaked, style, method, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, device):
+def audit_command(originals, cloaked, style, method, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, fractions, portfolio_draws, robust_pairs, robust_steps, robust_size, device):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
 
     Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
@@ -64,6 +77,7 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
       stylecloak audit a.png protected/a.png --profile me.json --countermeasures jpeg75,impress
       stylecloak audit art/ protected/ --style woodcut --mimic-sizes 512,1024
       stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings ../shared/data/paintings --plot tp.png
+      stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings P --cloaked-fraction 0.25,1 --countermeasures none,robust_encoder
     """
     try:
         if plot and importlib.util.find_spec("matplotlib") is None:  # fail before the audit's minutes of work
@@ -79,15 +93,19 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
             mimic_sizes=(work_size,) if work_size else _sizes(mimic_sizes),
             countermeasures=parse_countermeasures(countermeasures),
             seed=seed,
+            robust=RobustSettings(pairs=robust_pairs, steps=robust_steps, pair_size=robust_size, crop=min(RobustSettings.crop, robust_size), seed=seed),
         )
         study = None
         if mimic:
             if paintings is None:
                 raise ConfigError("--mimic needs reference paintings: pass --paintings DIR (a folder with MANIFEST.csv)")
-            study = MimicSettings(paintings=paintings, artist=artist)
+            measured = tuple(c for c in ("none", "jpeg75", "impress", ADAPTIVE) if c == "none" or c in settings.countermeasures)
+            study = MimicSettings(paintings=paintings, artist=artist, countermeasures=measured, fractions=parse_fractions(fractions), draws=portfolio_draws)
+        elif ADAPTIVE in settings.countermeasures and paintings is None:
+            raise ConfigError(f"{ADAPTIVE} needs works to make the mimic's training pairs from: pass --paintings DIR (a folder with MANIFEST.csv)")
         for w in warnings:
             console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-        report = _run(pairs, settings, study, weights_dir, parse_style_dirs(style_dirs), resolve_device(device))
+        report = _run(pairs, settings, study, weights_dir, parse_style_dirs(style_dirs), resolve_device(device), paintings)
     except StylecloakError as exc:
         fail(str(exc))
     report.warnings[:0] = warnings
@@ -97,9 +115,12 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
     if markdown:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(report.to_markdown())
+    portfolio_plot = None
     if plot:
         report.plot(plot)
-    for label, path in (("JSON", json_path), ("Markdown", markdown), ("plot", plot)):
+        if report.mimic and "by_fraction" in report.mimic:
+            portfolio_plot = plot_portfolio(report.mimic, plot.with_name(f"{plot.stem}-portfolio{plot.suffix}"))
+    for label, path in (("JSON", json_path), ("Markdown", markdown), ("plot", plot), ("portfolio plot", portfolio_plot)):
         if path:
             console.print(f"{label}: {path}", highlight=False)
 
@@ -127,7 +148,7 @@ def _target(style: str | None, profile: Path | None, recorded: dict[str, str] | 
     return found.target_style
 
 
-def _run(pairs, settings: AuditSettings, study: MimicSettings | None, weights_dir, styles, device) -> AuditReport:
+def _run(pairs, settings: AuditSettings, study: MimicSettings | None, weights_dir, styles, device, paintings) -> AuditReport:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("auditing", total=None)
@@ -135,7 +156,9 @@ def _run(pairs, settings: AuditSettings, study: MimicSettings | None, weights_di
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=label)
 
-        report = audit(pairs, settings, mimic=study, weights_dir=weights_dir, styles=styles, progress=progress, device=device)
+        if ADAPTIVE in settings.countermeasures:
+            bar.update(task, description=f"{ADAPTIVE}: the mimic cloaks {settings.robust.pairs} works and robust-trains its encoders")
+        report = audit(pairs, settings, mimic=study, weights_dir=weights_dir, styles=styles, progress=progress, device=device, robust_works=paintings)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     return report
@@ -174,3 +197,19 @@ def _print(report: AuditReport) -> None:
             cells = ("recognised_clean", "recognised_cloaked", "protection", "victim_score_clean", "victim_score_cloaked", "score_drop")
             mt.add_row(name, *(_cell(v[c]) for c in cells))
         console.print(mt)
+        if "by_fraction" in m:
+            ft = Table(title=f"Score drop (top-3 protection) by share of the portfolio cloaked ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws)")
+            ft.add_column("share cloaked")
+            for name in m["countermeasures"]:
+                ft.add_column(name, justify="right")
+            for f, v in m["by_fraction"].items():
+                ft.add_row(f"{m['portfolio']['cloaked_share'][f]:.2f}", *(f"{_cell(b['score_drop'])} ({_cell(b['protection'])})" for b in v.values()))
+            console.print(ft)
+    if report.robust_encoder:
+        entry = s["countermeasures"].get(ADAPTIVE, {})
+        tps = ", ".join(f"{e['encoder']} {e['pair_tp_before']:.2f} → {e['pair_tp_after']:.2f}" for e in report.robust_encoder["encoders"])
+        console.print(
+            f"{ADAPTIVE}: TP on the mimic's own pairs {tps}; clean round trip {_cell(entry.get('clean_roundtrip_psnr_db'))} dB PSNR "
+            f"({report.robust_encoder['seconds']:.0f} s of training)",
+            highlight=False,
+        )
