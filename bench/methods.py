@@ -26,7 +26,13 @@ from common import add_shared_options, set_up
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
-from stylecloak.audit import AuditSettings, MimicSettings, audit, pair_files, read_manifest
+from stylecloak.audit import (
+    AuditSettings,
+    MimicSettings,
+    audit,
+    pair_files,
+    read_manifest,
+)
 from stylecloak.cloak import METHODS, published_budget, target_name
 from stylecloak.config import GLAZE, MIMIC_SIZES, QUALITY
 from stylecloak.io import load_image

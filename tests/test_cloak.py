@@ -122,6 +122,21 @@ def test_ensemble_attacks_every_backbone(setup, weights_dir):
     assert progress_of(sana, x, x_adv, omega) > 0.15
 
 
+def test_energy_cap_is_spent_on_changes_that_survive_the_clamp(setup):
+    """On white paper half of any δ would brighten past 1 and be clamped away: the PSNR cap must not count it."""
+    from helpers import to_tensor
+
+    from stylecloak.hardset import draw
+
+    bb, _, _, perc = setup
+    x = to_tensor(draw("architecture", 128).image)[..., :96, :]
+    omega = style_transfer(bb, x, style_stats(bb, builtin_styles()["woodcut"]))
+    s = CloakSettings(steps=12, budget=10.0, max_linf=None, min_psnr=36.0, lr=3 / 255, eot=None, bf16=False)
+    delta = optimise(x, omega, [bb], s, perc)
+    assert float(psnr(x, (x + delta).clamp(0, 1))) == pytest.approx(36.0, abs=0.05)  # the whole budget is used
+    assert torch.equal((x + delta).clamp(0, 1), x + delta)
+
+
 def test_cloak_settings_defaults_are_the_default_preset() -> None:
     assert CloakSettings() == cloak_settings()
     assert CloakSettings().budget == INTENSITY["default"]["budget"] and CloakSettings().steps == QUALITY["default"]["steps"]

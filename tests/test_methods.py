@@ -13,7 +13,14 @@ from PIL import Image
 from stylecloak.api import Protector, provenance
 from stylecloak.audit import AuditSettings, audit_pair
 from stylecloak.cli import main
-from stylecloak.cloak.methods import METHODS, MODULES, fixed_target, published_budget, target_name, uses_style
+from stylecloak.cloak.methods import (
+    METHODS,
+    MODULES,
+    fixed_target,
+    published_budget,
+    target_name,
+    uses_style,
+)
 from stylecloak.cloak.mist import pattern
 from stylecloak.cloak.photoguard import PUBLISHED
 from stylecloak.config import INTENSITY, ProtectSettings

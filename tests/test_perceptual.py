@@ -50,3 +50,27 @@ def test_explicit_lpips_errors_say_what_to_do(monkeypatch):
         load_perceptual("lpips-alex")
     with pytest.raises(ConfigError, match="choose one of"):
         load_perceptual("alexnet")
+
+
+def test_grain_makes_invisible_changes_cheap_on_flat_art_and_leaves_paintings_alone(small_painting):
+    """±1 grey level of noise cannot be seen; raw features scored it like a visible change on a flat poster."""
+    import torch
+    from helpers import to_tensor
+
+    from stylecloak.hardset import draw
+
+    poster = to_tensor(draw("poster", 128).image)
+    gen = torch.Generator().manual_seed(3)
+
+    def noisy(x, sigma):
+        return ((x + sigma * torch.randn(x.shape, generator=gen)).clamp(0, 1) * 255).round() / 255
+
+    raw, grained = PerceptualDistance(grain=0), PerceptualDistance()
+    with torch.no_grad():
+        invisible, visible = noisy(poster, 0.8 / 255), noisy(poster, 6 / 255)
+        assert float(raw(poster, invisible)) > 3 * float(grained(poster, invisible))
+        assert float(grained(poster, visible)) > 5 * float(grained(poster, invisible))  # visible grain still costs
+        for y in (noisy(small_painting, 4 / 255), small_painting.flip(-1)):
+            a, b = float(raw(small_painting, y)), float(grained(small_painting, y))
+            assert abs(a - b) < 0.05 * a
+        assert float(grained(poster, poster)) == 0.0

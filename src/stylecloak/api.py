@@ -28,6 +28,7 @@ from .errors import ConfigError, StylecloakError
 from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
+from .protectability import advice, assess
 from .styles import (
     ArtistProfile,
     Style,
@@ -75,6 +76,10 @@ class ProtectResult:
     """The cloaked image at the working resolution (padded like ``work``)."""
     target_view: torch.Tensor = field(repr=False)
     """Ω(x, T), the target image, working resolution."""
+    texture: float | None = None
+    """Share of the image with edges or texture to hide the cloak in (:func:`~stylecloak.protectability.assess`)."""
+    warnings: list[str] = field(default_factory=list)
+    """Plain-words warnings about the protection reached (weak protection and what may help)."""
 
     @cached_property
     def original_view(self) -> torch.Tensor:
@@ -129,6 +134,8 @@ class ProtectResult:
             "seconds": round(self.seconds, 2),
             "width": self.source.rgb.shape[-1],
             "height": self.source.rgb.shape[-2],
+            "texture": self.texture,
+            "warnings": list(self.warnings),
         }
 
 
@@ -223,6 +230,7 @@ class Protector:
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
         omega = views[work.size].target if work.size in views else next(iter(views.values())).target
+        assessment = assess(source.rgb)
         log.debug("%s: TP %s, perceptual %.3f, %.1f s", source.path or "image", by_size, dist, time.perf_counter() - start)
         return ProtectResult(
             source=source,
@@ -238,6 +246,8 @@ class Protector:
             work=work,
             seen=seen,
             target_view=work.crop(omega),
+            texture=assessment.texture,
+            warnings=advice(assessment, min(by_size.values()), self.settings.intensity),
         )
 
 

@@ -132,6 +132,8 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             if kind == "done":
                 s = item.summary
                 bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
+                for warning in s.get("warnings", []):
+                    bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
             elif kind == "skipped":
                 bar.console.print(f"{tag} {item.input}: already done, skipped", highlight=False)
             elif kind == "warning":

@@ -3,8 +3,23 @@ and one module per method (:mod:`.glaze`, :mod:`.mist`, :mod:`.photoguard`; by n
 
 from ..config import CloakSettings
 from .glaze import METHOD, glaze_views
-from .methods import METHODS, fixed_target, fixed_views, published_budget, target_name, uses_style
-from .optimiser import PERCEPTUAL_EVERY, Progress, View, mimic_views, optimise, project, upsample
+from .methods import (
+    METHODS,
+    fixed_target,
+    fixed_views,
+    published_budget,
+    target_name,
+    uses_style,
+)
+from .optimiser import (
+    PERCEPTUAL_EVERY,
+    Progress,
+    View,
+    mimic_views,
+    optimise,
+    project,
+    upsample,
+)
 
 __all__ = [
     "METHOD",

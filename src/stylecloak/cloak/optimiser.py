@@ -175,7 +175,7 @@ def optimise(
         if sched is not None:
             sched.step()
         with torch.no_grad():
-            project(param, settings, (h, w), valid)
+            project(param, settings, (h, w), valid, work if param.shape == work.shape else None)
     return best
 
 
@@ -184,9 +184,12 @@ def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return param if tuple(param.shape[-2:]) == size else F.interpolate(param, size, mode="bilinear", align_corners=False)
 
 
-def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int], valid: tuple[int, int]) -> None:
-    """In place: clamp δ to the L∞ cap, then scale it so δ on the working grid (its ``valid`` top-left
-    part, without padding) meets the PSNR (energy) cap."""
+def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int], valid: tuple[int, int], image: torch.Tensor | None = None) -> None:
+    """In place: clamp δ to the L∞ cap (and, given the ``image`` it is added to, to what keeps image + δ in [0, 1],
+    so no energy is spent on changes the clamp removes, e.g. brightening white paper), then scale it so δ on the
+    working grid (its ``valid`` top-left part, without padding) meets the PSNR (energy) cap."""
+    if image is not None:
+        param.copy_(torch.minimum(torch.maximum(param, -image), 1 - image))
     if settings.max_linf is not None:
         param.clamp_(-settings.max_linf, settings.max_linf)
     if settings.min_psnr is not None:

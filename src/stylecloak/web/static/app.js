@@ -242,11 +242,12 @@ class JobView {
     view.bar.hidden = item.status !== "running" && item.status !== "queued";
     view.text.textContent =
       item.status === "running" && item.total ? `step ${item.step} of ${item.total}` : STATUS_TEXT[item.status] || item.status;
-    const warning = item.warning ? el("p", { className: "warning", textContent: item.warning }) : null;
-    if (item.status === "failed") view.body.replaceChildren(el("p", { className: "error", textContent: item.error }), warning || "");
+    // the input's warning (e.g. only the first frame) and, once protected, how well protection worked
+    const warnings = [item.warning, ...(item.summary?.warnings || [])].filter(Boolean).map((text) => el("p", { className: "warning", textContent: text }));
+    if (item.status === "failed") view.body.replaceChildren(el("p", { className: "error", textContent: item.error }), ...warnings);
     if (item.status === "done" && !view.shown) {
       view.shown = true;
-      view.body.replaceChildren(...(warning ? [warning] : []), result(item));
+      view.body.replaceChildren(...warnings, result(item));
     }
   }
 
