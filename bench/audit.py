@@ -17,8 +17,7 @@ import shlex
 import sys
 import time
 
-from common import add_shared_options, set_up
-from PIL import Image
+from common import add_shared_options, artist_originals, set_up
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import (
@@ -27,7 +26,6 @@ from stylecloak.audit import (
     audit,
     pair_files,
     parse_countermeasures,
-    read_manifest,
 )
 from stylecloak.audit.portfolio import parse_fractions
 from stylecloak.io import load_image
@@ -45,20 +43,10 @@ def main() -> None:
     add_shared_options(ap)
     args = ap.parse_args()
     out = set_up(args, "stylecloak-audit-")
-    (out / "originals").mkdir(parents=True, exist_ok=True)
     (out / "cloaked").mkdir(parents=True, exist_ok=True)
 
     # 1. the artist's first works, resized
-    works = [p for p in read_manifest(args.paintings) if p.artist == args.artist][: args.count]
-    if len(works) < args.count:
-        sys.exit(f"{args.paintings}: only {len(works)} works by {args.artist!r}; lower --count or pick another artist")
-    originals = []
-    for p in works:
-        im = Image.open(p.path).convert("RGB")
-        im.thumbnail((args.size, args.size), Image.LANCZOS)
-        dest = out / "originals" / f"{p.path.stem}.png"
-        im.save(dest)
-        originals.append(dest)
+    originals = artist_originals(args, out / "originals")
 
     # 2. protect with the default presets
     start, cpu = time.perf_counter(), time.process_time()

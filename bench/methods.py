@@ -22,8 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import add_shared_options, set_up
-from PIL import Image
+from common import add_shared_options, artist_originals, set_up
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import (
@@ -31,7 +30,6 @@ from stylecloak.audit import (
     MimicSettings,
     audit,
     pair_files,
-    read_manifest,
 )
 from stylecloak.cloak import METHODS, published_budget, target_name
 from stylecloak.config import GLAZE, MIMIC_SIZES, QUALITY
@@ -64,19 +62,9 @@ def main() -> None:
     add_shared_options(ap)
     args = ap.parse_args()
     out = set_up(args, "stylecloak-methods-")
-    (out / "originals").mkdir(parents=True, exist_ok=True)
 
     # 1. the artist's first works, resized
-    works = [p for p in read_manifest(args.paintings) if p.artist == args.artist][: args.count]
-    if len(works) < args.count:
-        sys.exit(f"{args.paintings}: only {len(works)} works by {args.artist!r}; lower --count or pick another artist")
-    originals = []
-    for p in works:
-        im = Image.open(p.path).convert("RGB")
-        im.thumbnail((args.size, args.size), Image.LANCZOS)
-        dest = out / "originals" / f"{p.path.stem}.png"
-        im.save(dest)
-        originals.append(dest)
+    originals = artist_originals(args, out / "originals")
     loaded = [load_image(f) for f in originals]
     sizes = tuple(sorted({min(s, args.size) for s in MIMIC_SIZES}))
     mimic = MimicSettings(paintings=args.paintings, artist=args.artist, content=args.content, countermeasures=("none", *COUNTERMEASURES))

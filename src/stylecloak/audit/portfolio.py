@@ -21,6 +21,7 @@ import torch
 
 from ..errors import ConfigError
 from .mimic import LatentMoments, protection_rates
+from .report import pyplot, save_figure
 
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 
@@ -122,13 +123,7 @@ def portfolio_summary(plan: PortfolioPlan) -> dict:
 
 def plot_portfolio(mimic: dict, path: str | Path) -> Path:
     """Line chart of the mimic proxy's protection against the share of the portfolio cloaked (needs matplotlib)."""
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise ConfigError(f"{path}: plots need matplotlib; install it with: pip install 'stylecloak[plot]'") from exc
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    plt = pyplot(path)
 
     fractions = mimic["by_fraction"]
     shares = [float(k) for k in fractions]
@@ -140,9 +135,4 @@ def plot_portfolio(mimic: dict, path: str | Path) -> Path:
     ax.set_ylabel("score drop (victim score, clean − partly cloaked)")
     ax.set_title(f"Mimic proxy: {mimic['artist']}, {mimic['portfolio']['works']} works, {mimic['portfolio']['draws']} draws")
     ax.legend(title="countermeasure")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

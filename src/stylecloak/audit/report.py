@@ -231,13 +231,7 @@ class AuditReport:
 
     def plot(self, path: str | Path) -> Path:
         """Bar chart of mean target and transfer progress per countermeasure, written as PNG (needs the ``plot`` extra)."""
-        try:
-            import matplotlib
-        except ImportError as exc:
-            raise ConfigError(f"{path}: plots need matplotlib; install it with: pip install 'stylecloak[plot]'") from exc
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot as plt
+        plt = pyplot(path)
 
         rows, by_size = self.rows(), self.size_rows()
         xs = range(len(rows))
@@ -253,10 +247,29 @@ class AuditReport:
         ax.set_ylabel("TP (0 = no effect)")
         ax.set_title(f"Protection audit: {self.summary['images']} image(s), target {self.settings.target_style}, worst size {self.summary['worst_size']} px")
         ax.legend()
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path)
 
+
+def pyplot(path: str | Path):
+    """matplotlib's pyplot on the file-only Agg backend, or a one-line error naming ``path`` and the fix."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ConfigError(f"{path}: plots need matplotlib; install it with: pip install 'stylecloak[plot]'") from exc
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out ``fig``, write it as PNG to ``path`` (creating its folder) and close it."""
+    from matplotlib import pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
