@@ -6,11 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import painting_crop, to_tensor
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MODELS = SHARED / "models"
-PAINTINGS = SHARED / "data" / "paintings"
+from helpers import MODELS, PAINTINGS, painting_crop, to_tensor
 
 torch.set_num_threads(2)
 

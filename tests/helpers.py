@@ -11,6 +11,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+"""The workspace's shared folder (weights, paintings); read from, never copied into the repo."""
+PAINTINGS = SHARED / "data" / "paintings"
+MODELS = SHARED / "models"
+STYLE = "cubist-facets"
+"""The target style most tests cloak toward."""
+
 
 def painting_crop(path: Path, size: int) -> Image.Image:
     """A real painting, centre-cropped to a square and resized to ``size`` px."""

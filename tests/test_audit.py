@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import painting_crop, to_tensor
+from helpers import PAINTINGS, STYLE, painting_crop, to_tensor
 from PIL import Image
 
 import stylecloak.audit.measure as audit_module
@@ -28,9 +27,6 @@ from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError, ImageError
 from stylecloak.transforms import PurifySettings, consistency_error, purify
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAINTINGS = SHARED / "data" / "paintings"
-STYLE = "cubist-facets"
 SIZE = 96
 SETTINGS = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("jpeg75", "impress"), purify=PurifySettings(steps=2))
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from helpers import PAINTINGS
 
 from stylecloak.audit.judge import (
     StyleJudge,
@@ -28,7 +27,6 @@ from stylecloak.errors import ConfigError
 from stylecloak.geometry import Working
 from stylecloak.io import load_image
 
-PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
 SIZE = 128
 """Judge size in tests (fast). Measured leave-one-out top-3: 1.00 at 128 px, 0.97 at 384 px."""
 

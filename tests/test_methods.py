@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import painting_crop, to_tensor
+from helpers import STYLE, painting_crop, to_tensor
 from PIL import Image
 
 from stylecloak.api import Protector, provenance
@@ -29,7 +29,6 @@ from stylecloak.io import LoadedImage, read_xmp, xmp_values
 from stylecloak.perceptual import psnr
 
 SIZE = 64
-STYLE = "cubist-facets"
 FAST = {"steps": 10, "work_size": SIZE, "view_sizes": ()}
 
 

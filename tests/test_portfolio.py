@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import painting_crop
+from helpers import PAINTINGS, STYLE, painting_crop
 
 from stylecloak.api import Protector
 from stylecloak.audit import (
@@ -29,8 +28,6 @@ from stylecloak.cli import main
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError
 
-PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
-STYLE = "cubist-facets"
 SIZE = 64
 
 

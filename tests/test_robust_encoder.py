@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import to_tensor
+from helpers import PAINTINGS, STYLE, to_tensor
 from PIL import Image
 
 from stylecloak.audit import AuditSettings, MimicSettings, audit, pair_files
@@ -26,8 +26,6 @@ from stylecloak.errors import ConfigError
 from stylecloak.sample import paint_sample
 from stylecloak.styles import get_style, style_stats, style_transfer
 
-PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
-STYLE = "cubist-facets"
 SIZE = 64
 TINY = RobustSettings(pairs=3, pair_size=SIZE, steps=20, batch=3, crop=SIZE)
 

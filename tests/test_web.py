@@ -23,7 +23,7 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 import httpx
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from helpers import fake_module
+from helpers import SHARED, fake_module
 
 from stylecloak.cli import main
 from stylecloak.errors import ImageError
@@ -35,7 +35,6 @@ from stylecloak.web.jobs import JobQueue
 
 MB = 1024 * 1024
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "models"
 PAINTINGS = sorted((SHARED / "data" / "paintings").glob("*/*.jpg"))
 BASE = "http://127.0.0.1"

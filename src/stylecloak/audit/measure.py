@@ -32,16 +32,14 @@ import torch
 
 from ..backbones import Backbone, encode_all, load_backbone, target_progress
 from ..cloak.methods import fixed_target, uses_style
-from ..config import GLAZE, check_method
 from ..device import resolve_device
 from ..errors import ConfigError, ImageError, StylecloakError
 from ..geometry import Working
 from ..io import LoadedImage, load_image
 from ..perceptual import PerceptualDistance, psnr, ssim
 from ..styles import LatentStats, Style, get_style, style_stats, style_transfer
-from ..transforms import COUNTERMEASURES, PurifySettings, purify
+from ..transforms import COUNTERMEASURES, purify
 from .judge import (
-    Painting,
     content_paintings,
     infer_artist,
     read_manifest,
@@ -51,74 +49,18 @@ from .mimic import LatentMoments, MimicSettings, mimic_study, tensor_key
 from .portfolio import by_fraction, plan_portfolios, portfolio_sets, portfolio_summary
 from .report import AuditReport, summary, worst
 from .robust_encoder import (
-    RobustSettings,
     make_pairs,
-    pair_progress,
-    robust_train,
+    robust_copies,
     roundtrip_psnr,
+    training_works,
 )
-
-ALL_COUNTERMEASURES: tuple[str, ...] = (*COUNTERMEASURES, "impress")
-"""The image countermeasures (``--countermeasures all``): the classical ones of :mod:`stylecloak.transforms`, then purification."""
-ADAPTIVE = "robust_encoder"
-"""The adaptive countermeasure: a mimic that robust-trains its encoders (minutes of training; asked for by name)."""
-KNOWN_COUNTERMEASURES: tuple[str, ...] = (*ALL_COUNTERMEASURES, ADAPTIVE)
+from .settings import ADAPTIVE, AuditSettings
 
 AuditProgress = Callable[[str, int, int], None]
 """Called with (what was just measured, units done, units in all)."""
 
 Image = LoadedImage | torch.Tensor | str | Path
 """An image file, a loaded image, or a (1,3,H,W) tensor in [0, 1]."""
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    """Everything that decides an audit's numbers; written into its report."""
-
-    target_style: str
-    """T: the style the cloak aimed at (from the artist profile or the protect report); for methods with a
-    fixed target, its recorded name."""
-    method: str = GLAZE
-    """The protection method (:mod:`stylecloak.cloak.methods`): decides the target t that TP is measured toward."""
-    backbones: tuple[str, ...] = ("taef2",)
-    """Encoders the cloak was optimised against (target progress)."""
-    transfer: tuple[str, ...] = ("taesana",)
-    """Encoders the cloak was not optimised against (transfer)."""
-    mimic_sizes: tuple[int, ...] = (512, 768, 1024)
-    """Long sides (px) mimics train at; a size above an image's long side is measured once, at its own."""
-    countermeasures: tuple[str, ...] = ALL_COUNTERMEASURES
-    style_strength: float = 1.0
-    seed: int = 0
-    """Seed of the random countermeasures (image i uses seed + i, the same on both sides)."""
-    bf16: bool = True
-    """Encode under bfloat16 autocast (changes TP by < 0.001 and is several times faster on CPU)."""
-    purify: PurifySettings = field(default_factory=PurifySettings)
-    renderer: str = "taef2"
-    """Backbone whose decoder renders Ω (and the mimic)."""
-    robust: RobustSettings = field(default_factory=RobustSettings)
-    """How the ``robust_encoder`` mimic makes its pairs and trains."""
-
-    def __post_init__(self) -> None:
-        check_method(self.method)
-        unknown = [c for c in self.countermeasures if c not in KNOWN_COUNTERMEASURES]
-        if unknown:
-            raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(KNOWN_COUNTERMEASURES)}")
-        if not self.backbones:
-            raise ConfigError("no backbone to audit; pass the encoders the cloak was made against, e.g. --backbones taef2")
-        if not self.mimic_sizes or min(self.mimic_sizes) < 32:
-            raise ConfigError(f"mimic sizes {self.mimic_sizes} must be one or more long sides of at least 32 px (default 512,768,1024)")
-
-
-def parse_countermeasures(spec: str) -> tuple[str, ...]:
-    """``all`` (:data:`ALL_COUNTERMEASURES`), ``none``, or a comma-separated list of names from :data:`KNOWN_COUNTERMEASURES`."""
-    spec = spec.strip()
-    if spec == "all":
-        return ALL_COUNTERMEASURES
-    names = tuple(n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none")
-    unknown = [n for n in names if n not in KNOWN_COUNTERMEASURES]
-    if unknown:
-        raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose all, none or from {', '.join(KNOWN_COUNTERMEASURES)}")
-    return names
 
 
 @dataclass
@@ -308,31 +250,15 @@ def _train_robust(models: _Models, settings: AuditSettings, works: Sequence[Imag
     if not works:
         raise ConfigError(f"{ADAPTIVE}: the mimic needs works other than the audited ones to make training pairs from; pass --paintings DIR (a folder with MANIFEST.csv)")
     start = time.perf_counter()
-    images = [_load(w)[0] for w in works]
-    pairs = make_pairs(images, settings.target_style, settings.backbones, settings.robust, method=settings.method, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
-    logs = []
-    target = lambda view: _target_image(models, settings, view)
-    for e in {b.name: b for b in [models.renderer, *models.encoders]}.values():
-        before = pair_progress(e, models.multiple(e), target, pairs, settings.bf16)
-        models.robust[e.name], log = robust_train(e, pairs, settings.robust)
-        after = pair_progress(models.robust[e.name], models.multiple(e), target, pairs, settings.bf16)
-        logs.append({**log, "pair_tp_before": round(before, 4), "pair_tp_after": round(after, 4)})
+    pairs = make_pairs([_load(w)[0] for w in works], settings.target_style, settings.backbones, settings.robust, method=settings.method, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
+    encoders = {b.name: b for b in [models.renderer, *models.encoders]}.values()
+    models.robust, logs = robust_copies(list(encoders), models.multiple, lambda view: _target_image(models, settings, view), pairs, settings.robust, settings.bf16)
     return {
         "pairs": [_load(w)[1] if not isinstance(w, torch.Tensor) else f"image tensor {i}" for i, w in enumerate(works)],
         "pair_size": settings.robust.pair_size,
         "encoders": logs,
         "seconds": round(time.perf_counter() - start, 1),
     }
-
-
-def training_works(paintings: str | Path, audited: Sequence[Image], victim: str, count: int, exclude: Sequence[Painting] = ()) -> list[Path]:
-    """``count`` works of the reference folder for the robust-encoder mimic's pairs: none of the audited works (by
-    file stem) or of ``exclude``; the victim's other works first, then other artists' in turn."""
-    stems = {Path(_path_of(a)).stem for a in audited}
-    skip = {p.path for p in exclude}
-    candidates = [p for p in read_manifest(paintings) if p.path.stem not in stems and p.path not in skip]
-    ordered = [p for p in candidates if p.artist == victim] + content_paintings(candidates, victim, len(candidates))
-    return [p.path for p in ordered[:count]]
 
 
 def _audit_loaded(
@@ -407,7 +333,7 @@ def audit(
         if isinstance(robust_works, (str, Path)):
             folder = Path(robust_works)
             exclude = content_paintings(read_manifest(folder), victim, mimic.content) if mimic is not None else []
-            robust_works = training_works(folder, [o for o, _ in pairs], victim, settings.robust.pairs, exclude)
+            robust_works = training_works(folder, {Path(_path_of(o)).stem for o, _ in pairs}, victim, settings.robust.pairs, exclude)
         robust_record = _train_robust(models, settings, list(robust_works or []), weights_dir, styles)
 
     per_pair = len(conditions) * len(set(settings.mimic_sizes))

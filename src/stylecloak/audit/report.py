@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .measure import AuditSettings
+    from .settings import AuditSettings
 
 
 def worst(per_size: dict[str, dict]) -> dict:

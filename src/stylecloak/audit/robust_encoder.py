@@ -34,6 +34,7 @@ from ..geometry import Working
 from ..io import load_image
 from ..perceptual import psnr
 from ..styles import Style
+from .judge import Painting, content_paintings, read_manifest
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 """(original, cloaked), each (1,3,H,W) in [0, 1]."""
@@ -173,3 +174,31 @@ def roundtrip_psnr(original: Backbone, robust: Backbone, x: torch.Tensor, valid:
     with autocast(x.device, bf16):
         a, b = (original.decode(t).float()[..., :h, :w] for t in (zr, z))
     return float(psnr(a, b).mean())
+
+
+def robust_copies(
+    encoders: Sequence[Backbone],
+    multiple: Callable[[Backbone], int],
+    target: Callable[[torch.Tensor], torch.Tensor],
+    pairs: Sequence[Pair],
+    settings: RobustSettings,
+    bf16: bool = False,
+) -> tuple[dict[str, Backbone], list[dict]]:
+    """A robust-trained copy of each encoder (by name) and its log, with the pairs' target progress before and after
+    (``multiple`` and ``target`` as in :func:`pair_progress`)."""
+    copies, logs = {}, []
+    for e in encoders:
+        before = pair_progress(e, multiple(e), target, pairs, bf16)
+        copies[e.name], log = robust_train(e, pairs, settings)
+        after = pair_progress(copies[e.name], multiple(e), target, pairs, bf16)
+        logs.append({**log, "pair_tp_before": round(before, 4), "pair_tp_after": round(after, 4)})
+    return copies, logs
+
+
+def training_works(paintings: str | Path, audited_stems: set[str], victim: str, count: int, exclude: Sequence[Painting] = ()) -> list[Path]:
+    """``count`` works of the reference folder for the mimic's pairs: none of the audited works (by file stem) or of
+    ``exclude``; the victim's other works first, then other artists' in turn."""
+    skip = {p.path for p in exclude}
+    candidates = [p for p in read_manifest(paintings) if p.path.stem not in audited_stems and p.path not in skip]
+    ordered = [p for p in candidates if p.artist == victim] + content_paintings(candidates, victim, len(candidates))
+    return [p.path for p in ordered[:count]]

@@ -1,0 +1,65 @@
+"""What decides an audit's numbers: the countermeasures a mimic may apply and :class:`AuditSettings`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import GLAZE, check_method
+from ..errors import ConfigError
+from ..transforms import COUNTERMEASURES, PurifySettings
+from .robust_encoder import RobustSettings
+
+ALL_COUNTERMEASURES: tuple[str, ...] = (*COUNTERMEASURES, "impress")
+"""The image countermeasures (``--countermeasures all``): the classical ones of :mod:`stylecloak.transforms`, then purification."""
+ADAPTIVE = "robust_encoder"
+"""The adaptive countermeasure: a mimic that robust-trains its encoders (minutes of training; asked for by name)."""
+KNOWN_COUNTERMEASURES: tuple[str, ...] = (*ALL_COUNTERMEASURES, ADAPTIVE)
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Everything that decides an audit's numbers; written into its report."""
+
+    target_style: str
+    """T: the style the cloak aimed at (from the artist profile or the protect report); for methods with a
+    fixed target, its recorded name."""
+    method: str = GLAZE
+    """The protection method (:mod:`stylecloak.cloak.methods`): decides the target t that TP is measured toward."""
+    backbones: tuple[str, ...] = ("taef2",)
+    """Encoders the cloak was optimised against (target progress)."""
+    transfer: tuple[str, ...] = ("taesana",)
+    """Encoders the cloak was not optimised against (transfer)."""
+    mimic_sizes: tuple[int, ...] = (512, 768, 1024)
+    """Long sides (px) mimics train at; a size above an image's long side is measured once, at its own."""
+    countermeasures: tuple[str, ...] = ALL_COUNTERMEASURES
+    style_strength: float = 1.0
+    seed: int = 0
+    """Seed of the random countermeasures (image i uses seed + i, the same on both sides)."""
+    bf16: bool = True
+    """Encode under bfloat16 autocast (changes TP by < 0.001 and is several times faster on CPU)."""
+    purify: PurifySettings = field(default_factory=PurifySettings)
+    renderer: str = "taef2"
+    """Backbone whose decoder renders Ω (and the mimic)."""
+    robust: RobustSettings = field(default_factory=RobustSettings)
+    """How the ``robust_encoder`` mimic makes its pairs and trains."""
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
+        unknown = [c for c in self.countermeasures if c not in KNOWN_COUNTERMEASURES]
+        if unknown:
+            raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(KNOWN_COUNTERMEASURES)}")
+        if not self.backbones:
+            raise ConfigError("no backbone to audit; pass the encoders the cloak was made against, e.g. --backbones taef2")
+        if not self.mimic_sizes or min(self.mimic_sizes) < 32:
+            raise ConfigError(f"mimic sizes {self.mimic_sizes} must be one or more long sides of at least 32 px (default 512,768,1024)")
+
+
+def parse_countermeasures(spec: str) -> tuple[str, ...]:
+    """``all`` (:data:`ALL_COUNTERMEASURES`), ``none``, or a comma-separated list of names from :data:`KNOWN_COUNTERMEASURES`."""
+    spec = spec.strip()
+    if spec == "all":
+        return ALL_COUNTERMEASURES
+    names = tuple(n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none")
+    unknown = [n for n in names if n not in KNOWN_COUNTERMEASURES]
+    if unknown:
+        raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose all, none or from {', '.join(KNOWN_COUNTERMEASURES)}")
+    return names
