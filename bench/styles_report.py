@@ -25,9 +25,7 @@ from stylecloak.audit import AuditSettings, audit, pair_files, read_manifest
 from stylecloak.cloak import optimiser
 from stylecloak.config import MIMIC_SIZES
 from stylecloak.hardset import hard_set
-from stylecloak.io import load_image
 from stylecloak.perceptual import PerceptualDistance
-from stylecloak.protectability import assess
 
 CONFIGS = ("default", "previous")
 """``default`` is the shipped code; ``previous`` is it with this issue's two changes undone: the raw perceptual
@@ -82,7 +80,8 @@ def main() -> None:
     if args.only:
         keep = {f"{s}.png" for s in args.only.split(",")}
         classes = {k: v for k, v in classes.items() if k in keep}
-    estimates = {name: assess(load_image(out / "originals" / name).rgb) for name in classes}
+    trial = Protector(ProtectSettings(target_style=args.style, perceptual="efficientnet"), weights_dir=args.weights_dir, device=args.device)
+    estimates = {name: trial.estimate(out / "originals" / name) for name in classes}
 
     header = ["config", "intensity", "image", "class", "TP", "JPEG q75", "PSNR", "d", "estimate", "warnings", "s"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
@@ -108,10 +107,10 @@ def main() -> None:
                     "config": config, "intensity": intensity, "image": name, "class": classes[name],
                     "tp": im["target_progress"], "jpeg75": im["countermeasures"]["jpeg75"]["target_progress"],
                     "psnr": im["psnr_db"], "d": round(result.perceptual_distance, 4), "estimate": estimates[name].expected(intensity),
-                    "texture": estimates[name].texture, "warnings": result.warnings, "seconds": round(seconds, 1),
+                    "texture": estimates[name].texture, "pilot": estimates[name].pilot, "warnings": result.warnings, "seconds": round(seconds, 1),
                 }
                 rows.append(row)
-                cells = [config, intensity, name, row["class"], f"{row['tp']:.3f}", f"{row['jpeg75']:.3f}", f"{row['psnr']:.2f}", f"{row['d']:.3f}", f"{row['estimate']:.2f}", str(len(row["warnings"])), f"{seconds:.0f}"]
+                cells = [config, intensity, name, row["class"], f"{row['tp']:.3f}", f"{row['jpeg75']:.3f}", f"{row['psnr']:.2f}", f"{row['d']:.3f}", "–" if row["estimate"] is None else f"{row['estimate']:.2f}", str(len(row["warnings"])), f"{seconds:.0f}"]
                 print("| " + " | ".join(cells) + " |", flush=True)
             (out / "styles_report.json").write_text(json.dumps({"size": args.size, "style": args.style, "rows": rows}, indent=1))
 
@@ -122,8 +121,9 @@ def main() -> None:
             for group in [*order, "hard set"]:
                 sel = [r for r in rows if r["config"] == config and r["intensity"] == intensity and (r["class"] == group or (group == "hard set" and r["class"] in order[:3]))]
                 if sel:
-                    mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("tp", "jpeg75", "psnr", "d", "estimate")}
-                    print(f"| {config} | {intensity} | {group} | {len(sel)} | {mean['tp']:.3f} | {mean['jpeg75']:.3f} | {mean['psnr']:.2f} | {mean['d']:.3f} | {mean['estimate']:.2f} |")
+                    mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("tp", "jpeg75", "psnr", "d")}
+                    estimate = "–" if any(r["estimate"] is None for r in sel) else f"{sum(r['estimate'] for r in sel) / len(sel):.2f}"
+                    print(f"| {config} | {intensity} | {group} | {len(sel)} | {mean['tp']:.3f} | {mean['jpeg75']:.3f} | {mean['psnr']:.2f} | {mean['d']:.3f} | {estimate} |")
     print(f"written: {out / 'styles_report.json'}; {len(classes)} images at {args.size} px, target {args.style}")
 
 

@@ -28,7 +28,7 @@ from .errors import ConfigError, StylecloakError
 from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
-from .protectability import advice, assess
+from .protectability import PILOT, Assessment, advice, assess
 from .styles import (
     ArtistProfile,
     Style,
@@ -194,16 +194,27 @@ class Protector:
         log.info("artist %r: target style %s chosen from %d image(s), saved in %s", artist, chosen.target_style, len(sample), path)
         return chosen
 
-    def protect(self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None) -> ProtectResult:
+    def estimate(self, image: LoadedImage | str | Path, target_style: str | None = None) -> Assessment:
+        """Before protecting: how well ``image`` can be protected, from a quick trial cloak (:data:`~.protectability.PILOT`,
+        about 2 s on a laptop CPU) whose TP predicts the full cloak's. Calibrated for glaze: other methods get texture only."""
+        source = image if isinstance(image, LoadedImage) else load_image(image)
+        if not uses_style(self.settings.method):
+            return assess(source.rgb)
+        trial = self.protect(source, target_style, settings=replace(self.settings, intensity="default", quality="fast", overrides=PILOT).cloak)
+        return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4))
+
+    def protect(
+        self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None
+    ) -> ProtectResult:
         """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
-        have a fixed target and ignore it)."""
+        have a fixed target and ignore it), with ``settings`` (default: the protector's)."""
         start = time.perf_counter()
         source = image if isinstance(image, LoadedImage) else load_image(image)
         method = self.settings.method
         style_name = target_name(method) or target_style or self.settings.target_style
         if style_name is None:
             raise ConfigError("no target style: pass target_style or call choose_target() first")
-        s = self.cloak_settings
+        s = settings or self.cloak_settings
 
         # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω
         #    (glaze: the view style-transferred toward T; other methods: their fixed target image at the view's size)

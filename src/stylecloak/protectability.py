@@ -1,11 +1,11 @@
 """How well an image can be protected, in plain words, before and after protecting.
 
-A cloak needs places to hide: edges and texture mask a change, flat areas (white paper, flat fills, soft
-gradients) show it, so the perceptual budget runs out early there. :func:`assess` measures the share of the
-image with local contrast (``texture``, from :func:`~stylecloak.visibility.masking_map`) and turns it into an
-expected target progress per intensity; :func:`advice` words it, with the measured TP once the image is
-protected. The expectation is a straight line per intensity fitted to ``bench/styles_report.py`` (README,
-"Hard styles"); the measured TP always decides the words after protecting.
+Before protecting, a quick trial cloak tells: :data:`PILOT` steps of the fast preset on a small copy (about
+2 s on a laptop CPU, :meth:`stylecloak.api.Protector.estimate`). The target progress it reaches predicts the
+full cloak's along a straight line per intensity, fitted on ``bench/styles_report.py``'s rows by
+``bench/fit_estimate.py`` (README, "Hard styles"). After protecting, the measured TP decides the words.
+The cause named is texture: a cloak needs places to hide, and edges and texture mask a change while flat
+areas show it (:func:`assess`, from :func:`~stylecloak.visibility.masking_map`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,18 @@ from .visibility import masking_map
 WEAK = 0.25
 """Below this target progress protection is called weak and the artist is warned."""
 
-EXPECTED: dict[str, tuple[float, float]] = {"default": (0.403, 0.025), "high": (0.293, 0.185)}
-"""Per intensity, (a, b) of the expected TP ≈ a + b · texture: least squares over the rows of
-``bench/results/styles_report-256.json`` (11 images at default, mean absolute error 0.056; 4 at high, 0.097).
-Since the grain and the clamp-aware projection, texture barely predicts TP at 256 px (correlation 0.10 at
-default): the expectation is close to the mean and rarely warns; the measured TP decides after protecting."""
+PILOT = {"steps": 8, "work_size": 128, "view_sizes": (), "eot": None}
+"""The trial cloak: the fast preset's settings at the default intensity with these overrides."""
+
+EXPECTED = (0.2846, 0.6436)
+"""(a, b) of the TP expected at the default intensity ≈ a + b · the trial's TP: least squares over the bench rows
+(``python bench/fit_estimate.py``; README, "Hard styles", gives the rows, the correlation and the error)."""
+
+GAIN: dict[str, float] = {"high": 0.029}
+"""Mean change of the measured TP from the default intensity to this one, over the bench rows that have both."""
+
+LITTLE_TEXTURE = 0.5
+"""Below this share of textured area the warning names little texture as the likely cause."""
 
 STRONGER = {"low": "default", "default": "high"}
 """The next intensity to suggest."""
@@ -35,57 +42,55 @@ SIDE = 512
 
 @dataclass(frozen=True)
 class Assessment:
-    """Cheap statistics of one image and what they predict."""
+    """What is known of an image before protecting it, and what that predicts."""
 
     texture: float
     """Share of the image (0-1) with edges or texture near enough to hide a change."""
+    pilot: float | None = None
+    """Target progress of the trial cloak (:data:`PILOT`); None where it was not run."""
 
     def expected(self, intensity: str = "default") -> float | None:
-        """Expected target progress at ``intensity`` (None where that intensity was not calibrated)."""
-        if intensity not in EXPECTED:
+        """Expected target progress at ``intensity`` (None without a trial or where that intensity was not calibrated)."""
+        if self.pilot is None or (intensity != "default" and intensity not in GAIN):
             return None
-        a, b = EXPECTED[intensity]
-        return max(0.0, a + b * self.texture)
+        a, b = EXPECTED
+        return max(0.0, a + b * self.pilot + GAIN.get(intensity, 0.0))
 
     def warnings(self, intensity: str = "default") -> list[str]:
         """Before protecting: a plain-words warning when protection is expected to be weak."""
         expected = self.expected(intensity)
         if expected is None or expected >= WEAK:
             return []
-        return [f"{self._why()}: expect weak protection (TP ~{expected:.2f}){self._stronger(intensity)}"]
+        return [f"expect weak protection (TP ~{expected:.2f}, from a quick trial cloak); {self.cause()}{_stronger(intensity, expected)}"]
 
-    def _why(self) -> str:
-        return f"little texture ({self.texture:.0%} of the image has edges or texture to hide the cloak in)"
+    def cause(self) -> str:
+        """The likely reason for weak protection, in plain words."""
+        if self.texture < LITTLE_TEXTURE:
+            return f"little texture ({self.texture:.0%} of the image has edges or texture to hide the cloak in)"
+        return "this image resists the cloak (flat colour and clean lines often do)"
 
-    def _stronger(self, intensity: str) -> str:
-        nxt = STRONGER.get(intensity)
-        there = self.expected(nxt) if nxt else None
-        return f"; --intensity {nxt} gives ~{there:.2f}" if there is not None else f"; try --intensity {nxt}" if nxt else ""
+
+def _stronger(intensity: str, here: float) -> str:
+    """The next intensity to try and, where calibrated, the TP expected there for an image at ``here``."""
+    nxt = STRONGER.get(intensity)
+    if nxt is None:
+        return "; this is the strongest preset"
+    if intensity != "default" or nxt not in GAIN:
+        return f"; try --intensity {nxt}"
+    gain = GAIN[nxt]
+    return f"; --intensity {nxt} {'gives' if gain >= 0.05 else 'is not expected to help much:'} ~{max(here + gain, 0):.2f}"
 
 
 def assess(image: torch.Tensor) -> Assessment:
-    """Assess a (1,3,H,W) image in [0, 1] (any size; measured at :data:`SIDE` px long side)."""
+    """Texture of a (1,3,H,W) image in [0, 1] (any size; measured at :data:`SIDE` px long side); no trial."""
     x = Working.of(image, SIDE, 1).image
     return Assessment(texture=round(float(masking_map(x, 0.0).mean()), 4))
 
 
 def advice(assessment: Assessment, target_progress: float, intensity: str = "default") -> list[str]:
-    """After protecting: a warning when the measured TP (worst mimic size) is weak, with the likely cause and the
-    next intensity's expected TP (the measured TP scaled by the ratio of the two expectations)."""
+    """After protecting: a warning when the measured TP (worst mimic size) is weak, with the likely cause and what
+    the next intensity is expected to give for an image that reached this TP."""
     if target_progress >= WEAK:
         return []
-    here = assessment.expected(intensity)
-    cause = assessment._why() if here is not None and here < WEAK else "this image resists the cloak (flat colour and clean lines often do)"
-    text = f"weak protection: the AI model's view moved only {max(target_progress, 0):.0%} of the way to the target style (TP {target_progress:.2f}); {cause}"
-    nxt = STRONGER.get(intensity)
-    if nxt:
-        there = assessment.expected(nxt)
-        gain = there / here if here is not None and there is not None and here > 0.02 else None
-        if gain is None:
-            text += f"; try --intensity {nxt}"
-        else:
-            verdict = "gives" if gain >= 1.1 else "is not expected to help much:"
-            text += f"; --intensity {nxt} {verdict} ~{max(target_progress, 0) * gain:.2f}"
-    else:
-        text += "; this is the strongest preset"
-    return [text]
+    text = f"weak protection: the AI model's view moved only {max(target_progress, 0):.0%} of the way to the target style (TP {target_progress:.2f}); {assessment.cause()}"
+    return [text + _stronger(intensity, max(target_progress, 0.0))]

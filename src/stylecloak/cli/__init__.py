@@ -59,6 +59,7 @@ def main(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     \b
     Examples:
       stylecloak demo
+      stylecloak check art/
       stylecloak protect art/ --out protected/
       stylecloak protect piece.png --out out/ --style cubist-facets --preview --report r.json
       stylecloak -q protect art/ --out protected/
@@ -113,6 +114,7 @@ def _download_bars() -> Iterator[None]:
 
 
 from . import audit as _audit  # noqa: F401  (registers commands)
+from . import check as _check  # noqa: F401
 from . import demo as _demo  # noqa: F401
 from . import protect as _protect  # noqa: F401
 from . import serve as _serve  # noqa: F401
