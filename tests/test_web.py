@@ -28,6 +28,7 @@ from helpers import SHARED, fake_module
 from stylecloak.cli import main
 from stylecloak.errors import ImageError
 from stylecloak.io import read_xmp, xmp_values
+from stylecloak.protectability import Assessment
 from stylecloak.styles import ArtistProfile, default_profile_path, save_profile
 from stylecloak.web import create_app
 from stylecloak.web.folders import portable_name
@@ -95,6 +96,8 @@ def test_protect_download_and_delete(client: TestClient, painting: Path) -> None
     (item,) = status["items"]
     assert item["status"] == "done" and item["step"] == item["total"] == 3
     assert item["summary"]["width"] == 80 and "of the way toward 'cubist-facets'" in item["words"][0]["text"]
+    pilot = client.app.state.jobs.protector("default", "fast", "glaze").estimate(painting, "cubist-facets").pilot
+    assert item["expected"] == pytest.approx(Assessment(0.0, pilot).expected(), abs=1e-6)  # the trial ran before protecting
 
     download = client.get(item["urls"]["download"])
     assert download.status_code == 200
@@ -121,6 +124,7 @@ def test_advanced_method_is_offered_used_and_named(client: TestClient, painting:
     (item,) = status["items"]
     assert status["target_style"] == "mist-pattern" and status["options"]["method"] == "mist" and item["status"] == "done"
     assert item["summary"]["method"] == "mist" and "toward 'mist-pattern' (method mist)" in item["words"][0]["text"]
+    assert item["expected"] is None  # the trial is calibrated for glaze only
     (tmp_path / "out.jpg").write_bytes(client.get(item["urls"]["download"]).content)
     assert xmp_values(read_xmp(tmp_path / "out.jpg"))["method"] == "mist"
 

@@ -12,13 +12,14 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cloak import target_name
+from ..cloak import target_name, uses_style
 from ..errors import StylecloakError
-from ..io import IMAGE_EXTENSIONS
+from ..io import IMAGE_EXTENSIONS, load_image
 from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, Task, run
 from ..styles import default_profile_path
 
 if TYPE_CHECKING:
+    from ..api import Protector
     from .jobs import Job, JobQueue
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ def run_job(queue: JobQueue, job: Job) -> None:
     except StylecloakError as exc:
         queue.fail_rest(job, queue.public(str(exc), job))
         return
+    if uses_style(job.options.method):
+        _estimate(queue, job, protector, style)
     tasks = [Task(index, item.input, _download(job, item.id, item.name)) for index, item in enumerate(job.items)]
     steps = protector.cloak_settings.steps
 
@@ -69,6 +72,21 @@ def run_job(queue: JobQueue, job: Job) -> None:
 
     items = [BatchItem(input=item.input) for item in job.items]
     run(items, tasks, LocalEngine(protector, max_pixels=queue.max_pixels), style, views=VIEWS, on_event=on_event, progress_factory=progress_factory)
+
+
+def _estimate(queue: JobQueue, job: Job, protector: Protector, style: str) -> None:
+    """Before protecting: each image's expected TP from a quick trial cloak, and its warnings (a bad file is left
+    for the protect step to report)."""
+    queue.update(job, phase="checking how well each image can be protected (a few seconds an image)")
+    for item in job.items:
+        if job.cancel.is_set():
+            break
+        try:
+            assessment = protector.estimate(load_image(item.input, max_pixels=queue.max_pixels), style)
+        except StylecloakError:
+            continue
+        queue.update(item, expected=assessment.expected(job.options.intensity), estimate=assessment.warnings(job.options.intensity))
+    queue.update(job, phase="")
 
 
 def _download(job: Job, item_id: str, name: str) -> Path:

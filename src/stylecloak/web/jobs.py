@@ -81,6 +81,10 @@ class Item:
     total: int = 0
     error: str | None = None
     warning: str | None = None
+    expected: float | None = None
+    """Before protecting: the TP the trial cloak predicts (:meth:`~stylecloak.api.Protector.estimate`)."""
+    estimate: list[str] = field(default_factory=list)
+    """Before protecting: the estimate's warnings (expected weak protection)."""
     summary: dict | None = None
     files: dict[str, Path] = field(default_factory=dict)
     """Once done: "download" (the protected image) and the :data:`~stylecloak.runner.VIEWS`."""
@@ -223,6 +227,8 @@ class JobQueue:
                         "total": i.total,
                         "error": i.error,
                         "warning": i.warning,
+                        "expected": i.expected,
+                        "estimate": i.estimate,
                         "summary": i.summary,
                         "files": sorted(i.files),
                     }

@@ -244,6 +244,11 @@ class JobView {
       item.status === "running" && item.total ? `step ${item.step} of ${item.total}` : STATUS_TEXT[item.status] || item.status;
     // the input's warning (e.g. only the first frame) and, once protected, how well protection worked
     const warnings = [item.warning, ...(item.summary?.warnings || [])].filter(Boolean).map((text) => el("p", { className: "warning", textContent: text }));
+    if ((item.status === "queued" || item.status === "running") && item.expected !== null) {
+      // before the result: what the quick trial cloak predicts
+      const guess = el("p", { className: "hint", textContent: `Expected protection (from a quick trial): the model's view moves about ${Math.round(item.expected * 100)}% of the way to the target style.` });
+      view.body.replaceChildren(guess, ...item.estimate.map((text) => el("p", { className: "warning", textContent: text })), ...warnings);
+    }
     if (item.status === "failed") view.body.replaceChildren(el("p", { className: "error", textContent: item.error }), ...warnings);
     if (item.status === "done" && !view.shown) {
       view.shown = true;
