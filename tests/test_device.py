@@ -44,3 +44,23 @@ def test_autocast_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
     with autocast("cpu"):
         assert (a @ a).dtype == torch.float32
     assert not bf16_supported(torch.device("mps"))
+
+
+def test_cpu_memory_is_kept_between_steps_only_on_glibc_cpu(monkeypatch):
+    import resource
+    import sys
+
+    if sys.platform.startswith("linux"):
+        assert device.keep_cpu_memory(torch.device("cpu"))  # glibc here (Debian)
+        x = torch.ones(64, 1024, 1024)  # 256 MiB: from the heap now, not a fresh mapping
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(3):
+            del x
+            x = torch.ones(64, 1024, 1024)
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults < 10_000  # freshly mapped: 3 × 65,536 page faults
+        del x
+        device.release_memory()
+    assert not device.keep_cpu_memory(torch.device("meta"))
+    monkeypatch.setattr(device, "_glibc", lambda: None)  # musl, macOS, Windows: nothing to tune
+    assert not device.keep_cpu_memory(torch.device("cpu"))
+    device.release_memory()

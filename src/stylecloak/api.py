@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from .backbones import Backbone, encode_all, load_backbone, target_progress
 from .cloak import Progress, fixed_views, glaze_views, optimise, target_name, uses_style
 from .config import CloakSettings, ProtectSettings
-from .device import make_deterministic, resolve_device
+from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device
 from .errors import ConfigError, StylecloakError
 from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
@@ -153,6 +153,7 @@ class Protector:
         settings = settings or ProtectSettings()
         self.device = resolve_device(device)
         make_deterministic(self.device)
+        keep_cpu_memory(self.device)
         name, perceptual = load_perceptual(settings.perceptual)
         self.perceptual = perceptual.to(self.device)
         self.settings = replace(settings, perceptual=name)
@@ -241,6 +242,7 @@ class Protector:
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
         omega = views[work.size].target if work.size in views else next(iter(views.values())).target
+        release_memory()
         assessment = assess(source.rgb)
         log.debug("%s: TP %s, perceptual %.3f, %.1f s", source.path or "image", by_size, dist, time.perf_counter() - start)
         return ProtectResult(

@@ -8,6 +8,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import sys
+from functools import cache
 
 import torch
 
@@ -65,3 +68,38 @@ def make_deterministic(device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+"""glibc ``mallopt`` parameters."""
+
+
+@cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library where it is glibc (with ``mallopt`` and ``malloc_trim``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        _ = libc.gnu_get_libc_version, libc.mallopt, libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def keep_cpu_memory(device: torch.device) -> bool:
+    """On CPU with glibc: serve large tensors from the heap and keep freed memory for the next optimisation step,
+    instead of mapping and zeroing fresh pages for every activation. A TAEF2 forward and backward pass at 512 px
+    then takes about a fifth less time (system time 5× less; README, "Measured speed"). Process-wide; each image
+    ends with :func:`release_memory`. Returns whether it applied."""
+    libc = _glibc() if device.type == "cpu" else None
+    if libc is None:
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def release_memory() -> None:
+    """Give the heap's free memory back to the system (after an image, so a long-running server does not keep its peak)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
