@@ -46,21 +46,15 @@ def test_autocast_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
     assert not bf16_supported(torch.device("mps"))
 
 
-def test_cpu_memory_is_kept_between_steps_only_on_glibc_cpu(monkeypatch):
-    import resource
+def test_cpu_memory_is_kept_only_on_glibc_cpus_unless_turned_off(monkeypatch):
+    """The allocator setting applies on a glibc CPU (Linux here) and nowhere else; its speed is a benchmark's matter."""
     import sys
 
-    if sys.platform.startswith("linux"):
-        assert device.keep_cpu_memory(torch.device("cpu"))  # glibc here (Debian)
-        x = torch.ones(64, 1024, 1024)  # 256 MiB: from the heap now, not a fresh mapping
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(3):
-            del x
-            x = torch.ones(64, 1024, 1024)
-        assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults < 10_000  # freshly mapped: 3 × 65,536 page faults
-        del x
-        device.release_memory()
+    assert device.keep_cpu_memory(torch.device("cpu")) == sys.platform.startswith("linux")
     assert not device.keep_cpu_memory(torch.device("meta"))
+    monkeypatch.setenv("STYLECLOAK_KEEP_CPU_MEMORY", "0")  # the user's opt-out
+    assert not device.keep_cpu_memory(torch.device("cpu"))
+    monkeypatch.delenv("STYLECLOAK_KEEP_CPU_MEMORY")
     monkeypatch.setattr(device, "_glibc", lambda: None)  # musl, macOS, Windows: nothing to tune
     assert not device.keep_cpu_memory(torch.device("cpu"))
     device.release_memory()

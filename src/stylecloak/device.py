@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import sys
 from functools import cache
 
@@ -91,8 +92,8 @@ def keep_cpu_memory(device: torch.device) -> bool:
     """On CPU with glibc: serve large tensors from the heap and keep freed memory for the next optimisation step,
     instead of mapping and zeroing fresh pages for every activation. A TAEF2 forward and backward pass at 512 px
     then takes about a fifth less time (system time 5× less; README, "Measured speed"). Process-wide; each image
-    ends with :func:`release_memory`. Returns whether it applied."""
-    libc = _glibc() if device.type == "cpu" else None
+    ends with :func:`release_memory`; ``STYLECLOAK_KEEP_CPU_MEMORY=0`` turns it off. Returns whether it applied."""
+    libc = _glibc() if device.type == "cpu" and os.environ.get("STYLECLOAK_KEEP_CPU_MEMORY", "1") != "0" else None
     if libc is None:
         return False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
