@@ -32,9 +32,9 @@ _VIEWS = {"work_size": max(MIMIC_SIZES), "view_sizes": MIMIC_SIZES}
 """δ lives at the largest mimic size (larger images get it upsampled); each step shows the encoder one view."""
 
 QUALITY: dict[str, dict] = {
-    "fast": {**_VIEWS, "steps": 20, "eot": None, "view_order": "worst"},
-    "default": {**_VIEWS, "steps": 50, "eot": ROBUST, "view_order": "worst"},
-    "slow": {**_VIEWS, "steps": 80, "eot": ROBUST, "view_order": "cycle"},
+    "fast": {**_VIEWS, "steps": 20, "eot": None, "view_order": "worst", "retry_below": None},
+    "default": {**_VIEWS, "steps": 50, "eot": ROBUST, "view_order": "worst", "retry_below": 0.30},
+    "slow": {**_VIEWS, "steps": 80, "eot": ROBUST, "view_order": "cycle", "retry_below": 0.30},
 }
 """Steps, EOT (robustness) and mimic views (README, "Protection at every mimic size"); all use the ``l2``
 method at a cosine-decayed step of 0.5/255."""
@@ -90,6 +90,10 @@ class CloakSettings:
     and on CUDA GPUs); fp32 elsewhere."""
     patience: int = 0
     """Stop early after this many steps without 1 % progress (0: never)."""
+    retry_below: float | None = _DEFAULT["retry_below"]
+    """Where the worst mimic size's target progress after ``steps`` is below this, optimise again from scratch
+    with twice the steps and keep the better cloak (hard styles at 768 px and above need it; README, "Hard
+    styles"). None: one round. Glaze only."""
     seed: int = 0
 
 
