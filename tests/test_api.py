@@ -131,3 +131,27 @@ def test_default_preset_protects_at_every_mimic_size(weights_dir, painting_files
     seen = {name: audit_pair(image, r.cloaked, audit_settings, weights_dir=weights_dir)["sizes"] for name, r in (("multi", multi), ("single", single))}
     assert seen["multi"]["128"]["target_progress"] > 0.15 and seen["multi"]["256"]["target_progress"] > 0.15
     assert seen["single"]["128"]["target_progress"] < seen["multi"]["128"]["target_progress"] - 0.1
+
+
+def test_weak_cloak_gets_a_second_longer_round_and_the_better_one_is_kept(weights_dir, painting_files):
+    """retry_below: below it, a second round from scratch with twice the steps; the better cloak is kept. Above it
+    (or for methods other than glaze) nothing changes."""
+    image = load_image(painting_crop(painting_files[0], 64))
+
+    def run(method: str = "glaze", **overrides):
+        steps = []
+        settings = ProtectSettings(target_style="woodcut", method=method, quality="fast", overrides={"steps": 2, **overrides})
+        result = Protector(settings, weights_dir=weights_dir).protect(image, progress=lambda step, total, info: steps.append((step, total)))
+        return result, steps
+
+    retried, steps = run(retry_below=1.0)  # never reached: always a second round
+    assert steps == [(1, 2), (2, 2), (3, 6), (4, 6), (5, 6), (6, 6)]
+    first, _ = run(retry_below=None)
+    second, _ = run(retry_below=None, steps=4)
+    assert retried.target_progress == pytest.approx(max(first.target_progress, second.target_progress))
+    assert np.array_equal(retried.cloaked, (first if first.target_progress >= second.target_progress else second).cloaked)
+
+    reached, steps = run(retry_below=0.0)  # always reached: one round, the same bytes as without retries
+    assert len(steps) == 2 and np.array_equal(reached.cloaked, first.cloaked)
+    _, steps = run("mist", retry_below=1.0)
+    assert len(steps) == 2

@@ -66,7 +66,7 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
 
             protector = Protector(ProtectSettings(target_style=DEMO_STYLE, overrides={"steps": steps} if steps else {}), weights_dir=weights_dir)
             bar.update(task, description="protecting", total=protector.cloak_settings.steps, completed=0)
-            result = protector.protect(original, progress=lambda step, total, info: bar.update(task, completed=step))
+            result = protector.protect(original, progress=lambda step, total, info: bar.update(task, completed=step, total=total))
             result.save(paths["protected"])
             _save_png(result.preview(), paths["preview"])
             item = BatchItem(input=paths["original"], output=paths["protected"], status="done", summary=result.summary(), views={"preview": paths["preview"]})

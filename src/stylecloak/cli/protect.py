@@ -123,7 +123,7 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
 
         def factory(item: BatchItem, index: int):
             bar.reset(task, total=protector.cloak_settings.steps, description=item.input.name)
-            return lambda step, total, info: bar.update(task, completed=step)
+            return lambda step, total, info: bar.update(task, completed=step, total=total)
 
         def on_event(kind: str, item: BatchItem, index: int, total: int) -> None:
             tag = f"[{index + 1}/{total}]"
