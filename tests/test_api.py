@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from helpers import painting_crop
 from PIL import Image
 
@@ -155,3 +156,16 @@ def test_weak_cloak_gets_a_second_longer_round_and_the_better_one_is_kept(weight
     assert len(steps) == 2 and np.array_equal(reached.cloaked, first.cloaked)
     _, steps = run("mist", retry_below=1.0)
     assert len(steps) == 2
+
+
+def test_only_weak_cloaks_with_energy_left_are_retried():
+    """A weak cloak that already spent the energy cap (PSNR at the floor, as on paintings) gets no second round."""
+    from stylecloak.api import UNSPENT_DB, _retry
+    from stylecloak.config import cloak_settings
+
+    s = cloak_settings()
+    x = torch.full((1, 3, 32, 32), 0.5)
+    at_floor = x + 10 ** (-s.min_psnr / 20)  # RMS change at the PSNR floor exactly
+    unspent = x + 10 ** (-(s.min_psnr + 2 * UNSPENT_DB) / 20)
+    assert _retry(s, x, unspent, {512: 0.1}) and not _retry(s, x, unspent, {512: s.retry_below, 768: 0.5})
+    assert not _retry(s, x, at_floor, {512: 0.1})

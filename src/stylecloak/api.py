@@ -49,6 +49,9 @@ STYLE_SAMPLE_SIDE = 512
 """...each brought to this long side (px), as a mimic would train: a fixed analysis size, so the choice
 does not depend on the resolution the images happen to come in."""
 
+UNSPENT_DB = 0.5
+"""A cloak whose PSNR is this far above the floor left energy unspent (see :func:`_retry`)."""
+
 ArtistImage = LoadedImage | torch.Tensor | str | Path
 """An image of the artist for target selection: loaded, a (1,3,H,W) tensor in [0, 1], or a file or folder."""
 
@@ -241,8 +244,8 @@ class Protector:
             views = fixed_views(method, work, s, self.multiple)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file; 3. measure what was achieved as
-        #    mimics would see it, at each view size on the first backbone; a second round where that is weak (glaze)
-        #    (from scratch, with twice the steps: continuing the first round's δ measured worse)
+        #    mimics would see it, at each view size on the first backbone; a second round where that is weak and the
+        #    energy cap unspent (glaze; from scratch, with twice the steps: continuing the first δ measured worse)
         rounds = [s, replace(s, steps=2 * s.steps)] if s.retry_below is not None and uses_style(method) else [s]
         kept, before = None, 0
         for r in rounds:
@@ -252,7 +255,7 @@ class Protector:
             measured = self._measure(source, work, views, delta, s)
             if kept is None or min(measured[2].values()) > min(kept[2].values()):
                 kept = measured
-            if min(kept[2].values()) >= (s.retry_below or 0.0):
+            if not _retry(s, source.rgb, *kept[::2]):
                 break
         cloaked, seen, by_size = kept
         with torch.no_grad():
@@ -278,6 +281,15 @@ class Protector:
             texture=assessment.texture,
             warnings=advice(assessment, min(by_size.values()), self.settings.intensity),
         )
+
+
+def _retry(s: CloakSettings, x: torch.Tensor, cloaked: torch.Tensor, by_size: dict[int, float]) -> bool:
+    """Whether a cloak deserves a second round: weak (worst-size TP below ``s.retry_below``) while the perceptual
+    budget, not the energy cap, stopped it (PSNR more than :data:`UNSPENT_DB` above the floor: the optimiser had not
+    yet found the changes the distance tolerates; paintings reach the floor and never retry)."""
+    if s.retry_below is None or min(by_size.values()) >= s.retry_below:
+        return False
+    return s.min_psnr is None or float(psnr(x, cloaked).min()) > s.min_psnr + UNSPENT_DB
 
 
 def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> torch.Tensor:
