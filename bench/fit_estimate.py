@@ -2,7 +2,8 @@
 
 For every image of the given ``bench/styles_report.py`` result files (drawn again at the file's size: the
 hard set is code, the paintings come from --paintings), runs :meth:`stylecloak.Protector.estimate`'s trial
-cloak, writes its TP into the rows (``pilot``) with ``--write``, and prints the least-squares line
+cloak, writes its TP (``pilot``) and the shipped calibration's expectation (``estimate``) into the rows with
+``--write``, and prints the least-squares line
 measured TP ≈ a + b · pilot over the default-intensity rows of the shipped code (config ``default``), its
 correlation and mean absolute error, and the mean gain from the default to the high intensity: the values of
 :data:`stylecloak.protectability.EXPECTED` and ``GAIN``.
@@ -22,7 +23,7 @@ from common import add_shared_options, set_up
 from styles_report import originals
 
 from stylecloak import Protector, ProtectSettings
-from stylecloak.protectability import EXPECTED, GAIN
+from stylecloak.protectability import EXPECTED, GAIN, Assessment
 
 
 def pilots(result: dict, folder: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -56,6 +57,7 @@ def main() -> None:
         found = pilots(result, out / path.stem, args)
         for row in result["rows"]:
             row["pilot"] = found[row["image"]]
+            row["estimate"] = Assessment(row["texture"], row["pilot"]).expected(row["intensity"])
             rows.append({**row, "size": result["size"]})
         if args.write:
             path.write_text(json.dumps(result, indent=1))
@@ -66,6 +68,9 @@ def main() -> None:
     b, a = np.polyfit(x, y, 1)
     fitted = a + b * x
     print(f"\ndefault intensity, {len(base)} rows: TP ≈ {a:.4f} + {b:.4f} · pilot; correlation {np.corrcoef(x, y)[0, 1]:.2f}, mean absolute error {np.abs(fitted - y).mean():.3f}")
+    for size in sorted({r["size"] for r in base}):
+        sel = np.array([r["size"] == size for r in base])
+        print(f"  at {size} px, {sel.sum()} rows: correlation {np.corrcoef(x[sel], y[sel])[0, 1]:.2f}, mean absolute error {np.abs(fitted[sel] - y[sel]).mean():.3f}")
     for r, f in zip(base, fitted):
         print(f"  {r['size']} px {r['image']:40s} pilot {r['pilot']:.3f} measured {r['tp']:.3f} expected {f:.3f}")
     default = {(r["size"], r["image"]): r["tp"] for r in base}
