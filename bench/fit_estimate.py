@@ -4,7 +4,7 @@ For every image of the given ``bench/styles_report.py`` result files (drawn agai
 hard set is code, the paintings come from --paintings), runs :meth:`stylecloak.Protector.estimate`'s trial
 cloak, writes its TP (``pilot``) and the shipped calibration's expectation (``estimate``) into the rows with
 ``--write``, and prints the least-squares line
-measured TP ≈ a + b · pilot over the default-intensity rows of the shipped code (config ``default``), its
+measured TP ≈ a + b · pilot + c · log2(long side / 512) over the default-intensity rows of the shipped code (config ``default``), its
 correlation and mean absolute error, and the mean gain from the default to the high intensity: the values of
 :data:`stylecloak.protectability.EXPECTED` and ``GAIN``.
 
@@ -23,7 +23,7 @@ from common import add_shared_options, set_up
 from styles_report import originals
 
 from stylecloak import Protector, ProtectSettings
-from stylecloak.protectability import EXPECTED, GAIN, Assessment
+from stylecloak.protectability import EXPECTED, GAIN, Assessment, size_term
 
 
 def pilots(result: dict, folder: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -57,7 +57,7 @@ def main() -> None:
         found = pilots(result, out / path.stem, args)
         for row in result["rows"]:
             row["pilot"] = found[row["image"]]
-            row["estimate"] = Assessment(row["texture"], row["pilot"]).expected(row["intensity"])
+            row["estimate"] = Assessment(row["texture"], row["pilot"], result["size"]).expected(row["intensity"])
             rows.append({**row, "size": result["size"]})
         if args.write:
             path.write_text(json.dumps(result, indent=1))
@@ -65,12 +65,13 @@ def main() -> None:
     shipped = [r for r in rows if r["config"] == "default"]
     base = [r for r in shipped if r["intensity"] == "default"]
     x, y = np.array([r["pilot"] for r in base]), np.array([r["tp"] for r in base])
-    b, a = np.polyfit(x, y, 1)
-    fitted = a + b * x
-    print(f"\ndefault intensity, {len(base)} rows: TP ≈ {a:.4f} + {b:.4f} · pilot; correlation {np.corrcoef(x, y)[0, 1]:.2f}, mean absolute error {np.abs(fitted - y).mean():.3f}")
+    design = np.stack([np.ones_like(x), x, [size_term(r["size"]) for r in base]], axis=1)
+    (a, b, c), *_ = np.linalg.lstsq(design, y, rcond=None)
+    fitted = design @ np.array([a, b, c])
+    print(f"\ndefault intensity, {len(base)} rows: TP ≈ {a:.4f} + {b:.4f} · pilot + {c:.4f} · log2(side / 512); correlation of fit and TP {np.corrcoef(fitted, y)[0, 1]:.2f}, mean absolute error {np.abs(fitted - y).mean():.3f}")
     for size in sorted({r["size"] for r in base}):
         sel = np.array([r["size"] == size for r in base])
-        print(f"  at {size} px, {sel.sum()} rows: correlation {np.corrcoef(x[sel], y[sel])[0, 1]:.2f}, mean absolute error {np.abs(fitted[sel] - y[sel]).mean():.3f}")
+        print(f"  at {size} px, {sel.sum()} rows: correlation {np.corrcoef(fitted[sel], y[sel])[0, 1]:.2f}, mean absolute error {np.abs(fitted[sel] - y[sel]).mean():.3f}")
     for r, f in zip(base, fitted):
         print(f"  {r['size']} px {r['image']:40s} pilot {r['pilot']:.3f} measured {r['tp']:.3f} expected {f:.3f}")
     default = {(r["size"], r["image"]): r["tp"] for r in base}
@@ -78,7 +79,7 @@ def main() -> None:
     if gains:
         print(f"high − default, {len(gains)} images: mean {np.mean(gains):+.3f} (min {min(gains):+.3f}, max {max(gains):+.3f})")
     print(f"\nshipped: EXPECTED = {EXPECTED}, GAIN = {GAIN}")
-    print(f"fitted:  EXPECTED = ({a:.4f}, {b:.4f}), GAIN = {{'high': {np.mean(gains):.3f}}}" if gains else f"fitted:  EXPECTED = ({a:.4f}, {b:.4f})")
+    print(f"fitted:  EXPECTED = ({a:.4f}, {b:.4f}, {c:.4f}), GAIN = {{'high': {np.mean(gains):.3f}}}" if gains else f"fitted:  EXPECTED = ({a:.4f}, {b:.4f}, {c:.4f})")
 
 
 if __name__ == "__main__":

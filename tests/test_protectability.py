@@ -34,7 +34,7 @@ def test_hard_set_has_less_texture_than_paintings(painting_files):
 @pytest.fixture
 def calibrated(monkeypatch):
     """A calibration where expected TP = trial TP at default, and high adds 0.06."""
-    monkeypatch.setattr(protectability, "EXPECTED", (0.0, 1.0))
+    monkeypatch.setattr(protectability, "EXPECTED", (0.0, 1.0, 0.0))
     monkeypatch.setattr(protectability, "GAIN", {"high": 0.06})
 
 
@@ -79,7 +79,8 @@ def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, tmp_path):
     rich, flat = protector.estimate(painting), protector.estimate(poster)
     assert painting.read_bytes() == before
     assert rich.pilot > 0.1 and flat.pilot < rich.pilot, (rich, flat)
-    assert rich.expected("default") == pytest.approx(protectability.EXPECTED[0] + protectability.EXPECTED[1] * rich.pilot)
+    a, b, c = protectability.EXPECTED
+    assert rich.side == 96 and rich.expected("default") == pytest.approx(a + b * rich.pilot + c * protectability.size_term(96))
 
 
 def test_check_command_estimates_each_file_and_reports_a_bad_one(weights_dir, tmp_path):
@@ -100,8 +101,8 @@ def test_check_command_estimates_each_file_and_reports_a_bad_one(weights_dir, tm
     assert "broken.png" in records["broken.png"]["error"] and "broken.png" in res.output
     for name in ("poster.png", "bordighera.png"):
         r = records[name]
-        assert r["expected_target_progress"] == pytest.approx(Assessment(r["texture"], r["pilot_target_progress"]).expected(), abs=1e-4)
-        assert r["warnings"] == Assessment(r["texture"], r["pilot_target_progress"]).warnings()
+        assessment = Assessment(r["texture"], r["pilot_target_progress"], side=64)
+        assert r["expected_target_progress"] == pytest.approx(assessment.expected(), abs=1e-4) and r["warnings"] == assessment.warnings()
     assert sorted(p.name for p in (tmp_path / "art").iterdir()) == ["bordighera.png", "broken.png", "poster.png"]  # nothing written beside them
 
 
@@ -141,9 +142,10 @@ def test_calibration_is_the_fit_of_the_committed_rows():
     base = [r for r in measured_rows() if r["intensity"] == "default"]
     assert len(base) >= 11
     x, y = np.array([r["pilot"] for r in base]), np.array([r["tp"] for r in base])
-    b, a = np.polyfit(x, y, 1)
-    assert (a, b) == pytest.approx(protectability.EXPECTED, abs=1e-3)
-    assert np.corrcoef(x, y)[0, 1] > 0.5  # the trial predicts the measured TP (texture alone: 0.10)
+    design = np.stack([np.ones_like(x), x, [protectability.size_term(r["size"]) for r in base]], axis=1)
+    fit, *_ = np.linalg.lstsq(design, y, rcond=None)
+    assert tuple(fit) == pytest.approx(protectability.EXPECTED, abs=1e-3)
+    assert np.corrcoef(design @ fit, y)[0, 1] > 0.7  # the trial and the size predict the measured TP (texture alone: 0.10)
     tp = {(r["size"], r["image"]): r["tp"] for r in base}
     gains = [r["tp"] - tp[(r["size"], r["image"])] for r in measured_rows() if r["intensity"] == "high"]
     assert np.mean(gains) == pytest.approx(protectability.GAIN["high"], abs=1e-3)
@@ -158,7 +160,7 @@ def test_warnings_agree_with_the_measured_tp_of_the_bench_runs(intensity):
     for r in rows:
         assert bool(advice(Assessment(texture=r["texture"]), r["tp"], intensity)) == (r["tp"] < WEAK), r
         if r["tp"] >= 0.4 and r["class"] == "painting":
-            assert not Assessment(r["texture"], r["pilot"]).warnings(intensity), r
+            assert not Assessment(r["texture"], r["pilot"], r["size"]).warnings(intensity), r
 
 
 def test_bench_rows_describe_todays_drawings_and_trial(weights_dir):

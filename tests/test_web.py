@@ -97,7 +97,7 @@ def test_protect_download_and_delete(client: TestClient, painting: Path) -> None
     assert item["status"] == "done" and item["step"] == item["total"] == 3
     assert item["summary"]["width"] == 80 and "of the way toward 'cubist-facets'" in item["words"][0]["text"]
     pilot = client.app.state.jobs.protector("default", "fast", "glaze").estimate(painting, "cubist-facets").pilot
-    assert item["expected"] == pytest.approx(Assessment(0.0, pilot).expected(), abs=1e-6)  # the trial ran before protecting
+    assert item["expected"] == pytest.approx(Assessment(0.0, pilot, side=80).expected(), abs=1e-6)  # the trial ran before protecting
 
     download = client.get(item["urls"]["download"])
     assert download.status_code == 200

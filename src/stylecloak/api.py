@@ -220,7 +220,7 @@ class Protector:
         if not uses_style(self.settings.method):
             return assess(source.rgb)
         trial = self.protect(source, target_style, settings=replace(self.settings, intensity="default", quality="fast", overrides=PILOT).cloak)
-        return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4))
+        return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4), side=max(source.rgb.shape[-2:]))
 
     def protect(
         self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None

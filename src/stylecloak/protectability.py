@@ -10,6 +10,7 @@ areas show it (:func:`assess`, from :func:`~stylecloak.visibility.masking_map`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,9 +24,13 @@ WEAK = 0.25
 PILOT = {"steps": 8, "work_size": 128, "view_sizes": (), "eot": None}
 """The trial cloak: the fast preset's settings at the default intensity with these overrides."""
 
-EXPECTED = (0.2846, 0.6436)
-"""(a, b) of the TP expected at the default intensity ≈ a + b · the trial's TP: least squares over the bench rows
-(``python bench/fit_estimate.py``; README, "Hard styles", gives the rows, the correlation and the error)."""
+EXPECTED = (0.2590, 0.4332, -0.0699)
+"""(a, b, c) of the TP expected at the default intensity ≈ a + b · the trial's TP + c · log2(long side / 512), the long
+side clamped to :data:`SIDES`: least squares over the bench rows (``python bench/fit_estimate.py``; README, "Hard
+styles", gives the rows, the correlation and the error). Larger images are harder to protect within the budget."""
+
+SIDES = (256, 1024)
+"""The long sides (px) the size term is clamped to: the bench measured 256 and 768 px, mimics train up to 1024."""
 
 GAIN: dict[str, float] = {"high": 0.029}
 """Mean change of the measured TP from the default intensity to this one, over the bench rows that have both."""
@@ -48,13 +53,15 @@ class Assessment:
     """Share of the image (0-1) with edges or texture near enough to hide a change."""
     pilot: float | None = None
     """Target progress of the trial cloak (:data:`PILOT`); None where it was not run."""
+    side: int = 512
+    """The image's long side (px)."""
 
     def expected(self, intensity: str = "default") -> float | None:
         """Expected target progress at ``intensity`` (None without a trial or where that intensity was not calibrated)."""
         if self.pilot is None or (intensity != "default" and intensity not in GAIN):
             return None
-        a, b = EXPECTED
-        return max(0.0, a + b * self.pilot + GAIN.get(intensity, 0.0))
+        a, b, c = EXPECTED
+        return max(0.0, a + b * self.pilot + c * size_term(self.side) + GAIN.get(intensity, 0.0))
 
     def warnings(self, intensity: str = "default") -> list[str]:
         """Before protecting: a plain-words warning when protection is expected to be weak."""
@@ -81,10 +88,15 @@ def _stronger(intensity: str, here: float) -> str:
     return f"; --intensity {nxt} {'gives' if gain >= 0.05 else 'is not expected to help much:'} ~{max(here + gain, 0):.2f}"
 
 
+def size_term(side: int) -> float:
+    """log2(long side / 512), the side clamped to :data:`SIDES`."""
+    return math.log2(min(max(side, SIDES[0]), SIDES[1]) / 512)
+
+
 def assess(image: torch.Tensor) -> Assessment:
     """Texture of a (1,3,H,W) image in [0, 1] (any size; measured at :data:`SIDE` px long side); no trial."""
     x = Working.of(image, SIDE, 1).image
-    return Assessment(texture=round(float(masking_map(x, 0.0).mean()), 4))
+    return Assessment(texture=round(float(masking_map(x, 0.0).mean()), 4), side=max(image.shape[-2:]))
 
 
 def advice(assessment: Assessment, target_progress: float, intensity: str = "default") -> list[str]:
