@@ -158,8 +158,9 @@ def test_weak_cloak_gets_a_second_longer_round_and_the_better_one_is_kept(weight
     assert len(steps) == 2
 
 
-def test_only_weak_cloaks_with_energy_left_are_retried():
-    """A weak cloak that already spent the energy cap (PSNR at the floor, as on paintings) gets no second round."""
+def test_weak_cloaks_are_retried_with_energy_left_or_little_texture():
+    """A weak cloak that already spent the energy cap (PSNR at the floor) gets no second round on textured art (as on
+    paintings), but does on line art and flat colour."""
     from stylecloak.api import UNSPENT_DB, _retry
     from stylecloak.config import cloak_settings
 
@@ -167,5 +168,6 @@ def test_only_weak_cloaks_with_energy_left_are_retried():
     x = torch.full((1, 3, 32, 32), 0.5)
     at_floor = x + 10 ** (-s.min_psnr / 20)  # RMS change at the PSNR floor exactly
     unspent = x + 10 ** (-(s.min_psnr + 2 * UNSPENT_DB) / 20)
-    assert _retry(s, x, unspent, {512: 0.1}) and not _retry(s, x, unspent, {512: s.retry_below, 768: 0.5})
-    assert not _retry(s, x, at_floor, {512: 0.1})
+    assert _retry(s, x, unspent, {512: 0.1}, 1.0) and not _retry(s, x, unspent, {512: s.retry_below, 768: 0.5}, 1.0)
+    assert not _retry(s, x, at_floor, {512: 0.1}, 1.0)  # a textured painting at the floor: no
+    assert _retry(s, x, at_floor, {512: 0.1}, 0.5)  # line art or flat colour at the floor: yes
