@@ -1,29 +1,92 @@
-"""Shared fixtures: real weights and paintings from ../shared (never copied into the repo)."""
+"""Shared fixtures in two tiers: tiny random backbones and synthetic art that run anywhere, and the real
+weights and paintings from ../shared (never copied into the repo) for tests marked ``weights`` or ``paintings``.
+
+A test that needs missing data is skipped, and fails where CI=true: a CI run that skips is not a pass.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import MODELS, PAINTINGS, painting_crop, to_tensor
+from helpers import PAINTINGS, SHARED, art, painting_crop, real_weights, tiny_backbone, to_tensor
+
+from stylecloak import backbones
+from stylecloak.styles import transfer
 
 torch.set_num_threads(2)
+
+NEEDS = {"weights_dir": "weights", "painting_files": "paintings", "paintings_dir": "paintings", "small_painting": "paintings"}
+"""Fixture -> the marker a test using it must carry."""
+
+
+def missing(what: str) -> None:
+    """Skip for missing data, or fail in CI."""
+    message = f"missing {what}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (a skip in CI is a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test using the real weights or paintings carries the marker saying so (so ``-m`` selects the tiers)."""
+    unmarked = [
+        f"{item.nodeid} (uses {name})"
+        for item in items
+        for name, marker in NEEDS.items()
+        if name in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    both = [item.nodeid for item in items if {"tiny_weights", "weights_dir"} <= set(getattr(item, "fixturenames", ()))]
+    if both:
+        raise pytest.UsageError("use one tier of backbones per test (tiny_weights or weights_dir):\n  " + "\n  ".join(both))
+    if unmarked:
+        raise pytest.UsageError("mark these tests weights/paintings:\n  " + "\n  ".join(unmarked))
+
+
+_STYLE_CACHES: dict[str, dict] = {"tiny": {}, "real": {}}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Latent style statistics are cached by backbone name, which the tiny backbones share with the real ones:
+    each tier gets its own cache (chosen before any fixture of the test is set up)."""
+    transfer._style_cache = _STYLE_CACHES["tiny" if "tiny_weights" in getattr(item, "fixturenames", ()) else "real"]
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder whose every TAESD-family backbone is a seeded random one (:func:`helpers.tiny_backbone`),
+    served from the loader's per-process cache: pass it wherever the real folder would go (in this process)."""
+    folder = tmp_path_factory.mktemp("tiny-weights")
+    for name in backbones.TINY:
+        backbones._cache[(name, str(folder), "cpu")] = tiny_backbone(name)
+    return folder
 
 
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
-    if not (MODELS / "taef2_encoder.pth").exists():
-        pytest.skip(f"real weights not found in {MODELS}")
-    return MODELS
+    """The real weights: $STYLECLOAK_WEIGHTS, ../shared/models or the user cache."""
+    found = real_weights()
+    if found is None:
+        missing(f"weights: put taef2_encoder.pth and taef2_decoder.pth into $STYLECLOAK_WEIGHTS or {SHARED / 'models'}")
+    return found
 
 
 @pytest.fixture(scope="session")
 def painting_files() -> list[Path]:
     files = sorted(PAINTINGS.glob("*/*.jpg"))
     if not files:
-        pytest.skip(f"shared paintings not found in {PAINTINGS}")
+        missing(f"paintings: none in {PAINTINGS}")
     return files
+
+
+@pytest.fixture(scope="session")
+def paintings_dir() -> Path:
+    """The paintings folder with its MANIFEST.csv (artist, title and style of each file)."""
+    if not (PAINTINGS / "MANIFEST.csv").is_file():
+        missing(f"paintings: no MANIFEST.csv in {PAINTINGS}")
+    return PAINTINGS
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +94,19 @@ def small_painting(painting_files) -> torch.Tensor:
     """A 128 px crop of a real Monet as (1,3,128,128) in [0, 1]."""
     monet = next(p for p in painting_files if "claude-monet" in str(p))
     return to_tensor(painting_crop(monet, 128))
+
+
+@pytest.fixture(scope="session")
+def art_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Four synthetic paintings (256×192 px JPEGs), in place of real ones where the content does not matter."""
+    folder = tmp_path_factory.mktemp("art")
+    files = [folder / f"art-{seed}.jpg" for seed in range(4)]
+    for seed, path in enumerate(files):
+        art(256, seed).save(path, quality=95)
+    return files
+
+
+@pytest.fixture(scope="session")
+def small_art() -> torch.Tensor:
+    """A 128 px synthetic painting as (1,3,128,128) in [0, 1]."""
+    return to_tensor(painting_crop(art(171), 128))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import types
 from pathlib import Path
 from typing import ClassVar
@@ -11,17 +12,48 @@ import torch
 from PIL import Image
 from torch import nn
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-"""The workspace's shared folder (weights, paintings); read from, never copied into the repo."""
+from stylecloak.backbones import TINY, Backbone, taesd
+from stylecloak.backbones.weights import cache_dir
+from stylecloak.sample import paint_sample
+
+SHARED = Path(os.environ.get("STYLECLOAK_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+"""The shared data folder beside the repository (weights, paintings; $STYLECLOAK_SHARED elsewhere): read from,
+never copied into the repo."""
 PAINTINGS = SHARED / "data" / "paintings"
-MODELS = SHARED / "models"
 STYLE = "cubist-facets"
 """The target style most tests cloak toward."""
 
 
-def painting_crop(path: Path, size: int) -> Image.Image:
-    """A real painting, centre-cropped to a square and resized to ``size`` px."""
-    im = Image.open(path).convert("RGB")
+def real_weights() -> Path | None:
+    """The first folder holding the real TAEF2 weights: $STYLECLOAK_WEIGHTS, the shared models, the user cache."""
+    folders = [os.environ.get("STYLECLOAK_WEIGHTS"), SHARED / "models", cache_dir()]
+    return next((Path(f) for f in folders if f and (Path(f) / "taef2_encoder.pth").is_file()), None)
+
+
+def tiny_backbone(name: str, seed: int = 0) -> Backbone:
+    """A TAESD-family backbone of the published architecture with seeded random weights, its decoder's last
+    convolution scaled so decoded images spread around mid-grey (not clamped to black) like a trained one."""
+    spec = TINY[name]
+    torch.manual_seed(seed)
+    enc = taesd.encoder_f32(spec.latent_channels) if spec.factor == 32 else taesd.encoder(spec.latent_channels, spec.taef2_pool)
+    dec = taesd.decoder(spec.latent_channels, spec.taef2_pool) if spec.has_decoder else None
+    if dec is not None:
+        with torch.no_grad():
+            last = dec[-1]
+            out = dec(enc(torch.rand(2, 3, 64, 64)))
+            last.weight.mul_(0.2 / out.std())
+            last.bias.add_(0.5 - dec(enc(torch.rand(2, 3, 64, 64))).mean())
+    return Backbone(name, enc, dec, spec.factor)
+
+
+def art(size: int, seed: int = 0) -> Image.Image:
+    """A synthetic painting (:func:`~stylecloak.sample.paint_sample`), ``size`` px wide and 3/4 as high."""
+    return paint_sample(size, seed)
+
+
+def painting_crop(source: Path | Image.Image, size: int) -> Image.Image:
+    """A painting (a file or an image), centre-cropped to a square and resized to ``size`` px."""
+    im = (source if isinstance(source, Image.Image) else Image.open(source)).convert("RGB")
     s = min(im.size)
     left, top = (im.width - s) // 2, (im.height - s) // 2
     return im.crop((left, top, left + s, top + s)).resize((size, size), Image.LANCZOS)

@@ -22,13 +22,13 @@ FAST = {"steps": 10, "work_size": 128}
 
 
 @pytest.fixture(scope="module")
-def protector(weights_dir):
-    return Protector(ProtectSettings(quality="fast", target_style="stained-glass", overrides=FAST), weights_dir=weights_dir)
+def protector(tiny_weights):
+    return Protector(ProtectSettings(quality="fast", target_style="stained-glass", overrides=FAST), weights_dir=tiny_weights)
 
 
 @pytest.fixture()
-def rgba_png(tmp_path, painting_files):
-    im = painting_crop(painting_files[0], 96).convert("RGBA")
+def rgba_png(tmp_path, art_files):
+    im = painting_crop(art_files[0], 96).convert("RGBA")
     a = np.asarray(im).copy()
     a[:20, :, 3] = 0
     a[20:40, :, 3] = 128
@@ -61,21 +61,21 @@ def test_reported_progress_matches_an_independent_measurement(protector, rgba_pn
     assert target_progress(z0, z1, t) == pytest.approx(result.target_progress, abs=1e-6)
 
 
-def test_saved_image_meets_the_psnr_floor(weights_dir, painting_files, tmp_path):
+def test_saved_image_meets_the_psnr_floor(tiny_weights, art_files, tmp_path):
     """The quantised output itself meets min_psnr: the cap leaves room for 8-bit rounding and is
     measured on the image, not on the padding that rounds its sides up to the encoder's multiple."""
     floor = 36.0
     path = tmp_path / "odd.png"
-    painting_crop(painting_files[0], 96).resize((90, 75)).save(path)
-    p = Protector(ProtectSettings(quality="fast", target_style="woodcut", overrides=FAST | {"min_psnr": floor, "max_linf": None}), weights_dir=weights_dir)
+    painting_crop(art_files[0], 96).resize((90, 75)).save(path)
+    p = Protector(ProtectSettings(quality="fast", target_style="woodcut", overrides=FAST | {"min_psnr": floor, "max_linf": None}), weights_dir=tiny_weights)
     result = p.protect(path)
     assert floor <= result.psnr_db < floor + 0.5  # the cap binds, and holds after rounding
     assert result.target_progress > 0.05
 
 
-def test_large_image_is_cloaked_at_full_size_through_the_working_resolution(protector, tmp_path, painting_files):
+def test_large_image_is_cloaked_at_full_size_through_the_working_resolution(protector, tmp_path, art_files):
     path = tmp_path / "big.jpg"
-    painting_crop(painting_files[1], 300).resize((300, 200)).save(path, quality=95)
+    painting_crop(art_files[1], 300).resize((300, 200)).save(path, quality=95)
     result = protector.protect(path)
     assert result.cloaked.shape == (1, 3, 200, 300)
     assert result.original_view.shape[-1] == 128  # optimised at work_size
@@ -102,9 +102,9 @@ def test_same_input_and_seed_give_byte_identical_output(protector, rgba_png, tmp
     assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
 
 
-def test_protect_function_uses_and_creates_the_profile(weights_dir, rgba_png, tmp_path):
+def test_protect_function_uses_and_creates_the_profile(tiny_weights, rgba_png, tmp_path):
     profile = tmp_path / "me.json"
-    result = protect(rgba_png, ProtectSettings(quality="fast", overrides={"steps": 2, "work_size": 64}), profile=profile, weights_dir=weights_dir)
+    result = protect(rgba_png, ProtectSettings(quality="fast", overrides={"steps": 2, "work_size": 64}), profile=profile, weights_dir=tiny_weights)
     assert profile.exists()
     assert result.target_style in profile.read_text()
 
@@ -116,6 +116,8 @@ def test_unknown_style_and_preset_are_config_errors(protector, rgba_png):
         _ = ProtectSettings(intensity="max").cloak
 
 
+@pytest.mark.weights
+@pytest.mark.paintings
 def test_default_preset_protects_at_every_mimic_size(weights_dir, painting_files, tmp_path):
     """The default preset's mimic views move latents toward the target at both view sizes (tiny stand-ins for 512
     and 1024 px), where a single-scale cloak made at the larger size does much less at the smaller."""
@@ -134,15 +136,15 @@ def test_default_preset_protects_at_every_mimic_size(weights_dir, painting_files
     assert seen["single"]["128"]["target_progress"] < seen["multi"]["128"]["target_progress"] - 0.1
 
 
-def test_weak_cloak_gets_a_second_longer_round_and_the_better_one_is_kept(weights_dir, painting_files):
+def test_weak_cloak_gets_a_second_longer_round_and_the_better_one_is_kept(tiny_weights, art_files):
     """retry_below: below it, a second round from scratch with twice the steps; the better cloak is kept. Above it
     (or for methods other than glaze) nothing changes."""
-    image = load_image(painting_crop(painting_files[0], 64))
+    image = load_image(painting_crop(art_files[0], 64))
 
     def run(method: str = "glaze", **overrides):
         steps = []
         settings = ProtectSettings(target_style="woodcut", method=method, quality="fast", overrides={"steps": 2, **overrides})
-        result = Protector(settings, weights_dir=weights_dir).protect(image, progress=lambda step, total, info: steps.append((step, total)))
+        result = Protector(settings, weights_dir=tiny_weights).protect(image, progress=lambda step, total, info: steps.append((step, total)))
         return result, steps
 
     retried, steps = run(retry_below=1.0)  # never reached: always a second round

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import PAINTINGS, STYLE, painting_crop, to_tensor
+from helpers import STYLE, painting_crop, to_tensor
 from PIL import Image
 
 import stylecloak.audit.measure as audit_module
-from stylecloak.api import Protector
+from stylecloak.api import Protector, ProtectResult
 from stylecloak.audit import (
     ALL_COUNTERMEASURES,
     AuditSettings,
@@ -31,23 +32,26 @@ SIZE = 96
 SETTINGS = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("jpeg75", "impress"), purify=PurifySettings(steps=2))
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory, weights_dir):
-    """originals/bordighera.png (a 96 px Monet crop) and cloaked/bordighera.png (8 steps, no EOT), plus the protect result."""
-    root = tmp_path_factory.mktemp("audit")
+def cloaked_pair(root: Path, source: Path, weights: Path) -> tuple[Path, ProtectResult]:
+    """originals/bordighera.png (a 96 px crop of ``source``) and cloaked/bordighera.png (8 steps, no EOT), plus the protect result."""
     (root / "originals").mkdir()
     (root / "cloaked").mkdir()
     original = root / "originals" / "bordighera.png"
-    painting_crop(PAINTINGS / "claude-monet" / "bordighera.jpg", SIZE).save(original)
+    painting_crop(source, SIZE).save(original)
     settings = ProtectSettings(quality="fast", target_style=STYLE, overrides={"steps": 8, "work_size": SIZE})
-    result = Protector(settings, weights_dir=weights_dir).protect(original)
+    result = Protector(settings, weights_dir=weights).protect(original)
     result.save(root / "cloaked" / original.name)
     return root, result
 
 
-def test_uncloaked_image_has_zero_progress(folders, weights_dir):
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, tiny_weights, art_files):
+    return cloaked_pair(tmp_path_factory.mktemp("audit"), art_files[0], tiny_weights)
+
+
+def test_uncloaked_image_has_zero_progress(folders, tiny_weights):
     original = folders[0] / "originals" / "bordighera.png"
-    record = audit_pair(original, original, SETTINGS, weights_dir=weights_dir)
+    record = audit_pair(original, original, SETTINGS, weights_dir=tiny_weights)
     assert record["target_progress"] == pytest.approx(0, abs=1e-6)
     assert record["transfer_progress"] == pytest.approx(0, abs=1e-6)
     for entry in record["countermeasures"].values():
@@ -56,16 +60,16 @@ def test_uncloaked_image_has_zero_progress(folders, weights_dir):
     assert record["view_change"] == record["sizes"][str(SIZE)]["view_change"] == pytest.approx(0, abs=1e-6)
 
 
-def test_cloaked_image_makes_progress_as_protect_reported(folders, weights_dir):
+def test_cloaked_image_makes_progress_as_protect_reported(folders, tiny_weights):
     root, result = folders
-    record = audit_pair(root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png", SETTINGS, weights_dir=weights_dir)
+    record = audit_pair(root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png", SETTINGS, weights_dir=tiny_weights)
     assert record["target_progress"] > 0.1
     assert record["target_progress"] == pytest.approx(result.target_progress, abs=0.03)  # bf16 here, fp32 in protect
     assert record["psnr_db"] == pytest.approx(result.psnr_db, abs=0.05)
     assert 0.5 < record["ssim"] < 1 and record["perceptual_distance"] > 0
     assert set(record["by_encoder"]) == {"taef2", "taesana"}
     # the encoder's view moved, by the relative latent change measured on TAEF2 directly
-    f2 = load_backbone("taef2", weights_dir=weights_dir)
+    f2 = load_backbone("taef2", weights_dir=tiny_weights)
     with torch.no_grad():
         z, zp = (f2.encode(to_tensor(Image.open(root / d / "bordighera.png"))) for d in ("originals", "cloaked"))
     assert record["view_change"] == pytest.approx(float((zp - z).norm() / z.norm()), rel=0.05)  # bf16 in the audit
@@ -73,7 +77,7 @@ def test_cloaked_image_makes_progress_as_protect_reported(folders, weights_dir):
 
 
 @pytest.fixture(scope="module")
-def full_report(folders, weights_dir):
+def full_report(folders, tiny_weights):
     """An audit with every countermeasure, each wrapped to record what it was applied to."""
     root, _ = folders
     calls: dict[str, list[tuple[torch.Tensor, int | None]]] = {}
@@ -90,7 +94,7 @@ def full_report(folders, weights_dir):
     patch.setattr(audit_module, "purify", recorder("impress", purify))
     settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), purify=PurifySettings(steps=1), seed=7)
     try:
-        report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, weights_dir=weights_dir)
+        report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, weights_dir=tiny_weights)
     finally:
         patch.undo()
     return report, calls
@@ -137,13 +141,15 @@ def test_markdown_and_plot_are_written(full_report, tmp_path):
         assert table[name].endswith(" | ".join("–" if v[k] is None else f"{v[k]:.2f}" for k in ("target_progress", "transfer_progress")) + " |"), name
 
 
-def test_countermeasures_are_deterministic(folders, weights_dir):
+def test_countermeasures_are_deterministic(folders, tiny_weights):
     root, _ = folders
     settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("noise_0.05", "noisy_upscale"), seed=3)
-    a, b = (audit_pair(root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png", settings, weights_dir=weights_dir) for _ in range(2))
+    a, b = (audit_pair(root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png", settings, weights_dir=tiny_weights) for _ in range(2))
     assert a["countermeasures"] == b["countermeasures"]
 
 
+@pytest.mark.weights
+@pytest.mark.paintings
 def test_purification_lowers_autoencoder_error(small_painting, weights_dir):
     f2 = load_backbone("taef2", weights_dir=weights_dir)
     x = torch.nn.functional.interpolate(small_painting, size=(64, 64), mode="area")
@@ -178,16 +184,16 @@ def test_pairing_by_relative_name(tmp_path):
         pair_files(o, tmp_path / "missing")
 
 
-def test_bad_pairs_become_warnings(folders, weights_dir, tmp_path):
+def test_bad_pairs_become_warnings(folders, tiny_weights, tmp_path):
     root, _ = folders
     small = tmp_path / "small.png"
     Image.new("RGB", (40, 40)).save(small)
     settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=())
     pairs = [(root / "originals" / "bordighera.png", small), (root / "originals" / "bordighera.png", root / "cloaked" / "bordighera.png")]
-    report = audit(pairs, settings, weights_dir=weights_dir)
+    report = audit(pairs, settings, weights_dir=tiny_weights)
     assert len(report.images) == 1 and "pair each original" in report.warnings[0]
     with pytest.raises(ImageError, match="no pair could be audited"):
-        audit(pairs[:1], settings, weights_dir=weights_dir)
+        audit(pairs[:1], settings, weights_dir=tiny_weights)
 
 
 def test_settings_and_countermeasure_lists_are_checked():
@@ -200,11 +206,11 @@ def test_settings_and_countermeasure_lists_are_checked():
         AuditSettings(target_style=STYLE, countermeasures=("sharpen",))
 
 
-def test_audit_with_the_mimic_proxy(folders, weights_dir):
-    if not (PAINTINGS / "MANIFEST.csv").exists():
-        pytest.skip(f"shared paintings not found in {PAINTINGS}")
-    root, _ = folders
-    mimic = MimicSettings(PAINTINGS, content=2, countermeasures=("none", "jpeg75"), judge_size=128)
+@pytest.mark.weights
+@pytest.mark.paintings
+def test_audit_with_the_mimic_proxy(tmp_path, weights_dir, paintings_dir):
+    root, _ = cloaked_pair(tmp_path, paintings_dir / "claude-monet" / "bordighera.jpg", weights_dir)
+    mimic = MimicSettings(paintings_dir, content=2, countermeasures=("none", "jpeg75"), judge_size=128)
     settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("jpeg75",))
     report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, mimic=mimic, weights_dir=weights_dir)
     assert report.mimic["artist"] == "Claude Monet"  # inferred from the file name
@@ -212,26 +218,26 @@ def test_audit_with_the_mimic_proxy(folders, weights_dir):
     assert {"victim_score_clean", "victim_score_cloaked", "score_drop", "base_score"} <= set(report.mimic["countermeasures"]["none"])
     assert "Latent style-mimic proxy" in report.to_markdown() and "score drop" in report.to_markdown()
     with pytest.raises(ConfigError, match="needs countermeasure 'impress'"):
-        audit([], settings, mimic=MimicSettings(PAINTINGS), weights_dir=weights_dir)
+        audit([], settings, mimic=MimicSettings(paintings_dir), weights_dir=weights_dir)
 
 
-def test_a_shared_memo_purifies_each_image_once(folders, weights_dir, monkeypatch):
+def test_a_shared_memo_purifies_each_image_once(folders, tiny_weights, monkeypatch):
     root, _ = folders
     calls = []
     monkeypatch.setattr(audit_module, "purify", lambda x, *a, **k: calls.append(x) or purify(x, *a, **k))
     settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("impress",), transfer=(), purify=PurifySettings(steps=1))
     pairs, memo = pair_files(root / "originals", root / "cloaked")[0], {}
-    first = audit(pairs, settings, weights_dir=weights_dir, memo=memo)
+    first = audit(pairs, settings, weights_dir=tiny_weights, memo=memo)
     assert len(calls) == 2  # original and cloak
-    second = audit(pairs, settings, weights_dir=weights_dir, memo=memo)
+    second = audit(pairs, settings, weights_dir=tiny_weights, memo=memo)
     assert len(calls) == 2 and second.summary["countermeasures"] == first.summary["countermeasures"]
 
 
-def test_cli_runs_end_to_end(folders, weights_dir, tmp_path):
+def test_cli_runs_end_to_end(folders, tiny_weights, tmp_path):
     root, _ = folders
     out = tmp_path / "out"
     args = ["audit", str(root / "originals"), str(root / "cloaked"), "--style", STYLE, "--work-size", str(SIZE),
-            "--countermeasures", "jpeg75", "--weights-dir", str(weights_dir),
+            "--countermeasures", "jpeg75", "--weights-dir", str(tiny_weights),
             "--json", str(out / "a.json"), "--markdown", str(out / "a.md"), "--plot", str(out / "a.png")]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
@@ -241,22 +247,22 @@ def test_cli_runs_end_to_end(folders, weights_dir, tmp_path):
     assert "Protection audit" in res.output
 
 
-def test_cli_needs_a_target_style_when_none_was_recorded(folders, weights_dir, tmp_path):
+def test_cli_needs_a_target_style_when_none_was_recorded(folders, tiny_weights, tmp_path):
     root, _ = folders
     bare = tmp_path / "bare"
     bare.mkdir()
     with Image.open(root / "cloaked" / "bordighera.png") as im:
         im.save(bare / "bordighera.png")  # the pixels without protect's XMP record
-    res = CliRunner().invoke(main, ["audit", str(root / "originals"), str(bare), "--weights-dir", str(weights_dir)])
+    res = CliRunner().invoke(main, ["audit", str(root / "originals"), str(bare), "--weights-dir", str(tiny_weights)])
     assert res.exit_code == 1
     assert "--style" in res.output and "Traceback" not in res.output
 
 
-def test_every_mimic_size_is_measured_and_the_headline_is_the_worst(folders, weights_dir):
+def test_every_mimic_size_is_measured_and_the_headline_is_the_worst(folders, tiny_weights):
     """Sizes above the image's long side are measured once, at its own size; headlines are minima over sizes."""
     root, _ = folders
     settings = AuditSettings(target_style=STYLE, mimic_sizes=(64, 96, 128), countermeasures=("jpeg75",))
-    report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, weights_dir=weights_dir)
+    report = audit(pair_files(root / "originals", root / "cloaked")[0], settings, weights_dir=tiny_weights)
     summary = json.loads(report.to_json())["summary"]
     sizes = summary["sizes"]
     assert list(sizes) == ["64", "96", "128"]

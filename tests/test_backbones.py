@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import shutil
 import threading
 
 import pytest
 import torch
+from helpers import art, tiny_backbone
 
+from stylecloak import backbones
 from stylecloak.backbones import TINY, load_backbone, weights
 from stylecloak.backbones.base import Backbone
 from stylecloak.errors import ConfigError, WeightsError
@@ -22,6 +23,7 @@ def gradient_image() -> torch.Tensor:
     return torch.stack([xx, yy, xx * yy])[None]
 
 
+@pytest.mark.weights
 def test_taef2_reproduces_known_latent_statistics(weights_dir):
     z = load_backbone("taef2", weights_dir=weights_dir).encode(gradient_image())
     assert z.shape == (1, 32, 8, 8)
@@ -31,6 +33,7 @@ def test_taef2_reproduces_known_latent_statistics(weights_dir):
     assert z[0, 0].mean().item() == pytest.approx(0.0885, abs=2e-3)
 
 
+@pytest.mark.weights
 def test_taesana_encoder_is_f32_and_encoder_only(weights_dir):
     bb = load_backbone("taesana", weights_dir=weights_dir)
     z = bb.encode(gradient_image())
@@ -41,6 +44,8 @@ def test_taesana_encoder_is_f32_and_encoder_only(weights_dir):
         bb.decode(z)
 
 
+@pytest.mark.weights
+@pytest.mark.paintings
 def test_taef2_round_trip_reconstructs_a_painting(weights_dir, small_painting):
     bb = load_backbone("taef2", weights_dir=weights_dir)
     with torch.no_grad():
@@ -49,9 +54,9 @@ def test_taef2_round_trip_reconstructs_a_painting(weights_dir, small_painting):
     assert psnr(out, small_painting).item() > 24
 
 
-def test_encode_is_differentiable(weights_dir, small_painting):
-    bb = load_backbone("taef2", weights_dir=weights_dir)
-    x = small_painting[..., :64, :64].clone().requires_grad_(True)
+def test_encode_is_differentiable(tiny_weights, small_art):
+    bb = load_backbone("taef2", weights_dir=tiny_weights)
+    x = small_art[..., :64, :64].clone().requires_grad_(True)
     bb.encode(x).pow(2).mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(not p.requires_grad for p in bb.parameters())
@@ -87,10 +92,16 @@ def test_offline_without_weights_names_file_and_folder(tmp_path, isolated_cache,
 
 
 @pytest.fixture()
-def weight_server(weights_dir, tmp_path):
-    """A loopback HTTP server serving a copy of the real weight files (stands in for upstream)."""
+def weight_server(tmp_path, monkeypatch):
+    """A loopback HTTP server standing in for upstream, serving tiny random weight files (pinned here by their
+    sha256); backbones loaded meanwhile are forgotten afterwards."""
     root = tmp_path / "upstream"
-    shutil.copytree(weights_dir, root)
+    root.mkdir()
+    for name, part in (("taef2", "encoder"), ("taef2", "decoder"), ("taesana", "encoder")):
+        path = root / f"{name}_{part}.pth"
+        torch.save(getattr(tiny_backbone(name), part).state_dict(), path)
+        monkeypatch.setitem(weights.SHA256, path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+    monkeypatch.setattr(backbones, "_cache", {})
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -186,15 +197,14 @@ def test_diffusers_backbone_missing_folder_is_a_weights_error(tmp_path, monkeypa
         load_backbone(f"diffusers:{tmp_path / 'missing'}")
 
 
-def test_cli_draws_weight_downloads_as_rich_bars(weight_server, isolated_cache, monkeypatch, tmp_path, painting_files):
+def test_cli_draws_weight_downloads_as_rich_bars(weight_server, isolated_cache, monkeypatch, tmp_path):
     from click.testing import CliRunner
-    from helpers import painting_crop
 
     from stylecloak.cli import main
 
     _root, url = weight_server
     monkeypatch.setenv("STYLECLOAK_WEIGHTS_URL", url)
-    painting_crop(painting_files[0], 32).save(tmp_path / "a.png")
+    art(43).crop((0, 0, 32, 32)).save(tmp_path / "a.png")
     args = ["protect", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--style", "mosaic", "--quality", "fast", "--steps", "1"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output

@@ -27,18 +27,18 @@ ARGS = ["--quality", "fast", "--steps", "3", "--style", "mosaic"]
 
 
 @pytest.fixture()
-def portfolio(tmp_path, painting_files):
-    return portfolio_folder(tmp_path / "portfolio", painting_files, (64, 72))
+def portfolio(tmp_path, art_files):
+    return portfolio_folder(tmp_path / "portfolio", art_files, (64, 72))
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_protect_folder_report_preview_and_bad_file(portfolio, tmp_path, weights_dir):
+def test_protect_folder_report_preview_and_bad_file(portfolio, tmp_path, tiny_weights):
     before = snapshot(portfolio)
     out, report = tmp_path / "out", tmp_path / "report.json"
-    args = ["protect", str(portfolio), "--out", str(out), "--report", str(report), "--preview", "--weights-dir", str(weights_dir), *ARGS]
+    args = ["protect", str(portfolio), "--out", str(out), "--report", str(report), "--preview", "--weights-dir", str(tiny_weights), *ARGS]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1, res.output  # one file failed
     assert "broken.png" in res.output and "1 failed" in res.output
@@ -59,8 +59,8 @@ def test_protect_folder_report_preview_and_bad_file(portfolio, tmp_path, weights
     assert "2 already done" in res.output and res.exit_code == 1
 
 
-def test_bad_option_is_one_line_error(tmp_path, portfolio, weights_dir):
-    res = CliRunner().invoke(main, ["protect", str(portfolio), "--out", str(tmp_path / "o"), "--style", "nope", "--weights-dir", str(weights_dir)])
+def test_bad_option_is_one_line_error(tmp_path, portfolio, tiny_weights):
+    res = CliRunner().invoke(main, ["protect", str(portfolio), "--out", str(tmp_path / "o"), "--style", "nope", "--weights-dir", str(tiny_weights)])
     assert res.exit_code == 1
     assert "Error: unknown target style 'nope'" in res.output
 
@@ -78,11 +78,12 @@ def test_every_command_has_help_with_examples():
         assert "Example" in res.output, f"{' '.join(path)} --help has no example"
 
 
-def test_sigkill_mid_batch_then_resume_does_each_image_once(tmp_path, painting_files, weights_dir):
+@pytest.mark.weights
+def test_sigkill_mid_batch_then_resume_does_each_image_once(tmp_path, art_files, weights_dir):
     src = tmp_path / "in"
     src.mkdir()
     for i in range(4):
-        painting_crop(painting_files[i], 64).save(src / f"p{i}.png")
+        painting_crop(art_files[i], 64).save(src / f"p{i}.png")
     before = snapshot(src)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "stylecloak.cli", "protect", str(src), "--out", str(out), "--weights-dir", str(weights_dir), "--quality", "fast", "--steps", "12", "--style", "mosaic"]
@@ -113,13 +114,13 @@ def run_cli(*args: str) -> click.testing.Result:
     return CliRunner().invoke(main, list(args))
 
 
-def test_audit_finds_what_protect_did(tmp_path, painting_files, weights_dir):
+def test_audit_finds_what_protect_did(tmp_path, art_files, tiny_weights):
     originals, protected = tmp_path / "originals", tmp_path / "protected"
     (originals / "sub").mkdir(parents=True)
-    painting_crop(painting_files[0], 48).save(originals / "a.png")
-    painting_crop(painting_files[1], 48).save(originals / "sub" / "b.bmp")  # BMP holds no XMP: found in the journal
+    painting_crop(art_files[0], 48).save(originals / "a.png")
+    painting_crop(art_files[1], 48).save(originals / "sub" / "b.bmp")  # BMP holds no XMP: found in the journal
     profile = tmp_path / "artist.json"
-    res = run_cli("protect", str(originals), "--out", str(protected), "--profile", str(profile), "--quality", "fast", "--steps", "2", "--weights-dir", str(weights_dir))
+    res = run_cli("protect", str(originals), "--out", str(protected), "--profile", str(profile), "--quality", "fast", "--steps", "2", "--weights-dir", str(tiny_weights))
     assert res.exit_code == 0, res.output
     style = json.loads(profile.read_text())["target_style"]
 
@@ -131,34 +132,34 @@ def test_audit_finds_what_protect_did(tmp_path, painting_files, weights_dir):
         ("sub/b.bmp", style, "glaze", "taef2", props["settings"]),
     }
 
-    audit_args = ["--countermeasures", "none", "--transfer", "", "--weights-dir", str(weights_dir)]
+    audit_args = ["--countermeasures", "none", "--transfer", "", "--weights-dir", str(tiny_weights)]
     res = run_cli("audit", str(originals), str(protected), *audit_args)  # exactly as a user chains the two
     assert res.exit_code == 0, res.output
     assert f"2 image(s), target {style}" in res.output
     res = run_cli("audit", str(originals / "sub" / "b.bmp"), str(protected / "sub" / "b.bmp"), *audit_args)
     assert res.exit_code == 0 and f"1 image(s), target {style}" in res.output
     other = tmp_path / "other.png"
-    painting_crop(painting_files[0], 48).save(other)
+    painting_crop(art_files[0], 48).save(other)
     res = run_cli("audit", str(originals / "a.png"), str(other), *audit_args)  # nothing recorded: the old advice
     assert res.exit_code == 1 and "pass --style NAME" in res.output
 
 
-def test_output_folder_inside_the_input_is_never_walked(tmp_path, painting_files, weights_dir):
+def test_output_folder_inside_the_input_is_never_walked(tmp_path, art_files, tiny_weights):
     nest = tmp_path / "nest"
     nest.mkdir()
-    painting_crop(painting_files[0], 40).save(nest / "small.png")
-    args = ["protect", str(nest), "--out", str(nest / "protected"), "--weights-dir", str(weights_dir), *ARGS]
+    painting_crop(art_files[0], 40).save(nest / "small.png")
+    args = ["protect", str(nest), "--out", str(nest / "protected"), "--weights-dir", str(tiny_weights), *ARGS]
     assert run_cli(*args).exit_code == 0
     again = run_cli(*args)
     assert again.exit_code == 0 and "0 protected, 1 already done, 0 failed" in again.output
     assert sorted(p.relative_to(nest).as_posix() for p in nest.rglob("*.png")) == ["protected/small.png", "small.png"]
 
 
-def test_output_problems_are_found_before_any_work(tmp_path, painting_files, weights_dir, monkeypatch):
-    painting_crop(painting_files[0], 40).save(tmp_path / "a.png")
+def test_output_problems_are_found_before_any_work(tmp_path, art_files, tiny_weights, monkeypatch):
+    painting_crop(art_files[0], 40).save(tmp_path / "a.png")
     calls: list = []
     monkeypatch.setattr(Protector, "protect", lambda *a, **k: calls.append(a) or pytest.fail("optimised anyway"))
-    res = run_cli("protect", str(tmp_path / "a.png"), "--out", str(tmp_path), "--weights-dir", str(weights_dir), *ARGS)
+    res = run_cli("protect", str(tmp_path / "a.png"), "--out", str(tmp_path), "--weights-dir", str(tiny_weights), *ARGS)
     assert res.exit_code == 1 and "would overwrite the input image" in res.output and not calls
     (tmp_path / "file").write_text("x")
     built: list = []
@@ -167,9 +168,9 @@ def test_output_problems_are_found_before_any_work(tmp_path, painting_files, wei
     assert res.exit_code == 1 and f"Error: {tmp_path / 'file'}: is a file, not a folder" in res.output and not built
 
 
-def test_missing_input_and_unexpected_errors_do_not_stop_the_batch(tmp_path, painting_files, weights_dir, monkeypatch):
+def test_missing_input_and_unexpected_errors_do_not_stop_the_batch(tmp_path, art_files, tiny_weights, monkeypatch):
     for name in ("a.png", "b.png"):
-        painting_crop(painting_files[0], 40).save(tmp_path / name)
+        painting_crop(art_files[0], 40).save(tmp_path / name)
     real = Protector.protect
 
     def out_of_memory_once(self, image, *args, **kwargs):
@@ -179,17 +180,17 @@ def test_missing_input_and_unexpected_errors_do_not_stop_the_batch(tmp_path, pai
 
     monkeypatch.setattr(Protector, "protect", out_of_memory_once)
     missing = tmp_path / "missing.png"
-    res = run_cli("protect", str(missing), str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out", str(tmp_path / "out"), "--weights-dir", str(weights_dir), *ARGS)
+    res = run_cli("protect", str(missing), str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out", str(tmp_path / "out"), "--weights-dir", str(tiny_weights), *ARGS)
     assert res.exit_code == 1
     assert f"{missing}: file not found; check the path" in res.output and "Errno" not in res.output
     assert f"{tmp_path / 'a.png'}: not enough memory" in res.output
     assert "1 protected, 0 already done, 2 failed" in res.output and (tmp_path / "out" / "b.png").exists()
 
 
-def test_animated_gif_warns_once(tmp_path, painting_files, weights_dir):
-    frames = [painting_crop(painting_files[0], 40).rotate(a) for a in (0, 90, 180)]
+def test_animated_gif_warns_once(tmp_path, art_files, tiny_weights):
+    frames = [painting_crop(art_files[0], 40).rotate(a) for a in (0, 90, 180)]
     frames[0].save(tmp_path / "loop.gif", save_all=True, append_images=frames[1:], duration=100)
-    res = run_cli("protect", str(tmp_path / "loop.gif"), "--out", str(tmp_path / "out"), "--weights-dir", str(weights_dir), *ARGS)
+    res = run_cli("protect", str(tmp_path / "loop.gif"), "--out", str(tmp_path / "out"), "--weights-dir", str(tiny_weights), *ARGS)
     assert res.exit_code == 0, res.output
     assert res.output.count("has 3 frames (animated or multi-page); only the first frame is protected and saved") == 1
 
@@ -200,10 +201,10 @@ def test_python_m_stylecloak_reports_the_package_version():
     assert importlib.metadata.version("stylecloak") in res.stdout and stylecloak.__version__ == importlib.metadata.version("stylecloak")
 
 
-def test_quiet_and_verbose(tmp_path, painting_files, weights_dir):
-    painting_crop(painting_files[0], 40).save(tmp_path / "a.png")
+def test_quiet_and_verbose(tmp_path, art_files, tiny_weights):
+    painting_crop(art_files[0], 40).save(tmp_path / "a.png")
     (tmp_path / "bad.png").write_bytes(b"no")
-    base = ["protect", str(tmp_path / "a.png"), "--weights-dir", str(weights_dir), "--quality", "fast", "--steps", "2"]
+    base = ["protect", str(tmp_path / "a.png"), "--weights-dir", str(tiny_weights), "--quality", "fast", "--steps", "2"]
     quiet = run_cli("-q", *base, str(tmp_path / "bad.png"), "--out", str(tmp_path / "q"), "--style", "mosaic")
     assert quiet.exit_code == 1 and quiet.output.strip().splitlines() == [f"[2/2] failed {tmp_path / 'bad.png'}: not a PNG, JPEG, WebP, TIFF, BMP or GIF image, or corrupt; re-export it in one of these formats"]
     verbose = run_cli("--verbose", *base, "--out", str(tmp_path / "v"), "--profile", str(tmp_path / "p.json"))

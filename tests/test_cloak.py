@@ -15,10 +15,10 @@ from stylecloak.styles import builtin_styles, style_stats, style_transfer
 
 
 @pytest.fixture(scope="module")
-def setup(weights_dir, small_painting):
-    bb = load_backbone("taef2", weights_dir=weights_dir)
-    omega = style_transfer(bb, small_painting, style_stats(bb, builtin_styles()["cubist-facets"]))
-    return bb, small_painting, omega, PerceptualDistance()
+def setup(tiny_weights, small_art):
+    bb = load_backbone("taef2", weights_dir=tiny_weights)
+    omega = style_transfer(bb, small_art, style_stats(bb, builtin_styles()["cubist-facets"]))
+    return bb, small_art, omega, PerceptualDistance()
 
 
 def progress_of(bb, x, x_adv, omega) -> float:
@@ -112,9 +112,9 @@ def test_same_seed_same_delta_with_eot(setup):
     assert progress_of(bb, x, (x + a).clamp(0, 1), omega) > 0.05
 
 
-def test_ensemble_attacks_every_backbone(setup, weights_dir):
+def test_ensemble_attacks_every_backbone(setup, tiny_weights):
     bb, x, omega, perc = setup
-    sana = load_backbone("taesana", weights_dir=weights_dir)
+    sana = load_backbone("taesana", weights_dir=tiny_weights)
     s = CloakSettings(steps=15, budget=0.3, lr=1.5 / 255, eot=None, bf16=False)
     delta = optimise(x, omega, [bb, sana], s, perc)
     x_adv = (x + delta).clamp(0, 1)

@@ -41,11 +41,11 @@ def test_sample_has_the_colour_and_texture_of_a_painting():
     assert grey.std() > 30  # light sky, dark trees and water
 
 
-def test_demo_writes_every_file_and_a_summary_that_matches_them(tmp_path, weights_dir, monkeypatch):
+def test_demo_writes_every_file_and_a_summary_that_matches_them(tmp_path, tiny_weights, monkeypatch):
     opened = []
     monkeypatch.setattr(click, "launch", lambda path: opened.append(path) or 0)
     out = tmp_path / "demo"
-    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weights-dir", str(weights_dir), "--size", "128", "--steps", "3", "--open"])
+    res = CliRunner().invoke(main, ["demo", "--out", str(out), "--weights-dir", str(tiny_weights), "--size", "128", "--steps", "3", "--open"])
     assert res.exit_code == 0, res.output
     files = {n: out / n for n in ("original.png", "protected.png", "what-the-model-sees.png", "report.json", "audit.json")}
     assert sorted(p.name for p in out.iterdir()) == sorted(files)
@@ -90,11 +90,11 @@ def test_unwritable_out_is_one_line_error(tmp_path):
     assert taken.read_text() == "a file, not a folder"
 
 
-def test_short_audit_measures_each_size_and_reports_the_worst(tmp_path, weights_dir):
+def test_short_audit_measures_each_size_and_reports_the_worst(tmp_path, tiny_weights):
     paint_sample(128).save(tmp_path / "o.png")
-    result = Protector(ProtectSettings(target_style=DEMO_STYLE, quality="fast", overrides={"steps": 6}), weights_dir=weights_dir).protect(tmp_path / "o.png")
+    result = Protector(ProtectSettings(target_style=DEMO_STYLE, quality="fast", overrides={"steps": 6}), weights_dir=tiny_weights).protect(tmp_path / "o.png")
     result.save(tmp_path / "p.png")
-    checked = short_audit(tmp_path / "o.png", tmp_path / "p.png", DEMO_STYLE, (64, 128), weights_dir)
+    checked = short_audit(tmp_path / "o.png", tmp_path / "p.png", DEMO_STYLE, (64, 128), tiny_weights)
     sizes = checked["sizes"]
     assert list(sizes) == ["64", "128"]
     assert sizes["64"] != sizes["128"], "different working sizes must give different measurements"

@@ -28,8 +28,8 @@ FAST = ["--quality", "fast", "--steps", "3", "--style", "mosaic"]
 
 
 @pytest.fixture()
-def art(tmp_path, painting_files):
-    return portfolio_folder(tmp_path / "art", painting_files, (48, 40, 48))
+def art(tmp_path, art_files):
+    return portfolio_folder(tmp_path / "art", art_files, (48, 40, 48))
 
 
 @pytest.fixture()
@@ -43,6 +43,7 @@ def images(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".stylecloak" not in p.parts}
 
 
+@pytest.mark.weights
 def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp_path, weights_dir, local_ray):
     outputs = {}
     for engine in (["--engine", "local"], ["--engine", "ray", "--workers", "2"]):
@@ -59,6 +60,7 @@ def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp
     assert "0 protected, 3 already done, 1 failed" in res.output and res.exit_code == 1
 
 
+@pytest.mark.weights
 def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_path, weights_dir, local_ray):
     spec = ProtectorSpec(ProtectSettings(quality="fast", target_style="mosaic", overrides={"steps": 12}), weights_dir)
     task = Task(0, art / "a.png", tmp_path / "ray" / "a.png")
@@ -87,11 +89,12 @@ def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_p
     assert task.output.read_bytes() == expected.output.read_bytes()
 
 
-def test_killed_ray_driver_resumes_without_redoing_finished_images(tmp_path, painting_files, weights_dir):
+@pytest.mark.weights
+def test_killed_ray_driver_resumes_without_redoing_finished_images(tmp_path, art_files, weights_dir):
     src = tmp_path / "in"
     src.mkdir()
     for i in range(4):
-        painting_crop(painting_files[i], 40).save(src / f"p{i}.png")
+        painting_crop(art_files[i], 40).save(src / f"p{i}.png")
     out = tmp_path / "out"
     journal = out / ".stylecloak" / "done.jsonl"
     cmd = [sys.executable, "-m", "stylecloak.cli", "protect", str(src), "--out", str(out), "--weights-dir", str(weights_dir),
@@ -116,7 +119,7 @@ def test_killed_ray_driver_resumes_without_redoing_finished_images(tmp_path, pai
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_device_option_reaches_the_models(art, tmp_path, weights_dir, monkeypatch):
+def test_device_option_reaches_the_models(art, tmp_path, tiny_weights, monkeypatch):
     import stylecloak.cli.protect as cli_protect
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -130,16 +133,16 @@ def test_device_option_reaches_the_models(art, tmp_path, weights_dir, monkeypatc
 
     monkeypatch.setattr(cli_protect, "Protector", Recording)
     for device in ("cpu", "auto"):
-        res = CliRunner().invoke(main, ["protect", str(art / "a.png"), "--out", str(tmp_path / device), "--weights-dir", str(weights_dir), *FAST, "--steps", "1", "--device", device])
+        res = CliRunner().invoke(main, ["protect", str(art / "a.png"), "--out", str(tmp_path / device), "--weights-dir", str(tiny_weights), *FAST, "--steps", "1", "--device", device])
         assert res.exit_code == 0, res.output
     assert seen == [torch.device("cpu")] * 2
 
 
 @pytest.mark.parametrize("command", [["protect", "x.png", "--out", "o"], ["serve", "--port", "0"]])
-def test_absent_cuda_is_a_one_line_error(command, tmp_path, weights_dir, monkeypatch):
+def test_absent_cuda_is_a_one_line_error(command, tmp_path, tiny_weights, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(main, [*command, "--weights-dir", str(weights_dir), "--device", "cuda"])
+    res = CliRunner().invoke(main, [*command, "--weights-dir", str(tiny_weights), "--device", "cuda"])
     assert res.exit_code == 1
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: --device cuda: no CUDA GPU") and "--device cpu" in lines[0], res.output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import PAINTINGS
 
 from stylecloak.audit.judge import (
     StyleJudge,
@@ -32,12 +31,11 @@ SIZE = 128
 
 
 @pytest.fixture(scope="module")
-def reference():
-    if not (PAINTINGS / "MANIFEST.csv").exists():
-        pytest.skip(f"shared paintings not found in {PAINTINGS}")
-    return reference_features(PAINTINGS, SIZE)
+def reference(paintings_dir):
+    return reference_features(paintings_dir, SIZE)
 
 
+@pytest.mark.paintings
 def test_judge_recognises_held_out_paintings_above_chance(reference):
     paintings, features = reference
     acc = leave_one_out(features, [p.artist for p in paintings], k=3, min_works=5)
@@ -60,6 +58,7 @@ def test_manifest_errors_name_the_file(tmp_path):
         read_manifest(tmp_path)
 
 
+@pytest.mark.paintings
 def test_artist_is_inferred_and_content_is_other_artists(reference):
     paintings = reference[0]
     monet = [p for p in paintings if p.artist == "Claude Monet"]
@@ -72,6 +71,7 @@ def test_artist_is_inferred_and_content_is_other_artists(reference):
     assert all(p.artist != "Claude Monet" for p in content)
 
 
+@pytest.mark.paintings
 def test_judge_probabilities_follow_the_ranking_with_a_fitted_temperature(reference):
     paintings, features = reference
     artists = [p.artist for p in paintings]
@@ -114,7 +114,9 @@ def test_latent_moments_and_whitening_colouring():
         whiten_colour(styled, LatentMoments())
 
 
-def test_mimic_study_sees_a_shifted_training_set(reference, weights_dir):
+@pytest.mark.weights
+@pytest.mark.paintings
+def test_mimic_study_sees_a_shifted_training_set(reference, weights_dir, paintings_dir):
     """A mimic trained on Hokusai instead of Monet ("cloaked") is recognised as Monet less often."""
     paintings = reference[0]
     f2 = load_backbone("taef2", weights_dir=weights_dir)
@@ -126,7 +128,7 @@ def test_mimic_study_sees_a_shifted_training_set(reference, weights_dir):
         return m
 
     learned = {"clean": {"none": learn("Claude Monet")}, "cloaked": {"none": learn("Katsushika Hokusai")}}
-    settings = MimicSettings(PAINTINGS, content=4, countermeasures=("none",), judge_size=SIZE)
+    settings = MimicSettings(paintings_dir, content=4, countermeasures=("none",), judge_size=SIZE)
     study = mimic_study(f2, learned, "Claude Monet", settings, work_size=SIZE)
     rates = study["countermeasures"]["none"]
     assert rates["recognised_clean"] > rates["recognised_cloaked"]

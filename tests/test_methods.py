@@ -49,21 +49,21 @@ def test_fixed_targets_are_drawn_here_and_deterministic():
 
 
 @pytest.fixture(scope="module")
-def cloaks(tmp_path_factory, painting_files, weights_dir):
+def cloaks(tmp_path_factory, art_files, tiny_weights):
     """A 64 px Monet crop cloaked by each method at the default intensity (10 steps, no EOT), saved as PNG."""
     root = tmp_path_factory.mktemp("methods")
     original = root / "original.png"
-    painting_crop(next(p for p in painting_files if "claude-monet" in str(p)), SIZE).save(original)
+    painting_crop(next(p for p in art_files if "claude-monet" in str(p)), SIZE).save(original)
     results = {}
     for method in METHODS:
         settings = ProtectSettings(method=method, quality="fast", target_style=STYLE, overrides=FAST)
-        result = Protector(settings, weights_dir=weights_dir).protect(original)
+        result = Protector(settings, weights_dir=tiny_weights).protect(original)
         result.save(root / f"{method}.png")
         results[method] = result
     return root, results
 
 
-def test_each_method_moves_latents_toward_its_own_target_within_the_caps(cloaks, weights_dir):
+def test_each_method_moves_latents_toward_its_own_target_within_the_caps(cloaks, tiny_weights):
     root, results = cloaks
     x = to_tensor(Image.open(root / "original.png"))
     caps = INTENSITY["default"]
@@ -75,7 +75,7 @@ def test_each_method_moves_latents_toward_its_own_target_within_the_caps(cloaks,
         assert float(psnr(x, result.cloaked)) >= caps["min_psnr"] - 1e-6
         for aimed in METHODS:
             settings = AuditSettings(target_style=target_name(aimed) or STYLE, method=aimed, mimic_sizes=(SIZE,), countermeasures=(), transfer=())
-            progress[made_by, aimed] = audit_pair(root / "original.png", root / f"{made_by}.png", settings, weights_dir=weights_dir)["target_progress"]
+            progress[made_by, aimed] = audit_pair(root / "original.png", root / f"{made_by}.png", settings, weights_dir=tiny_weights)["target_progress"]
     for method in METHODS:
         assert progress[method, method] > 0.05, (method, progress)
         assert progress[method, method] == pytest.approx(results[method].target_progress, abs=0.02)
@@ -93,30 +93,30 @@ def test_results_and_files_name_the_method(cloaks):
         assert provenance(results[method].settings, summary["target_style"])["method"] == method
 
 
-def test_published_budget_is_an_linf_cap_reached_by_sign_steps(small_painting, weights_dir):
+def test_published_budget_is_an_linf_cap_reached_by_sign_steps(small_art, tiny_weights):
     settings = ProtectSettings(method="photoguard", target_style=STYLE, overrides={**PUBLISHED, "steps": 6, "work_size": SIZE, "view_sizes": ()})
     assert settings.cloak.method == "sign" and settings.cloak.min_psnr is None
-    image = small_painting[..., :SIZE, :SIZE]
+    image = small_art[..., :SIZE, :SIZE]
     loaded = LoadedImage(path=None, rgb=image, alpha=None, mode="RGB", format="PNG", info={}, frames=1)
-    result = Protector(settings, weights_dir=weights_dir).protect(loaded)
+    result = Protector(settings, weights_dir=tiny_weights).protect(loaded)
     delta = (result.cloaked - image).abs()
     assert float(delta.max()) <= PUBLISHED["max_linf"] + 0.5 / 255 + 1e-6
     assert float((delta >= 0.02).float().mean()) > 0.3  # sign steps push most pixels toward the cap
     assert result.target_progress > 0.05
 
 
-def test_cli_protect_and_audit_with_a_method(tmp_path, painting_files, weights_dir):
+def test_cli_protect_and_audit_with_a_method(tmp_path, art_files, tiny_weights):
     originals, protected = tmp_path / "originals", tmp_path / "protected"
     originals.mkdir()
-    painting_crop(painting_files[0], 48).save(originals / "a.png")
+    painting_crop(art_files[0], 48).save(originals / "a.png")
     run = CliRunner().invoke
-    common = ["--quality", "fast", "--steps", "2", "--weights-dir", str(weights_dir)]
+    common = ["--quality", "fast", "--steps", "2", "--weights-dir", str(tiny_weights)]
     res = run(main, ["protect", str(originals), "--out", str(protected), "--method", "photoguard", *common])
     assert res.exit_code == 0, res.output
     assert "target style: flat-grey  (method photoguard," in res.output
     props = xmp_values(read_xmp(protected / "a.png"))
     assert props["method"] == "photoguard" and props["targetStyle"] == "flat-grey"
-    res = run(main, ["audit", str(originals), str(protected), "--countermeasures", "none", "--transfer", "", "--weights-dir", str(weights_dir), "--json", str(tmp_path / "a.json")])
+    res = run(main, ["audit", str(originals), str(protected), "--countermeasures", "none", "--transfer", "", "--weights-dir", str(tiny_weights), "--json", str(tmp_path / "a.json")])
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "a.json").read_text())
     assert data["settings"]["method"] == "photoguard" and data["settings"]["target_style"] == "flat-grey"

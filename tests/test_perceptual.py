@@ -19,14 +19,14 @@ from stylecloak.perceptual import LpipsAlex, PerceptualDistance, load_perceptual
 TINY = {"steps": 12, "work_size": 64, "min_psnr": None, "max_linf": None}
 
 
-def test_auto_uses_lpips_and_its_budget_when_present(monkeypatch, weights_dir, small_painting, tmp_path):
+def test_auto_uses_lpips_and_its_budget_when_present(monkeypatch, tiny_weights, small_art, tmp_path):
     monkeypatch.setitem(sys.modules, "lpips", fake_module())
-    protector = Protector(ProtectSettings(quality="fast", target_style="woodcut", overrides=TINY), weights_dir=weights_dir)
+    protector = Protector(ProtectSettings(quality="fast", target_style="woodcut", overrides=TINY), weights_dir=tiny_weights)
     assert protector.settings.perceptual == "lpips-alex"
     assert isinstance(protector.perceptual, LpipsAlex)
     assert protector.cloak_settings.budget == 0.05  # Glaze's p, in LPIPS units
     path = tmp_path / "a.png"
-    Image.fromarray((small_painting[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(path)
+    Image.fromarray((small_art[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(path)
     result = protector.protect(path)
     assert result.target_progress > 0.02
     assert 0.0 < result.perceptual_distance <= 0.05 * 1.1  # the fake distance binds long before any PSNR floor
@@ -52,6 +52,7 @@ def test_explicit_lpips_errors_say_what_to_do(monkeypatch):
         load_perceptual("alexnet")
 
 
+@pytest.mark.paintings
 def test_grain_makes_invisible_changes_cheap_on_flat_art_and_leaves_paintings_alone(small_painting):
     """±1 grey level of noise cannot be seen; raw features scored it like a visible change on a flat poster."""
     import torch

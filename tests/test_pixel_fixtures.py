@@ -7,7 +7,7 @@ import pytest
 from fixtures.cloak_pixels import METHODS, SOURCES, STORE, cloak_all, sha256
 from helpers import PAINTINGS
 
-pytestmark = pytest.mark.weights
+pytestmark = [pytest.mark.weights, pytest.mark.paintings]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import PAINTINGS, STYLE, painting_crop
+from helpers import STYLE, painting_crop
 
 from stylecloak.api import Protector
 from stylecloak.audit import (
@@ -88,23 +88,23 @@ def test_fraction_blocks_average_the_draws():
 
 
 @pytest.fixture(scope="module")
-def portfolio(tmp_path_factory, weights_dir):
+def portfolio(tmp_path_factory, weights_dir, paintings_dir):
     """Two 64 px Monet crops and their cloaked copies (8 steps, no EOT)."""
-    if not (PAINTINGS / "MANIFEST.csv").exists():
-        pytest.skip(f"shared paintings not found in {PAINTINGS}")
     root = tmp_path_factory.mktemp("portfolio")
     protector = Protector(ProtectSettings(quality="fast", target_style=STYLE, overrides={"steps": 8, "work_size": SIZE}), weights_dir=weights_dir)
     for side in ("originals", "cloaked"):
         (root / side).mkdir()
     for name in ("bordighera", "charing-cross-bridge"):
         original = root / "originals" / f"{name}.png"
-        painting_crop(PAINTINGS / "claude-monet" / f"{name}.jpg", SIZE).save(original)
+        painting_crop(paintings_dir / "claude-monet" / f"{name}.jpg", SIZE).save(original)
         protector.protect(original).save(root / "cloaked" / original.name)
     return root
 
 
-def test_zero_percent_cloaked_is_the_clean_mimic_and_all_cloaked_is_the_cloaked_mimic(portfolio, weights_dir):
-    mimic = MimicSettings(PAINTINGS, content=2, countermeasures=("none", "jpeg75"), judge_size=128, fractions=(0.0, 0.5, 1.0), draws=2)
+@pytest.mark.weights
+@pytest.mark.paintings
+def test_zero_percent_cloaked_is_the_clean_mimic_and_all_cloaked_is_the_cloaked_mimic(portfolio, weights_dir, paintings_dir):
+    mimic = MimicSettings(paintings_dir, content=2, countermeasures=("none", "jpeg75"), judge_size=128, fractions=(0.0, 0.5, 1.0), draws=2)
     settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("jpeg75",))
     report = audit(pair_files(portfolio / "originals", portfolio / "cloaked")[0], settings, mimic=mimic, weights_dir=weights_dir)
     m = report.to_dict()["mimic"]
@@ -120,9 +120,11 @@ def test_zero_percent_cloaked_is_the_clean_mimic_and_all_cloaked_is_the_cloaked_
     assert "Partly cloaked portfolios" in report.to_markdown()
 
 
-def test_cli_plots_protection_against_the_share_cloaked(portfolio, weights_dir, tmp_path):
+@pytest.mark.weights
+@pytest.mark.paintings
+def test_cli_plots_protection_against_the_share_cloaked(portfolio, weights_dir, paintings_dir, tmp_path):
     args = ["audit", str(portfolio / "originals"), str(portfolio / "cloaked"), "--style", STYLE, "--work-size", str(SIZE),
-            "--countermeasures", "none", "--weights-dir", str(weights_dir), "--mimic", "--paintings", str(PAINTINGS),
+            "--countermeasures", "none", "--weights-dir", str(weights_dir), "--mimic", "--paintings", str(paintings_dir),
             "--cloaked-fraction", "0.5,1", "--portfolio-draws", "2", "--json", str(tmp_path / "a.json"), "--plot", str(tmp_path / "a.png")]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output

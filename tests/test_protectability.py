@@ -25,6 +25,7 @@ def test_masking_map_is_one_at_edges_and_floor_on_flat_areas():
     assert float(m[..., :10, :].max()) == pytest.approx(0.2) and float(m[..., 32:, :].max()) == pytest.approx(0.2)
 
 
+@pytest.mark.paintings
 def test_hard_set_has_less_texture_than_paintings(painting_files):
     paintings = [assess(to_tensor(painting_crop(p, 256))).texture for p in painting_files if "hokusai" not in str(p)][::4]
     hard = {name: assess(to_tensor(piece.image)).texture for name, piece in hard_set(256).items()}
@@ -65,7 +66,7 @@ def test_after_protecting_the_measured_tp_decides(calibrated, monkeypatch):
     assert "--intensity high is not expected to help much: ~0.11" in text
 
 
-def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, tmp_path):
+def test_estimate_is_a_trial_cloak_that_moves_the_view(tiny_weights, tmp_path):
     """Protector.estimate runs the trial (TP > 0 on a painting, lower on a flat poster) and leaves the file untouched."""
     from stylecloak.api import Protector
     from stylecloak.config import ProtectSettings
@@ -75,7 +76,7 @@ def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, tmp_path):
     painting_crop(PAINTINGS / "claude-monet" / "bordighera.jpg", 96).save(painting)
     draw("poster", 96).image.save(poster)
     before = painting.read_bytes()
-    protector = Protector(ProtectSettings(target_style="woodcut", perceptual="efficientnet"), weights_dir=weights_dir)
+    protector = Protector(ProtectSettings(target_style="woodcut", perceptual="efficientnet"), weights_dir=tiny_weights)
     rich, flat = protector.estimate(painting), protector.estimate(poster)
     assert painting.read_bytes() == before
     assert rich.pilot > 0.1 and flat.pilot < rich.pilot, (rich, flat)
@@ -83,7 +84,7 @@ def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, tmp_path):
     assert rich.side == 96 and rich.expected("default") == pytest.approx(a + b * rich.pilot + c * protectability.size_term(96))
 
 
-def test_check_command_estimates_each_file_and_reports_a_bad_one(weights_dir, tmp_path):
+def test_check_command_estimates_each_file_and_reports_a_bad_one(tiny_weights, tmp_path):
     from click.testing import CliRunner
 
     from stylecloak.cli import main
@@ -94,7 +95,7 @@ def test_check_command_estimates_each_file_and_reports_a_bad_one(weights_dir, tm
     painting_crop(PAINTINGS / "claude-monet" / "bordighera.jpg", 64).save(tmp_path / "art" / "bordighera.png")
     (tmp_path / "art" / "broken.png").write_bytes(b"not a png")
     report = tmp_path / "estimate.json"
-    args = ["check", str(tmp_path / "art"), "--style", "woodcut", "--report", str(report), "--weights-dir", str(weights_dir)]
+    args = ["check", str(tmp_path / "art"), "--style", "woodcut", "--report", str(report), "--weights-dir", str(tiny_weights)]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1, res.output  # one file failed
     records = {Path(r["input"]).name: r for r in json.loads(report.read_text())["images"]}
@@ -106,7 +107,7 @@ def test_check_command_estimates_each_file_and_reports_a_bad_one(weights_dir, tm
     assert sorted(p.name for p in (tmp_path / "art").iterdir()) == ["bordighera.png", "broken.png", "poster.png"]  # nothing written beside them
 
 
-def test_protect_words_weak_protection_in_report_and_cli(weights_dir, tmp_path):
+def test_protect_words_weak_protection_in_report_and_cli(tiny_weights, tmp_path):
     """Two optimisation steps cannot protect a flat poster: the CLI line and the report's images[].warnings say so."""
     from click.testing import CliRunner
 
@@ -117,7 +118,7 @@ def test_protect_words_weak_protection_in_report_and_cli(weights_dir, tmp_path):
     (tmp_path / "art").mkdir()
     draw("poster", 64).image.save(tmp_path / "art" / "poster.png")
     report = tmp_path / "report.json"
-    args = ["protect", str(tmp_path / "art"), "--out", str(tmp_path / "out"), "--report", str(report), "--weights-dir", str(weights_dir)]
+    args = ["protect", str(tmp_path / "art"), "--out", str(tmp_path / "out"), "--report", str(report), "--weights-dir", str(tiny_weights)]
     res = CliRunner().invoke(main, [*args, "--style", "woodcut", "--quality", "fast", "--steps", "2", "--perceptual", "efficientnet"])
     assert res.exit_code == 0, res.output
     (entry,) = json.loads(report.read_text())["images"]
@@ -163,6 +164,7 @@ def test_warnings_agree_with_the_measured_tp_of_the_bench_runs(intensity):
             assert not Assessment(r["texture"], r["pilot"], r["size"]).warnings(intensity), r
 
 
+@pytest.mark.weights
 def test_bench_rows_describe_todays_drawings_and_trial(weights_dir):
     """The committed texture numbers still describe today's hard-set drawings, and one committed trial TP today's trial."""
     from stylecloak.api import Protector

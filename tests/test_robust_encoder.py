@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import PAINTINGS, STYLE, to_tensor
+from helpers import STYLE, to_tensor
 from PIL import Image
 
 from stylecloak.audit import AuditSettings, MimicSettings, audit, pair_files
@@ -37,6 +37,7 @@ def synthetic_pairs(weights_dir):
     return make_pairs(works, STYLE, ("taef2",), TINY, weights_dir=weights_dir)
 
 
+@pytest.mark.weights
 def test_robust_training_lowers_target_progress_on_its_own_pairs(synthetic_pairs, weights_dir):
     taef2 = load_backbone("taef2", weights_dir=weights_dir)
     before_weights = {k: v.clone() for k, v in taef2.state_dict().items()}
@@ -69,10 +70,8 @@ def test_robust_settings_are_checked():
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory, synthetic_pairs):
+def folders(tmp_path_factory, synthetic_pairs, paintings_dir):
     """originals/ and cloaked/ holding two of the synthetic pairs under Monet file names (so the manifest names the victim)."""
-    if not (PAINTINGS / "MANIFEST.csv").exists():
-        pytest.skip(f"shared paintings not found in {PAINTINGS}")
     root = tmp_path_factory.mktemp("robust")
     for side in ("originals", "cloaked"):
         (root / side).mkdir()
@@ -82,10 +81,12 @@ def folders(tmp_path_factory, synthetic_pairs):
     return root
 
 
-def test_audit_measures_through_the_robust_encoder(folders, weights_dir):
+@pytest.mark.weights
+@pytest.mark.paintings
+def test_audit_measures_through_the_robust_encoder(folders, weights_dir, paintings_dir):
     works = [to_tensor(paint_sample(SIZE, seed)) for seed in (10, 11)]
     settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("robust_encoder",), robust=RobustSettings(pairs=2, pair_size=SIZE, steps=4, batch=2, crop=48, lr=1e-3))
-    mimic = MimicSettings(PAINTINGS, content=2, countermeasures=("none", "robust_encoder"), judge_size=128)
+    mimic = MimicSettings(paintings_dir, content=2, countermeasures=("none", "robust_encoder"), judge_size=128)
     report = audit(pair_files(folders / "originals", folders / "cloaked")[0], settings, mimic=mimic, weights_dir=weights_dir, robust_works=works)
     data = json.loads(report.to_json())
     entry = data["summary"]["countermeasures"]["robust_encoder"]
@@ -101,9 +102,11 @@ def test_audit_measures_through_the_robust_encoder(folders, weights_dir):
         audit(pair_files(folders / "originals", folders / "cloaked")[0], settings, weights_dir=weights_dir)
 
 
-def test_cli_runs_the_issue_command(folders, weights_dir, tmp_path):
+@pytest.mark.weights
+@pytest.mark.paintings
+def test_cli_runs_the_issue_command(folders, weights_dir, paintings_dir, tmp_path):
     """audit ORIG CLOAKED --style S --mimic --paintings P --cloaked-fraction 0.25,1 --countermeasures none,robust_encoder --json a.json"""
-    args = ["audit", str(folders / "originals"), str(folders / "cloaked"), "--style", STYLE, "--mimic", "--paintings", str(PAINTINGS),
+    args = ["audit", str(folders / "originals"), str(folders / "cloaked"), "--style", STYLE, "--mimic", "--paintings", str(paintings_dir),
             "--cloaked-fraction", "0.25,1", "--countermeasures", "none,robust_encoder", "--json", str(tmp_path / "a.json"),
             "--work-size", str(SIZE), "--weights-dir", str(weights_dir), "--robust-pairs", "2", "--robust-steps", "2", "--robust-size", str(SIZE)]  # fmt: skip
     res = CliRunner().invoke(main, args)

@@ -44,12 +44,12 @@ def test_builtin_library_has_at_least_16_distinct_deterministic_styles():
 
 
 @pytest.fixture(scope="module")
-def monet_images(painting_files):
-    return [to_tensor(painting_crop(p, 96)) for p in painting_files if "claude-monet" in str(p)][:4]
+def monet_images(art_files):
+    return [to_tensor(painting_crop(p, 96)) for p in art_files if "claude-monet" in str(p)][:4]
 
 
-def test_profile_is_created_once_and_reused(weights_dir, monet_images, tmp_path):
-    protector = Protector(ProtectSettings(), weights_dir=weights_dir)
+def test_profile_is_created_once_and_reused(tiny_weights, monet_images, tmp_path):
+    protector = Protector(ProtectSettings(), weights_dir=tiny_weights)
     path = tmp_path / "artist.json"
     first = protector.choose_target(monet_images, artist="monet", profile=path)
     distances = style_distances(protector.renderer, monet_images, protector.styles)

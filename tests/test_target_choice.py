@@ -29,14 +29,14 @@ def _stop(self, *args, **kwargs):
     raise ConfigError("stopped after choosing the target")  # the choice is made and saved before any cloaking
 
 
-def _cli(images: list[Path], out: Path, profile: Path, weights_dir: Path) -> dict:
-    res = CliRunner().invoke(main, ["protect", *map(str, images), "--out", str(out), "--profile", str(profile), "--weights-dir", str(weights_dir)])
+def _cli(images: list[Path], out: Path, profile: Path, tiny_weights: Path) -> dict:
+    res = CliRunner().invoke(main, ["protect", *map(str, images), "--out", str(out), "--profile", str(profile), "--weights-dir", str(tiny_weights)])
     assert "target style:" in res.output, res.output
     return json.loads(profile.read_text())
 
 
-def _web(images: list[Path], profiles: Path, weights_dir: Path) -> dict:
-    app = create_app(weights_dir=weights_dir, profile_dir=profiles)
+def _web(images: list[Path], profiles: Path, tiny_weights: Path) -> dict:
+    app = create_app(weights_dir=tiny_weights, profile_dir=profiles)
     with TestClient(app, base_url="http://127.0.0.1", headers={"X-Stylecloak-Token": app.state.token}) as client:
         files = [("files", (p.name, p.read_bytes(), "image/png")) for p in images]
         job = client.post("/api/jobs", data={"style": "auto", "artist": "same"}, files=files).json()["id"]
@@ -52,32 +52,32 @@ def _same_choice(a: dict, b: dict) -> None:
     assert a["distances"] == pytest.approx(b["distances"], rel=1e-5)  # the same images at the same size were measured
 
 
-def test_cli_api_and_web_choose_the_same_target_for_the_same_images(tmp_path, painting_files, weights_dir, monkeypatch):
+def test_cli_api_and_web_choose_the_same_target_for_the_same_images(tmp_path, art_files, tiny_weights, monkeypatch):
     art = tmp_path / "art"
     art.mkdir()
-    painting_crop(painting_files[0], 640).save(art / "a.png")  # above the analysis size: the entry points once differed here
-    painting_crop(painting_files[5], 96).save(art / "b.png")
+    painting_crop(art_files[0], 640).save(art / "a.png")  # above the analysis size: the entry points once differed here
+    painting_crop(art_files[5], 96).save(art / "b.png")
     images = sorted(art.iterdir())
     monkeypatch.setattr(Protector, "protect", _stop)
 
     # several images: the CLI (a folder), the web app (uploads) and the library (files)
-    cli = _cli([art], tmp_path / "out", tmp_path / "cli.json", weights_dir)
-    web = _web(images, tmp_path / "web", weights_dir)
-    library = Protector(ProtectSettings(), weights_dir=weights_dir).choose_target(images, profile=tmp_path / "lib.json")
+    cli = _cli([art], tmp_path / "out", tmp_path / "cli.json", tiny_weights)
+    web = _web(images, tmp_path / "web", tiny_weights)
+    library = Protector(ProtectSettings(), weights_dir=tiny_weights).choose_target(images, profile=tmp_path / "lib.json")
     _same_choice(cli, web)
     _same_choice(cli, {"target_style": library.target_style, "distances": library.distances})
 
     # one image: protect() and the CLI
     with pytest.raises(ConfigError, match="stopped"):
-        protect(images[0], profile=tmp_path / "api.json", weights_dir=weights_dir)
-    _same_choice(json.loads((tmp_path / "api.json").read_text()), _cli(images[:1], tmp_path / "out1", tmp_path / "cli1.json", weights_dir))
+        protect(images[0], profile=tmp_path / "api.json", weights_dir=tiny_weights)
+    _same_choice(json.loads((tmp_path / "api.json").read_text()), _cli(images[:1], tmp_path / "out1", tmp_path / "cli1.json", tiny_weights))
 
 
-def test_style_sample_is_the_first_images_at_the_analysis_size(tmp_path, painting_files):
+def test_style_sample_is_the_first_images_at_the_analysis_size(tmp_path, art_files):
     folder = tmp_path / "art"
     folder.mkdir()
     for i in range(10):
-        painting_crop(painting_files[i % len(painting_files)], 700 if i in (0, 9) else 40).save(folder / f"p{i}.png")
+        painting_crop(art_files[i % len(art_files)], 700 if i in (0, 9) else 40).save(folder / f"p{i}.png")
     (folder / "broken.png").write_bytes(b"not an image")  # sorted first, and skipped
     sample = style_sample([folder])
     assert len(sample) == STYLE_SAMPLE

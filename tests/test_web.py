@@ -23,7 +23,7 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 import httpx
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from helpers import SHARED, fake_module
+from helpers import art, fake_module
 
 from stylecloak.cli import main
 from stylecloak.errors import ImageError
@@ -36,21 +36,12 @@ from stylecloak.web.jobs import JobQueue
 
 MB = 1024 * 1024
 
-WEIGHTS = SHARED / "models"
-PAINTINGS = sorted((SHARED / "data" / "paintings").glob("*/*.jpg"))
 BASE = "http://127.0.0.1"
-
-pytestmark = pytest.mark.skipif(
-    not (WEIGHTS / "taef2_encoder.pth").exists() or not PAINTINGS,
-    reason=f"needs the shared weights and paintings in {SHARED}",
-)
-
 
 @pytest.fixture(scope="module")
 def painting(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small JPEG crop of a real painting (80×64 px)."""
-    with Image.open(PAINTINGS[0]) as im:
-        small = im.convert("RGB").resize((80, 64), Image.LANCZOS)
+    """A small JPEG of a synthetic painting (80×64 px)."""
+    small = art(256).resize((80, 64), Image.LANCZOS)
     path = tmp_path_factory.mktemp("in") / "painting.jpg"
     small.save(path, quality=92)
     return path
@@ -62,8 +53,8 @@ def profiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(profiles: Path) -> Iterator[TestClient]:
-    app = create_app(weights_dir=WEIGHTS, profile_dir=profiles, steps_override=3)
+def client(tiny_weights: Path, profiles: Path) -> Iterator[TestClient]:
+    app = create_app(weights_dir=tiny_weights, profile_dir=profiles, steps_override=3)
     with own_client(app) as c:
         yield c
 
@@ -177,22 +168,22 @@ def test_no_files_and_foreign_host_are_refused(client: TestClient) -> None:
     assert response.status_code == 400 and "Host" in response.json()["error"]
 
 
-def test_size_and_pixel_limits(painting: Path) -> None:
-    app = create_app(weights_dir=WEIGHTS, max_upload_mb=0.001, max_pixels=1000, max_files=2)
+def test_size_and_pixel_limits(tiny_weights: Path, painting: Path) -> None:
+    app = create_app(weights_dir=tiny_weights, max_upload_mb=0.001, max_pixels=1000, max_files=2)
     with own_client(app) as client:
         big = upload(client, painting)
         assert big.status_code == 413
         assert big.json()["error"] == "painting.jpg is larger than 1.0 KB, the limit per image."
         huge = client.post("/api/jobs", content=b"x" * (3 * 1024 * 1024), headers={"content-type": "multipart/form-data; boundary=b"})
         assert huge.status_code == 413 and "in total" in huge.json()["error"]
-    app = create_app(weights_dir=WEIGHTS, max_pixels=1000)
+    app = create_app(weights_dir=tiny_weights, max_pixels=1000)
     with own_client(app) as client:
         response = upload(client, painting)
         assert response.status_code == 400 and "exceeds the limit of 1,000 pixels" in response.json()["error"]
 
 
-def test_queue_position_cancel_and_shutdown(painting: Path) -> None:
-    app = create_app(weights_dir=WEIGHTS, steps_override=500)
+def test_queue_position_cancel_and_shutdown(tiny_weights: Path, painting: Path) -> None:
+    app = create_app(weights_dir=tiny_weights, steps_override=500)
     jobs = app.state.jobs
     with own_client(app) as client:
         first = upload(client, painting).json()["id"]
@@ -222,14 +213,14 @@ def test_finished_jobs_expire(client: TestClient, painting: Path) -> None:
     assert not folder.exists() and client.get(f"/api/jobs/{status['id']}").status_code == 404
 
 
-def test_serve_refuses_remote_host_without_allow_remote() -> None:
-    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--weights-dir", str(WEIGHTS)])
+def test_serve_refuses_remote_host_without_allow_remote(tiny_weights: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--weights-dir", str(tiny_weights)])
     assert result.exit_code == 1
     first = result.output.strip().splitlines()[0]
     assert first.startswith("Error: --host 0.0.0.0 is not a loopback address") and "--allow-remote" in first
 
 
-def test_serve_port_zero_prints_the_real_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_port_zero_prints_the_real_url(tiny_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
     bound: list[tuple] = []
@@ -240,11 +231,11 @@ def test_serve_port_zero_prints_the_real_url(monkeypatch: pytest.MonkeyPatch) ->
         self.config.app.state.jobs.close()
 
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
-    local = CliRunner().invoke(main, ["serve", "--port", "0", "--weights-dir", str(WEIGHTS)])
+    local = CliRunner().invoke(main, ["serve", "--port", "0", "--weights-dir", str(tiny_weights)])
     assert local.exit_code == 0, local.output
     host, port = bound[0][:2]
     assert host == "127.0.0.1" and port > 0 and f"http://127.0.0.1:{port}/" in local.output
-    remote = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "0", "--allow-remote", "--allowed-host", "studio.local", "--weights-dir", str(WEIGHTS)])
+    remote = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "0", "--allow-remote", "--allowed-host", "studio.local", "--weights-dir", str(tiny_weights)])
     assert remote.exit_code == 0 and "Warning: listening on 0.0.0.0" in remote.output
     assert f"http://studio.local:{bound[1][1]}/?token=" in remote.output
 
@@ -295,7 +286,7 @@ def test_uploads_are_decoded_only_by_the_worker(client: TestClient, painting: Pa
     assert decoded_in and set(decoded_in) == {"stylecloak-worker"}  # the request thread only read the header
 
 
-def test_header_checks_run_two_at_a_time(painting: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_header_checks_run_two_at_a_time(tiny_weights: Path, painting: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import stylecloak.web.app as web_app
 
     running, peak, lock = 0, 0, threading.Lock()
@@ -312,21 +303,21 @@ def test_header_checks_run_two_at_a_time(painting: Path, monkeypatch: pytest.Mon
         raise ImageError("stop here")  # nothing is queued
 
     monkeypatch.setattr(web_app, "probe_image", slow_probe)
-    app = create_app(weights_dir=WEIGHTS)
+    app = create_app(weights_dir=tiny_weights)
     codes = parallel_uploads(app, painting, 6)
     assert codes == [400] * 6 and peak == 2 and real is not slow_probe
 
 
-def test_queue_limit_holds_under_parallel_uploads(painting: Path) -> None:
-    app = create_app(weights_dir=WEIGHTS, steps_override=5000, max_queued=3)
+def test_queue_limit_holds_under_parallel_uploads(tiny_weights: Path, painting: Path) -> None:
+    app = create_app(weights_dir=tiny_weights, steps_override=5000, max_queued=3)
     codes = parallel_uploads(app, painting, 12)
     accepted = codes.count(202)
     assert 3 <= accepted <= 3 + 1  # the worker may have taken one job off the queue meanwhile
     assert codes.count(503) == 12 - accepted
 
 
-def test_cancelled_jobs_free_their_files_at_once(painting: Path) -> None:
-    app = create_app(weights_dir=WEIGHTS, steps_override=5000)
+def test_cancelled_jobs_free_their_files_at_once(tiny_weights: Path, painting: Path) -> None:
+    app = create_app(weights_dir=tiny_weights, steps_override=5000)
     jobs = app.state.jobs
     with own_client(app) as client:
         running = upload(client, painting).json()["id"]
@@ -341,8 +332,8 @@ def test_cancelled_jobs_free_their_files_at_once(painting: Path) -> None:
         assert [p.name for p in jobs.root.iterdir()] == [".lock"]
 
 
-def test_finished_jobs_are_capped_in_number_and_bytes(painting: Path) -> None:
-    app = create_app(weights_dir=WEIGHTS, steps_override=2, max_queued=1, max_jobs=2)
+def test_finished_jobs_are_capped_in_number_and_bytes(tiny_weights: Path, painting: Path) -> None:
+    app = create_app(weights_dir=tiny_weights, steps_override=2, max_queued=1, max_jobs=2)
     jobs = app.state.jobs
     with own_client(app) as client:
         ids = [wait(client, upload(client, painting).json()["id"])["id"] for _ in range(3)]
@@ -359,8 +350,8 @@ def test_finished_jobs_are_capped_in_number_and_bytes(painting: Path) -> None:
         assert full.status_code == 507 and "storage" in full.json()["error"]
 
 
-def test_file_limit_is_enforced_while_the_upload_streams() -> None:
-    app = create_app(weights_dir=WEIGHTS, max_upload_mb=1, max_files=20)
+def test_file_limit_is_enforced_while_the_upload_streams(tiny_weights: Path) -> None:
+    app = create_app(weights_dir=tiny_weights, max_upload_mb=1, max_files=20)
     sent = 0
     boundary = "b0undary"
 
@@ -418,7 +409,7 @@ def test_failed_save_names_the_users_file_and_leaves_nothing(client: TestClient,
     assert not folder.exists() or not list(folder.iterdir())  # no download, views or temporary files left
 
 
-def test_stale_server_folders_are_removed_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stale_server_folders_are_removed_at_start(tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     crashed = tmp_path / "stylecloak-web-crashed"
     (crashed / "upload-1").mkdir(parents=True)
@@ -427,18 +418,18 @@ def test_stale_server_folders_are_removed_at_start(tmp_path: Path, monkeypatch: 
     old.mkdir()
     recent.mkdir()
     os.utime(old, (time.time() - 2 * 86400,) * 2)
-    running = JobQueue(weights_dir=WEIGHTS)
+    running = JobQueue(weights_dir=tiny_weights)
     try:
         assert not crashed.exists() and not old.exists() and recent.exists() and running.root.exists()
-        JobQueue(weights_dir=WEIGHTS).close()  # a second server leaves the running one's folder alone
+        JobQueue(weights_dir=tiny_weights).close()  # a second server leaves the running one's folder alone
         assert running.root.exists()
     finally:
         running.close()
     assert not running.root.exists()
 
 
-def test_remote_mode_needs_the_token_for_every_request() -> None:
-    app = create_app(weights_dir=WEIGHTS, allowed_hosts=frozenset({"studio.local"}), require_token=True, token="secret-token")
+def test_remote_mode_needs_the_token_for_every_request(tiny_weights: Path) -> None:
+    app = create_app(weights_dir=tiny_weights, allowed_hosts=frozenset({"studio.local"}), require_token=True, token="secret-token")
     with TestClient(app, base_url="http://studio.local") as c:
         for path in ("/", "/api/options", "/static/app.js"):
             assert c.get(path).status_code == 401 and "token" in c.get(path).json()["error"]
@@ -457,8 +448,8 @@ def test_zip_entry_names_are_portable(client: TestClient, painting: Path) -> Non
         assert archive.namelist() == ["sketch_ v2_-protected.jpg"]
 
 
-def test_total_limit_message_is_not_rounded_down() -> None:
-    app = create_app(weights_dir=WEIGHTS, max_upload_mb=0.999, max_files=2)  # 3,143,630 bytes in all
+def test_total_limit_message_is_not_rounded_down(tiny_weights: Path) -> None:
+    app = create_app(weights_dir=tiny_weights, max_upload_mb=0.999, max_files=2)  # 3,143,630 bytes in all
     with own_client(app) as client:
         response = client.post("/api/jobs", content=b"x" * (4 * MB), headers={"content-type": "multipart/form-data; boundary=b"})
     assert response.status_code == 413 and "larger than 3.0 MB in total" in response.json()["error"]
@@ -474,9 +465,9 @@ def test_animated_gif_gets_one_warning(client: TestClient, painting: Path, tmp_p
     assert item["status"] == "done" and item["warning"] == "loop.gif: has 3 frames (animated or multi-page); only the first frame is protected and saved"
 
 
-def test_budget_words_use_the_distance_the_run_measured_in(painting: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_budget_words_use_the_distance_the_run_measured_in(tiny_weights: Path, painting: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "lpips", fake_module())  # "auto" resolves to LPIPS-AlexNet: Glaze's budget 0.05
-    app = create_app(weights_dir=WEIGHTS, steps_override=3)
+    app = create_app(weights_dir=tiny_weights, steps_override=3)
     with own_client(app) as client:
         (item,) = wait(client, upload(client, painting).json()["id"])["items"]
     assert item["status"] == "done" and item["summary"]["perceptual"] == "lpips-alex"
@@ -486,8 +477,8 @@ def test_budget_words_use_the_distance_the_run_measured_in(painting: Path, monke
     )
 
 
-def test_serve_remote_needs_an_allowed_host() -> None:
-    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--allow-remote", "--weights-dir", str(WEIGHTS)])
+def test_serve_remote_needs_an_allowed_host(tiny_weights: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--allow-remote", "--weights-dir", str(tiny_weights)])
     assert result.exit_code == 1 and "--allowed-host" in result.output
 
 
