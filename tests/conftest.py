@@ -1,7 +1,8 @@
 """Shared fixtures in two tiers: tiny random backbones and synthetic art that run anywhere, and the real
 weights and paintings from ../shared (never copied into the repo) for tests marked ``weights`` or ``paintings``.
 
-A test that needs missing data is skipped, and fails where CI=true: a CI run that skips is not a pass.
+A test that needs missing data is skipped, and fails where CI=true; there any other skip fails the run too:
+a CI run that skips is not a pass.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import PAINTINGS, SHARED, art, painting_crop, real_weights, tiny_backbone, to_tensor
+from helpers import PAINTINGS, SHARED, art, install_tiny_backbones, painting_crop, real_weights, to_tensor
 
-from stylecloak import backbones
 from stylecloak.styles import transfer
 
 torch.set_num_threads(2)
@@ -22,12 +22,25 @@ NEEDS = {"weights_dir": "weights", "painting_files": "paintings", "paintings_dir
 """Fixture -> the marker a test using it must carry."""
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
 def missing(what: str) -> None:
     """Skip for missing data, or fail in CI."""
     message = f"missing {what}"
-    if os.environ.get("CI", "").lower() == "true":
+    if in_ci():
         pytest.fail(f"{message} (a skip in CI is a failure)", pytrace=False)
     pytest.skip(message)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI, a run with skipped tests (a missing tool or package) fails; ``-rs`` lists why each was skipped."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if in_ci() and skipped and exitstatus == pytest.ExitCode.OK:
+        reporter.write_line(f"{skipped} skipped: a skip in CI is a failure", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -54,13 +67,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     transfer._style_cache = _STYLE_CACHES["tiny" if "tiny_weights" in getattr(item, "fixturenames", ()) else "real"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def offline():
+    """Tests never download: a backbone a test did not provide is an error naming the file, not a fetch."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STYLECLOAK_OFFLINE", "1")
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A weights folder whose every TAESD-family backbone is a seeded random one (:func:`helpers.tiny_backbone`),
     served from the loader's per-process cache: pass it wherever the real folder would go (in this process)."""
     folder = tmp_path_factory.mktemp("tiny-weights")
-    for name in backbones.TINY:
-        backbones._cache[(name, str(folder), "cpu")] = tiny_backbone(name)
+    install_tiny_backbones(folder)
     return folder
 
 

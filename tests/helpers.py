@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from stylecloak import backbones
 from stylecloak.backbones import TINY, Backbone, taesd
 from stylecloak.backbones.weights import cache_dir
 from stylecloak.sample import paint_sample
@@ -44,6 +45,13 @@ def tiny_backbone(name: str, seed: int = 0) -> Backbone:
             last.weight.mul_(0.2 / out.std())
             last.bias.add_(0.5 - dec(enc(torch.rand(2, 3, 64, 64))).mean())
     return Backbone(name, enc, dec, spec.factor)
+
+
+def install_tiny_backbones(folder: Path) -> None:
+    """Make every TAESD-family backbone "loaded from" ``folder`` a tiny one, in this process: the loader's cache
+    answers for it, so nothing is read from ``folder``."""
+    for name in TINY:
+        backbones._cache[(name, str(folder), "cpu")] = tiny_backbone(name)
 
 
 def art(size: int, seed: int = 0) -> Image.Image:

@@ -102,6 +102,7 @@ def weight_server(tmp_path, monkeypatch):
         torch.save(getattr(tiny_backbone(name), part).state_dict(), path)
         monkeypatch.setitem(weights.SHA256, path.name, hashlib.sha256(path.read_bytes()).hexdigest())
     monkeypatch.setattr(backbones, "_cache", {})
+    monkeypatch.delenv("STYLECLOAK_OFFLINE")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -140,6 +141,7 @@ def test_tampered_download_is_rejected(weight_server, isolated_cache, monkeypatc
 
 
 def test_unreachable_server_is_a_weights_error(isolated_cache, monkeypatch):
+    monkeypatch.delenv("STYLECLOAK_OFFLINE")
     monkeypatch.setenv("STYLECLOAK_WEIGHTS_URL", "http://127.0.0.1:9")
     with pytest.raises(WeightsError, match="taef1_encoder.pth"):
         weights.resolve("taef1_encoder.pth", progress=lambda *a: None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import painting_crop, portfolio_folder
+from helpers import install_tiny_backbones, painting_crop, portfolio_folder
 
 from stylecloak import ProtectSettings
 from stylecloak.cli import main
@@ -33,8 +33,14 @@ def art(tmp_path, art_files):
 
 
 @pytest.fixture()
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+def local_ray(tiny_weights, monkeypatch):
+    """A local Ray cluster whose workers, like this process, find tiny backbones in ``tiny_weights``."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))  # the workers import the tests' helpers
+
+    def install() -> None:
+        install_tiny_backbones(tiny_weights)
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"worker_process_setup_hook": install})
     yield
     ray.shutdown()
 
@@ -43,12 +49,11 @@ def images(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".stylecloak" not in p.parts}
 
 
-@pytest.mark.weights
-def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp_path, weights_dir, local_ray):
+def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp_path, tiny_weights, local_ray):
     outputs = {}
     for engine in (["--engine", "local"], ["--engine", "ray", "--workers", "2"]):
         out = tmp_path / engine[1]
-        res = CliRunner().invoke(main, ["protect", str(art), "--out", str(out), "--weights-dir", str(weights_dir), *FAST, *engine])
+        res = CliRunner().invoke(main, ["protect", str(art), "--out", str(out), "--weights-dir", str(tiny_weights), *FAST, *engine])
         assert res.exit_code == 1, res.output  # the broken file
         assert "broken.png" in res.output and "3 protected, 0 already done, 1 failed" in res.output
         outputs[engine[1]] = images(out)
@@ -56,13 +61,12 @@ def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp
     assert outputs["ray"] == outputs["local"]
 
     # the driver's journal lets a rerun skip everything, on either engine
-    res = CliRunner().invoke(main, ["protect", str(art), "--out", str(tmp_path / "ray"), "--weights-dir", str(weights_dir), *FAST, "--engine", "ray", "--workers", "2"])
+    res = CliRunner().invoke(main, ["protect", str(art), "--out", str(tmp_path / "ray"), "--weights-dir", str(tiny_weights), *FAST, "--engine", "ray", "--workers", "2"])
     assert "0 protected, 3 already done, 1 failed" in res.output and res.exit_code == 1
 
 
-@pytest.mark.weights
-def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_path, weights_dir, local_ray):
-    spec = ProtectorSpec(ProtectSettings(quality="fast", target_style="mosaic", overrides={"steps": 12}), weights_dir)
+def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_path, tiny_weights, local_ray):
+    spec = ProtectorSpec(ProtectSettings(quality="fast", target_style="mosaic", overrides={"steps": 12}), tiny_weights)
     task = Task(0, art / "a.png", tmp_path / "ray" / "a.png")
     expected = next(LocalEngine(spec.build()).run([Task(0, task.input, tmp_path / "local" / "a.png")], "mosaic", on_start=lambda t: None))
     killed = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import PAINTINGS, painting_crop, to_tensor
+from helpers import painting_crop, to_tensor
 
 from stylecloak import protectability
 from stylecloak.hardset import hard_set
@@ -66,17 +66,19 @@ def test_after_protecting_the_measured_tp_decides(calibrated, monkeypatch):
     assert "--intensity high is not expected to help much: ~0.11" in text
 
 
-def test_estimate_is_a_trial_cloak_that_moves_the_view(tiny_weights, tmp_path):
+@pytest.mark.weights
+@pytest.mark.paintings
+def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, paintings_dir, tmp_path):
     """Protector.estimate runs the trial (TP > 0 on a painting, lower on a flat poster) and leaves the file untouched."""
     from stylecloak.api import Protector
     from stylecloak.config import ProtectSettings
     from stylecloak.hardset import draw
 
     painting, poster = tmp_path / "painting.png", tmp_path / "poster.png"
-    painting_crop(PAINTINGS / "claude-monet" / "bordighera.jpg", 96).save(painting)
+    painting_crop(paintings_dir / "claude-monet" / "bordighera.jpg", 96).save(painting)
     draw("poster", 96).image.save(poster)
     before = painting.read_bytes()
-    protector = Protector(ProtectSettings(target_style="woodcut", perceptual="efficientnet"), weights_dir=tiny_weights)
+    protector = Protector(ProtectSettings(target_style="woodcut", perceptual="efficientnet"), weights_dir=weights_dir)
     rich, flat = protector.estimate(painting), protector.estimate(poster)
     assert painting.read_bytes() == before
     assert rich.pilot > 0.1 and flat.pilot < rich.pilot, (rich, flat)
@@ -84,7 +86,7 @@ def test_estimate_is_a_trial_cloak_that_moves_the_view(tiny_weights, tmp_path):
     assert rich.side == 96 and rich.expected("default") == pytest.approx(a + b * rich.pilot + c * protectability.size_term(96))
 
 
-def test_check_command_estimates_each_file_and_reports_a_bad_one(tiny_weights, tmp_path):
+def test_check_command_estimates_each_file_and_reports_a_bad_one(tiny_weights, art_files, tmp_path):
     from click.testing import CliRunner
 
     from stylecloak.cli import main
@@ -92,7 +94,7 @@ def test_check_command_estimates_each_file_and_reports_a_bad_one(tiny_weights, t
 
     (tmp_path / "art").mkdir()
     draw("poster", 64).image.save(tmp_path / "art" / "poster.png")
-    painting_crop(PAINTINGS / "claude-monet" / "bordighera.jpg", 64).save(tmp_path / "art" / "bordighera.png")
+    painting_crop(art_files[0], 64).save(tmp_path / "art" / "bordighera.png")
     (tmp_path / "art" / "broken.png").write_bytes(b"not a png")
     report = tmp_path / "estimate.json"
     args = ["check", str(tmp_path / "art"), "--style", "woodcut", "--report", str(report), "--weights-dir", str(tiny_weights)]

@@ -44,21 +44,21 @@ def test_builtin_library_has_at_least_16_distinct_deterministic_styles():
 
 
 @pytest.fixture(scope="module")
-def monet_images(art_files):
-    return [to_tensor(painting_crop(p, 96)) for p in art_files if "claude-monet" in str(p)][:4]
+def artist_images(art_files):
+    return [to_tensor(painting_crop(p, 96)) for p in art_files]
 
 
-def test_profile_is_created_once_and_reused(tiny_weights, monet_images, tmp_path):
+def test_profile_is_created_once_and_reused(tiny_weights, artist_images, tmp_path):
     protector = Protector(ProtectSettings(), weights_dir=tiny_weights)
     path = tmp_path / "artist.json"
-    first = protector.choose_target(monet_images, artist="monet", profile=path)
-    distances = style_distances(protector.renderer, monet_images, protector.styles)
+    first = protector.choose_target(artist_images, artist="monet", profile=path)
+    distances = style_distances(protector.renderer, artist_images, protector.styles)
     assert first.distances == pytest.approx(distances, rel=1e-4)
     lo, hi = np.percentile(list(distances.values()), [50, 75])
     assert lo - 1e-6 <= distances[first.target_style] <= hi + 1e-6
     assert load_profile(path).target_style == first.target_style
     # a later run with other images keeps the artist's target
-    again = protector.choose_target(monet_images[:1], artist="monet", profile=path)
+    again = protector.choose_target(artist_images[:1], artist="monet", profile=path)
     assert again.target_style == first.target_style
 
 

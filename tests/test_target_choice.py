@@ -56,7 +56,7 @@ def test_cli_api_and_web_choose_the_same_target_for_the_same_images(tmp_path, ar
     art = tmp_path / "art"
     art.mkdir()
     painting_crop(art_files[0], 640).save(art / "a.png")  # above the analysis size: the entry points once differed here
-    painting_crop(art_files[5], 96).save(art / "b.png")
+    painting_crop(art_files[3], 96).save(art / "b.png")
     images = sorted(art.iterdir())
     monkeypatch.setattr(Protector, "protect", _stop)
 
