@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import PAINTINGS, SHARED, art, install_tiny_backbones, painting_crop, real_weights, to_tensor
+from helpers import PAINTINGS, SHARED, install_tiny_backbones, painting_crop, real_weights, to_tensor
 
+from stylecloak.sample import paint_sample
 from stylecloak.styles import transfer
 
 torch.set_num_threads(2)
@@ -122,11 +123,11 @@ def art_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("art")
     files = [folder / f"art-{seed}.jpg" for seed in range(4)]
     for seed, path in enumerate(files):
-        art(256, seed).save(path, quality=95)
+        paint_sample(256, seed).save(path, quality=95)
     return files
 
 
 @pytest.fixture(scope="session")
 def small_art() -> torch.Tensor:
     """A 128 px synthetic painting as (1,3,128,128) in [0, 1]."""
-    return to_tensor(painting_crop(art(171), 128))
+    return to_tensor(painting_crop(paint_sample(171), 128))

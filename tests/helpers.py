@@ -15,7 +15,6 @@ from torch import nn
 from stylecloak import backbones
 from stylecloak.backbones import TINY, Backbone, taesd
 from stylecloak.backbones.weights import cache_dir
-from stylecloak.sample import paint_sample
 
 SHARED = Path(os.environ.get("STYLECLOAK_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 """The shared data folder beside the repository (weights, paintings; $STYLECLOAK_SHARED elsewhere): read from,
@@ -35,15 +34,14 @@ def tiny_backbone(name: str, seed: int = 0) -> Backbone:
     """A TAESD-family backbone of the published architecture with seeded random weights, its decoder's last
     convolution scaled so decoded images spread around mid-grey (not clamped to black) like a trained one."""
     spec = TINY[name]
-    torch.manual_seed(seed)
-    enc = taesd.encoder_f32(spec.latent_channels) if spec.factor == 32 else taesd.encoder(spec.latent_channels, spec.taef2_pool)
-    dec = taesd.decoder(spec.latent_channels, spec.taef2_pool) if spec.has_decoder else None
-    if dec is not None:
-        with torch.no_grad():
-            last = dec[-1]
-            out = dec(enc(torch.rand(2, 3, 64, 64)))
-            last.weight.mul_(0.2 / out.std())
-            last.bias.add_(0.5 - dec(enc(torch.rand(2, 3, 64, 64))).mean())
+    with torch.random.fork_rng(), torch.no_grad():  # the global random state is left as it was
+        torch.manual_seed(seed)
+        enc = taesd.encoder_f32(spec.latent_channels) if spec.factor == 32 else taesd.encoder(spec.latent_channels, spec.taef2_pool)
+        dec = taesd.decoder(spec.latent_channels, spec.taef2_pool) if spec.has_decoder else None
+        if dec is not None:
+            images = torch.rand(2, 3, 64, 64)
+            dec[-1].weight.mul_(0.2 / dec(enc(images)).std())
+            dec[-1].bias.add_(0.5 - dec(enc(images)).mean())
     return Backbone(name, enc, dec, spec.factor)
 
 
@@ -52,11 +50,6 @@ def install_tiny_backbones(folder: Path) -> None:
     answers for it, so nothing is read from ``folder``."""
     for name in TINY:
         backbones._cache[(name, str(folder), "cpu")] = tiny_backbone(name)
-
-
-def art(size: int, seed: int = 0) -> Image.Image:
-    """A synthetic painting (:func:`~stylecloak.sample.paint_sample`), ``size`` px wide and 3/4 as high."""
-    return paint_sample(size, seed)
 
 
 def painting_crop(source: Path | Image.Image, size: int) -> Image.Image:

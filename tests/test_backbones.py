@@ -9,13 +9,14 @@ import threading
 
 import pytest
 import torch
-from helpers import art, tiny_backbone
+from helpers import tiny_backbone
 
 from stylecloak import backbones
 from stylecloak.backbones import TINY, load_backbone, weights
 from stylecloak.backbones.base import Backbone
 from stylecloak.errors import ConfigError, WeightsError
 from stylecloak.perceptual import psnr
+from stylecloak.sample import paint_sample
 
 
 def gradient_image() -> torch.Tensor:
@@ -206,7 +207,7 @@ def test_cli_draws_weight_downloads_as_rich_bars(weight_server, isolated_cache, 
 
     _root, url = weight_server
     monkeypatch.setenv("STYLECLOAK_WEIGHTS_URL", url)
-    art(43).crop((0, 0, 32, 32)).save(tmp_path / "a.png")
+    paint_sample(43).crop((0, 0, 32, 32)).save(tmp_path / "a.png")
     args = ["protect", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--style", "mosaic", "--quality", "fast", "--steps", "1"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output

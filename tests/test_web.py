@@ -23,12 +23,13 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 import httpx
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from helpers import art, fake_module
+from helpers import fake_module
 
 from stylecloak.cli import main
 from stylecloak.errors import ImageError
 from stylecloak.io import read_xmp, xmp_values
 from stylecloak.protectability import Assessment
+from stylecloak.sample import paint_sample
 from stylecloak.styles import ArtistProfile, default_profile_path, save_profile
 from stylecloak.web import create_app
 from stylecloak.web.folders import portable_name
@@ -41,7 +42,7 @@ BASE = "http://127.0.0.1"
 @pytest.fixture(scope="module")
 def painting(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small JPEG of a synthetic painting (80×64 px)."""
-    small = art(256).resize((80, 64), Image.LANCZOS)
+    small = paint_sample(256).resize((80, 64), Image.LANCZOS)
     path = tmp_path_factory.mktemp("in") / "painting.jpg"
     small.save(path, quality=92)
     return path

@@ -24,8 +24,8 @@ pytest.importorskip("fastapi", reason="the web extra is not installed: pip insta
 uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is not installed: pip install 'stylecloak[web]'")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed: pip install playwright")
 
-from helpers import art
 
+from stylecloak.sample import paint_sample
 from stylecloak.web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def server(tiny_weights: Path, tmp_path: Path) -> Iterator[Served]:
 
 
 def test_protect_in_the_browser(server: Served, tmp_path: Path) -> None:
-    with art(256) as im:
+    with paint_sample(256) as im:
         im.thumbnail((128, 128), Image.LANCZOS)
         source = tmp_path / "my painting.jpg"
         im.save(source, quality=92)
