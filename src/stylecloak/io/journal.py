@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, ImageError
-from .metadata import xmp_values
+from .xmp import xmp_values
 from .read import read_xmp
 
 JOURNAL = Path(".stylecloak") / "done.jsonl"
