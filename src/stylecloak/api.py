@@ -34,7 +34,7 @@ from .styles import (
     ArtistProfile,
     Style,
     all_styles,
-    default_profile_path,
+    find_profile,
     get_style,
     load_profile,
     save_profile,
@@ -202,7 +202,7 @@ class Protector:
         """The artist's target style: from the profile if one exists, else chosen (Glaze §5.3) from
         :func:`style_sample` of ``images`` and saved. Every entry point (``protect()``, the CLI, the web app)
         decides here, so the same images and artist give the same target style in each."""
-        path = Path(profile) if profile else default_profile_path(artist)
+        path = Path(profile) if profile else find_profile(artist)
         existing = load_profile(path)
         if existing is not None:
             if existing.target_style not in self.styles:

@@ -11,7 +11,7 @@ Endpoints (all errors are JSON ``{"error": "..."}``)::
 
     GET    /                                  the page
     GET    /api/options                       presets, styles and limits for the page's controls
-    POST   /api/jobs                          multipart: files (1..max_files), intensity, quality, style, artist -> 202 status
+    POST   /api/jobs                          multipart: files (1..max_files), intensity, quality, style, artist, method, metadata, optout -> 202 status
     GET    /api/jobs/{job}                    status: queue position, per-image progress, numbers in plain words
     POST   /api/jobs/{job}/cancel             stop it (at the next optimisation step)
     DELETE /api/jobs/{job}                    cancel and delete its files
@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import GLAZE, INTENSITY, METHODS, QUALITY
 from ..errors import StylecloakError
-from ..io import probe_image
+from ..io import METADATA_MODES, OPTOUTS, probe_image
 from ..styles import all_styles
 from .jobs import AUTO, JobOptions, JobQueue, QueueFull, StorageFull
 from .uploads import MB, UploadError, receive, size_text
@@ -83,6 +83,17 @@ METHOD_HELP = {
     "glaze": "pull the model's view toward the target style (the default)",
     "mist": "pull it toward a fixed high-contrast pattern (Mist's textural loss; its diffusion-based loss cannot run here); the target style is not used",
     "photoguard": "pull it toward a flat grey image (PhotoGuard's encoder attack); the target style is not used",
+}
+METADATA_HELP = {
+    "minimal": "keep the colour profile, creator and copyright; drop GPS position, comments, descriptions, camera and software (the default)",
+    "strip": "keep only the colour profile",
+    "keep": "keep all of the original's metadata",
+}
+OPTOUT_HELP = {
+    "genai": "ask that it not be used to train generative AI (the default)",
+    "ai": "ask that it not be used to train any AI or machine-learning model",
+    "all": "ask that it not be data-mined at all, search-engine indexing included",
+    "none": "write no AI-training wish",
 }
 
 
@@ -162,6 +173,8 @@ def create_app(
             "qualities": [{"name": k, "help": QUALITY_HELP.get(k, "")} for k in QUALITY],
             "styles": [{"name": n, "help": s.description} for n, s in all_styles().items()],
             "methods": [{"name": k, "help": METHOD_HELP[k]} for k in METHODS],
+            "metadata": [{"name": k, "help": METADATA_HELP[k]} for k in METADATA_MODES],
+            "optouts": [{"name": k, "help": OPTOUT_HELP[k]} for k in OPTOUTS],
             "auto": AUTO,
             "limits": {"max_upload_mb": max_upload_mb, "max_pixels": max_pixels, "max_files": max_files},
         }
@@ -180,6 +193,8 @@ def create_app(
                 style=fields.get("style") or AUTO,
                 artist=(fields.get("artist") or "").strip() or "default",
                 method=fields.get("method") or GLAZE,
+                metadata=fields.get("metadata") or "minimal",
+                optout=fields.get("optout") or "genai",
             )
             options.check()
             if not upload.files:

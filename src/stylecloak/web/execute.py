@@ -16,7 +16,7 @@ from ..cloak import target_name, uses_style
 from ..errors import StylecloakError
 from ..io import IMAGE_EXTENSIONS, load_image
 from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, Task, run
-from ..styles import default_profile_path
+from ..styles import find_profile
 
 if TYPE_CHECKING:
     from ..api import Protector
@@ -32,6 +32,7 @@ def run_job(queue: JobQueue, job: Job) -> None:
     """Protect every image of ``job`` with its options; failures are recorded per image."""
     try:
         protector = queue.protector(job.options.intensity, job.options.quality, job.options.method)
+        protector = protector.with_output(metadata=job.options.metadata, optout=job.options.optout)
         style = target_name(job.options.method) or job.options.style
         if style == AUTO:
             queue.update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
@@ -110,4 +111,4 @@ def _message(queue: JobQueue, job: Job, index: int, entry: BatchItem) -> str:
 
 
 def _profile(queue: JobQueue, artist: str) -> Path | None:
-    return queue.profile_dir / default_profile_path(artist).name if queue.profile_dir else None
+    return find_profile(artist, queue.profile_dir) if queue.profile_dir else None

@@ -54,10 +54,12 @@ async function loadOptions() {
   fillSelect($("quality"), o.qualities, "default");
   fillSelect($("style"), [{ name: o.auto, label: "auto (from the artist profile)" }, ...o.styles], o.auto);
   fillSelect($("method"), o.methods, "glaze");
+  fillSelect($("metadata"), o.metadata, "minimal");
+  fillSelect($("optout"), o.optouts, "genai");
   const mp = Math.round(o.limits.max_pixels / 1e6);
   $("limits").textContent =
     `PNG, JPEG, WebP, TIFF, BMP or GIF · up to ${o.limits.max_upload_mb} MB and ${mp} megapixels each · ` +
-    `${o.limits.max_files} images per job. Protected copies keep the size, format and metadata.`;
+    `${o.limits.max_files} images per job. Protected copies keep the size and format.`;
   updateHelp();
 }
 
@@ -76,6 +78,8 @@ function updateHelp() {
       : `Style ${style}: ${find(o.styles, style)}`,
   ];
   if (method !== "glaze") lines.push(`Method ${method}: ${find(o.methods, method)}.`);
+  lines.push(`Metadata ${$("metadata").value}: ${find(o.metadata, $("metadata").value)}.`);
+  lines.push(`AI training ${$("optout").value}: ${find(o.optouts, $("optout").value)}.`);
   $("choice-help").replaceChildren(...lines.map((text) => el("li", { textContent: text })));
 }
 
@@ -149,7 +153,7 @@ async function submit(event) {
   if (!state.files.length || state.uploading) return;
   const files = state.files;
   const form = new FormData();
-  for (const name of ["intensity", "quality", "style", "artist", "method"]) form.append(name, $(name).value);
+  for (const name of ["intensity", "quality", "style", "artist", "method", "metadata", "optout"]) form.append(name, $(name).value);
   for (const file of files) form.append("files", file, file.name);
   state.files = [];
   state.uploading = true;
@@ -325,7 +329,7 @@ function result(item) {
 
 document.addEventListener("DOMContentLoaded", () => {
   setupDrop();
-  for (const id of ["intensity", "quality", "style", "method"]) $(id).addEventListener("change", updateHelp);
+  for (const id of ["intensity", "quality", "style", "method", "metadata", "optout"]) $(id).addEventListener("change", updateHelp);
   $("upload-form").addEventListener("submit", submit);
   loadOptions().catch((error) => showError(`Cannot reach the server: ${error.message}`));
 });
