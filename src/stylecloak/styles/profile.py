@@ -63,24 +63,31 @@ def find_profile(artist: str = "default", folder: str | Path | None = None) -> P
     of non-Latin letters or punctuation shared, like ``_.json``). An earlier file that is not adopted is named in a
     one-line notice (logged), with how to use it anyway."""
     path = default_profile_path(artist, folder)
-    old = path.with_name(f"{re.sub(r'[^A-Za-z0-9._-]+', '_', artist) or 'default'}.json")
-    if path.exists() or not old.is_file():
+    if path.exists():
         return path
-    try:
-        previous = load_profile(old)
-    except ConfigError:
-        return path
-    if previous is None:
-        return path
-    shared = not re.search(r"[A-Za-z0-9]", old.stem)
-    if not shared and unicodedata.normalize("NFC", previous.artist) == unicodedata.normalize("NFC", artist):
-        return old
-    whose = "an earlier profile shared by artists whose names have no Latin letters" if shared else "an earlier profile"
-    log.warning(
-        "%s: %s, made for %r (target style %s), is not used for %r; a new profile is chosen; pass --profile %s to keep that target style",
-        old, whose, previous.artist, previous.target_style, artist, old,
-    )
+    name = unicodedata.normalize("NFC", artist)
+    forms = (artist, name, unicodedata.normalize("NFD", artist))  # the name as typed then, in either form
+    for old in dict.fromkeys(_earlier_path(path.parent, form) for form in forms):
+        try:
+            previous = load_profile(old) if old.is_file() else None
+        except ConfigError:
+            continue
+        if previous is None:
+            continue
+        shared = not re.search(r"[A-Za-z0-9]", old.stem)
+        if not shared and unicodedata.normalize("NFC", previous.artist) == name:
+            return old
+        whose = "an earlier profile shared by artists whose names have no Latin letters" if shared else "an earlier profile"
+        log.warning(
+            "%s: %s, made for %r (target style %s), is not used for %r; a new profile is chosen; pass --profile %s to keep that target style",
+            old, whose, previous.artist, previous.target_style, artist, old,
+        )
     return path
+
+
+def _earlier_path(folder: Path, artist: str) -> Path:
+    """Where the earlier scheme saved the profile of ``artist`` (a file that several names could share)."""
+    return folder / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', artist) or 'default'}.json"
 
 
 def load_profile(path: str | Path) -> ArtistProfile | None:
