@@ -227,3 +227,41 @@ def test_dependencies_follow_the_packaging_rules():
     extras = project["optional-dependencies"]
     assert "matplotlib" not in core and any(d.startswith("matplotlib") for d in extras["plot"])
     assert any(d.startswith("lpips") for d in extras["lpips"]) and "pillow>=11.1" in project["dependencies"]
+
+
+def test_protect_writes_only_the_metadata_chosen(tmp_path, weights_dir):
+    """End to end: by default no GPS, free text or target in the outputs, the opt-out in; a JPEG whose XMP cannot fit
+    is protected with a warning; every choice spelled out on the command line lands in the file."""
+    from test_metadata import SECRET, artwork, big_xmp_jpeg
+
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    artwork(originals, "PNG", ".png")
+    big_xmp_jpeg(originals)
+    before = snapshot(originals)
+    common = ["--quality", "fast", "--steps", "2", "--style", "mosaic", "--artist", "Ada", "--weights-dir", str(weights_dir)]
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    res = run_cli("protect", str(originals), "--out", str(out), "--report", str(report), *common)
+    assert res.exit_code == 0, res.output
+    with Image.open(out / "art.png") as im:
+        assert not im.getexif().get_ifd(0x8825) and SECRET not in str(im.info) and im.info["Author"] == "Ada Painter"
+    for name in ("art.png", "big.jpg"):
+        packet = read_xmp(out / name) or b""
+        assert b"DMI-PROHIBITED-GENAIMLTRAINING" in packet and b"mosaic" not in packet and b"Ada<" not in packet
+    journal = [json.loads(line) for line in (out / ".stylecloak" / "done.jsonl").read_text().splitlines()]
+    assert {j["targetStyle"] for j in journal} == {"mosaic"}  # recorded where audit finds it...
+    assert json.loads(report.read_text())["provenance"]["targetStyle"] == "mosaic"  # ...and in the report
+
+    out, report = tmp_path / "kept", tmp_path / "kept.json"
+    chosen = ["--metadata", "keep", "--optout", "all", "--creator", "Ada Lovelace", "--rights", "© Ada", "--record-settings"]
+    res = run_cli("protect", str(originals / "big.jpg"), "--out", str(out), "--report", str(report), *chosen, *common)
+    assert res.exit_code == 0, res.output
+    assert "big.jpg: its XMP metadata" in res.output and "too large for a JPEG" in res.output
+    assert "too large for a JPEG" in json.loads(report.read_text())["images"][0]["warning"]
+    packet = read_xmp(out / "big.jpg") or b""
+    assert b"ldf/vocab/DMI-PROHIBITED<" in packet and b"Ada Lovelace" in packet and b"\xc2\xa9 Ada" in packet
+    assert xmp_values(packet)["targetStyle"] == "mosaic"
+    assert snapshot(originals) == before
+
+    res = run_cli("protect", str(originals), "--out", str(tmp_path / "o3"), "--no-optout-metadata", "--optout", "ai", *common)
+    assert res.exit_code == 1 and "--no-optout-metadata means --optout none" in res.output
