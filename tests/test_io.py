@@ -19,11 +19,9 @@ from stylecloak.io import (
     load_image,
     output_path,
     output_suffix,
-    read_xmp,
     save_image,
     to_pil,
     xmp_optout_packet,
-    xmp_values,
 )
 
 PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"

@@ -20,7 +20,14 @@ from PIL import Image, ImageCms, PngImagePlugin
 
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError
-from stylecloak.io import NS_STYLECLOAK, LoadedImage, OutputMetadata, load_image, read_xmp, save_image
+from stylecloak.io import (
+    NS_STYLECLOAK,
+    LoadedImage,
+    OutputMetadata,
+    load_image,
+    read_xmp,
+    save_image,
+)
 from stylecloak.io.metadata import output_xmp
 from stylecloak.io.xmp import JPEG_XMP_MAX, PLUS_VOCAB
 

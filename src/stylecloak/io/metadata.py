@@ -13,7 +13,21 @@ from PIL import Image, JpegImagePlugin
 
 from stylecloak.errors import ConfigError
 
-from .xmp import APP1_XMP, NS_DC, NS_PLUS, NS_RDF, NS_RIGHTS, NS_STYLECLOAK, NS_TDM, LangAlt, Seq, XmpValue, has_properties, optout_properties, xmp_packet
+from .xmp import (
+    APP1_XMP,
+    NS_DC,
+    NS_PLUS,
+    NS_RDF,
+    NS_RIGHTS,
+    NS_STYLECLOAK,
+    NS_TDM,
+    LangAlt,
+    Seq,
+    XmpValue,
+    has_properties,
+    optout_properties,
+    xmp_packet,
+)
 
 ORIENTATION = 0x0112
 ARTIST, COPYRIGHT = 0x013B, 0x8298

@@ -9,7 +9,14 @@ from .library import (
     get_style,
     parse_style_dirs,
 )
-from .profile import ArtistProfile, default_profile_path, find_profile, load_profile, profile_key, save_profile
+from .profile import (
+    ArtistProfile,
+    default_profile_path,
+    find_profile,
+    load_profile,
+    profile_key,
+    save_profile,
+)
 from .selection import choose_target, select_target, style_distances
 from .transfer import LatentStats, adain, image_stats, style_stats, style_transfer
 
