@@ -163,8 +163,6 @@ class ProtectSettings:
 
     def output_metadata(self, provenance: dict[str, str] | None = None) -> OutputMetadata:
         """What the outputs carry besides pixels; *provenance* is written only with ``record_settings``."""
-        if not isinstance(self.optout, str):
-            raise ConfigError(f"optout={self.optout!r}: give one of genai, ai, all, none")
         record = dict(provenance or {}) if self.record_settings else {}
         return OutputMetadata(self.metadata, self.optout, self.creator, self.rights, record)
 
