@@ -132,8 +132,8 @@ async def receive(
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError:
-        raise UploadError(400, "The upload is not valid multipart/form-data.") from None
+    except MultipartParseError as exc:
+        raise UploadError(400, f"The upload is not valid multipart/form-data ({str(exc).lower() or 'cannot be parsed'}).") from None
     finally:
         if sink is not None:
             sink.close()
