@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 REQUIRED = ("bench", "commit", "date", "machine", "rows")
+FENCE = re.compile(r"(^```.*?^```[^\n]*$)", re.S | re.M)
 MARKER = re.compile(r"<!-- table: (?P<name>[\w.-]+)(?: (?P<view>[\w-]+))? -->\n(?P<body>.*?)<!-- /table -->", re.S)
 
 Column = tuple[str, str, str]
@@ -165,7 +166,8 @@ def update(text: str, where: str) -> str:
         view = f" {m['view']}" if m["view"] else ""
         return f"<!-- table: {m['name']}{view} -->\n{body}<!-- /table -->"
 
-    return MARKER.sub(one, text)
+    parts = FENCE.split(text)  # odd parts are fenced code blocks, where markers are examples, not tables
+    return "".join(part if i % 2 else MARKER.sub(one, part) for i, part in enumerate(parts))
 
 
 def documents() -> list[Path]:

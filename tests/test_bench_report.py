@@ -106,3 +106,11 @@ def test_results_record_says_where_it_ran():
     record = common.results_record("demo", [{"a": 1}], settings={"x": 2})
     assert {"bench", "command", "commit", "date", "machine", "rows", "settings"} <= set(record)
     assert record["machine"]["torch"] and record["rows"] == [{"a": 1}]
+
+
+def test_markers_inside_code_blocks_are_left_alone(results, tmp_path):
+    example = "```markdown\n<!-- table: nowhere -->\n<!-- /table -->\n```\n\n"
+    doc = tmp_path / "doc.md"
+    doc.write_text(example + STALE)
+    assert report.main([str(doc)]) == 0
+    assert doc.read_text().startswith(example) and "| local | 243.3 |" in doc.read_text()
