@@ -131,7 +131,7 @@ RESULTS = sorted((Path(__file__).resolve().parents[1] / "bench" / "results").glo
 
 
 def measured_rows() -> list[dict]:
-    """The rows of the committed ``bench/styles_report.py`` runs (README, "Hard styles") of the shipped code:
+    """The rows of the committed ``bench/styles_report.py`` runs (docs/evaluation.md) of the shipped code:
     measured TP per image, with the trial cloak's TP (``bench/fit_estimate.py``)."""
     rows = [{**r, "size": d["size"]} for d in (json.loads(f.read_text()) for f in RESULTS) for r in d["rows"]]
     return [r for r in rows if r["config"] == "default"]

@@ -42,7 +42,7 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, al
     \b
     Examples:
       stylecloak serve
-      stylecloak serve --port 0 --weights-dir ../shared/models
+      stylecloak serve --port 0 --weights-dir ~/models
       stylecloak serve --host 0.0.0.0 --allow-remote --allowed-host studio.local
     """
     remote = not is_loopback(host)
