@@ -98,7 +98,7 @@ def save_image(
     ``.gif`` path becomes ``.png``. JPEG uses quality ≥95 and the input's chroma
     subsampling; PNG, WebP and TIFF are lossless. *metadata* (default: ``minimal`` with the
     ``genai`` opt-out) decides what of the input's metadata is kept and which XMP is added
-    (BMP holds no metadata). XMP too large for the format is left out and reported to *warn*
+    (BMP holds dpi only). XMP too large for the format is left out and reported to *warn*
     (default: the log), never an error. The input file is never written to.
     """
     fmt = _output_format(format or image.format, path)
