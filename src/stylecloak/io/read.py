@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from stylecloak.errors import ImageError
 
 from .metadata import ORIENTATION, collect_metadata, xmp_bytes
+from .pngdata import check_png_complete
 
 MIN_SIDE = 16
 MAX_PIXELS = 100_000_000
@@ -139,6 +140,8 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         if im.tell() != 0:
             im.seek(0)
         im.load()
+        if path is not None and im.format == "PNG":
+            check_png_complete(path)
         transposed = _orientation(im) in range(2, 9)
         final = ImageOps.exif_transpose(im) if transposed else im
         rgb, alpha, bits16 = _pixels(final)
