@@ -17,6 +17,9 @@ from .metadata import xmp_values
 from .read import read_xmp
 
 JOURNAL = Path(".stylecloak") / "done.jsonl"
+CLAIMS = Path(".stylecloak") / "claimed.jsonl"
+"""The files each batch was about to write, one JSON string a line, so that a file written just before a
+crash (and not yet journalled) still counts as stylecloak's own."""
 
 
 def file_hash(path: Path) -> str:
@@ -33,32 +36,33 @@ class Journal:
 
     Each line: input_sha256, settings (hash), output, its ``path`` relative to the output folder, the
     ``views`` written with it, and :func:`~stylecloak.api.provenance`'s targetStyle, method and backbones.
-    A ``claim`` line lists the files a batch is about to write, so that a file written just before a
-    crash still counts as stylecloak's own. Paths are compared resolved, however ``--out`` is spelled;
-    lines of older versions (no ``path``) count too, their ``output`` resolved when read.
+    :data:`CLAIMS` lists the files a batch is about to write. Paths are compared resolved, however ``--out``
+    is spelled; lines of older versions (no ``path``) count too, their ``output`` resolved when read.
     """
 
     def __init__(self, out_dir: Path):
         self.folder = Path(out_dir).resolve()
         self.path = Path(out_dir) / JOURNAL
+        self.claims = Path(out_dir) / CLAIMS
         self.done: dict[tuple[str, str], str] = {}
         self.ours: set[str] = set()
         """Every file stylecloak wrote or claimed here, as :meth:`key` gives it."""
         self.entries: list[dict] = []
-        if self.path.exists():
-            for line in self.path.read_text(errors="replace").splitlines():
-                try:
-                    entry = json.loads(line)
-                    if "claim" in entry:
-                        self.ours.update(str(p) for p in entry["claim"])
-                        continue
-                    path = entry.get("path") or self.key(Path(entry["output"]))
-                    self.done[(entry["input_sha256"], entry["settings"])] = path
-                except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                    continue
-                self.ours.add(path)
-                self.ours.update(str(p) for p in (entry.get("views") or {}).values())
-                self.entries.append(entry)
+        for line in _lines(self.claims):
+            try:
+                self.ours.add(str(json.loads(line)))
+            except json.JSONDecodeError:
+                continue
+        for line in _lines(self.path):
+            try:
+                entry = json.loads(line)
+                path = entry.get("path") or self.key(Path(entry["output"]))
+                self.done[(entry["input_sha256"], entry["settings"])] = path
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                continue
+            self.ours.add(path)
+            self.ours.update(str(p) for p in (entry.get("views") or {}).values())
+            self.entries.append(entry)
 
     def key(self, path: Path) -> str:
         """``path`` resolved, relative to the output folder where it lies inside it (POSIX form)."""
@@ -79,7 +83,7 @@ class Journal:
         """Record that this batch is about to write ``paths`` (before any is written)."""
         if paths:
             keys = [self.key(p) for p in paths]
-            self._append({"claim": keys})
+            _append(self.claims, keys)
             self.ours.update(keys)
 
     def add(self, digest: str, output: Path, record: dict[str, str], views: dict[str, Path] | None = None) -> None:
@@ -87,22 +91,27 @@ class Journal:
         entry = {"input_sha256": digest, "output": str(Path(output).resolve()), "path": self.key(output), **record}
         if views:
             entry["views"] = {kind: self.key(p) for kind, p in views.items()}
-        self._append(entry)
+        _append(self.path, [entry])
         self.done[(digest, record["settings"])] = entry["path"]
         self.ours.update([entry["path"], *entry.get("views", {}).values()])
         self.entries.append(entry)
 
-    def _append(self, entry: dict) -> None:
-        """One line, fsynced; a torn last line left by a crash is ended first so it cannot swallow this one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+b") as f:
-            torn = False
-            if f.seek(0, os.SEEK_END):
-                f.seek(-1, os.SEEK_END)
-                torn = f.read(1) != b"\n"
-            f.write((b"\n" if torn else b"") + json.dumps(entry).encode() + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+def _append(path: Path, values: list) -> None:
+    """``values`` as JSON lines, fsynced; a torn last line left by a crash is ended first so it cannot swallow them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        torn = False
+        if f.seek(0, os.SEEK_END):
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        f.write((b"\n" if torn else b"") + b"".join(json.dumps(v).encode() + b"\n" for v in values))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def recorded_provenance(cloaked: list[Path]) -> dict[str, str] | None:
