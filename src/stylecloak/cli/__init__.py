@@ -118,3 +118,4 @@ from . import check as _check  # noqa: F401
 from . import demo as _demo  # noqa: F401
 from . import protect as _protect  # noqa: F401
 from . import serve as _serve  # noqa: F401
+from . import verify as _verify  # noqa: F401

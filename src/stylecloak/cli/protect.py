@@ -68,7 +68,7 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
       stylecloak protect painting.jpg --out protected/
       stylecloak protect portfolio/ --out protected/ --artist me --quality fast
       stylecloak protect painting.jpg --out protected/ --method mist
-      STYLECLOAK_WEIGHTS=../shared/models stylecloak protect a.png --out o/ --report r.json
+      STYLECLOAK_WEIGHTS=~/models stylecloak protect a.png --out o/ --report r.json
       stylecloak protect /shared/art --out /shared/protected --engine ray --address auto --device cuda
     """
     try:
