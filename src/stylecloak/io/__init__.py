@@ -7,7 +7,6 @@ from .metadata import METADATA_MODES, OutputMetadata
 from .paths import (
     IMAGE_EXTENSIONS,
     check_out_dir,
-    check_output,
     iter_images,
     output_path,
     output_suffix,
@@ -35,7 +34,6 @@ __all__ = [
     "OutputMetadata",
     "atomic_file",
     "check_out_dir",
-    "check_output",
     "file_hash",
     "frames_warning",
     "iter_images",

@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from stylecloak.errors import ImageError
 
 from .metadata import ORIENTATION, collect_metadata, xmp_bytes
+from .pngdata import check_png_complete
 
 MIN_SIDE = 16
 MAX_PIXELS = 100_000_000
@@ -100,7 +101,7 @@ def _inspect(path: Path, max_pixels: int, decode: bool) -> tuple[str, int, int]:
         try:
             _check_size(str(path), *im.size, max_pixels)
             if decode:
-                im.load()
+                _load_whole(im, path)
         except ImageError:
             raise
         except Exception as exc:  # any parser failure on untrusted bytes is the file's fault
@@ -160,7 +161,7 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         frames = int(getattr(im, "n_frames", 1))
         if im.tell() != 0:
             im.seek(0)
-        im.load()
+        _load_whole(im, path)
         transposed = _orientation(im) in range(2, 9)
         final = ImageOps.exif_transpose(im) if transposed else im
         rgb, alpha, bits16 = _pixels(final)
@@ -180,6 +181,13 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         info=info,
         frames=frames,
     )
+
+
+def _load_whole(im: Image.Image, path: Path | None) -> None:
+    """Decode the frame; a PNG from a file must hold every row (Pillow fills missing ones with zeros)."""
+    im.load()
+    if path is not None and im.format == "PNG":
+        check_png_complete(path)
 
 
 def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
