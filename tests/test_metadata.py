@@ -5,7 +5,9 @@ The copies are written through the save path with a fake cloak, so these tests n
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -28,7 +30,7 @@ from stylecloak.io import (
     read_xmp,
     save_image,
 )
-from stylecloak.io.metadata import output_xmp
+from stylecloak.io.metadata import METADATA_MODES, output_xmp
 from stylecloak.io.xmp import JPEG_XMP_MAX, PLUS_VOCAB
 
 EXIFTOOL = shutil.which("exiftool")
@@ -238,3 +240,27 @@ def test_any_input_xmp_gives_well_formed_packets_with_the_optout(data: bytes, mo
         ET.fromstring(packet)  # well-formed XML, whatever the input held
         assert b"DMI-PROHIBITED-GENAIMLTRAINING" in packet
     assert output_xmp(data, OutputMetadata(mode=mode, optout="none")) in ([], [data])  # nothing added, junk not copied
+
+
+def _exif_with_thumbnail(thumbnail: bytes) -> bytes:
+    """EXIF whose IFD0 holds Artist and links to an IFD1 with a JPEG thumbnail, as cameras and editors write it."""
+    ifd0, ifd1 = 8, 8 + 2 + 12 + 4
+    data = ifd1 + 2 + 2 * 12 + 4
+    tiff = b"II*\x00" + struct.pack("<I", ifd0)
+    tiff += struct.pack("<H", 1) + struct.pack("<HHI", 0x013B, 2, 3) + b"me\x00\x00" + struct.pack("<I", ifd1)
+    tiff += struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, data) + struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail))
+    return b"Exif\x00\x00" + tiff + struct.pack("<I", 0) + thumbnail
+
+
+@pytest.mark.parametrize("mode", METADATA_MODES)
+def test_no_mode_copies_the_exif_thumbnail_of_the_uncloaked_original(tmp_path: Path, mode: str) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    thumbnail = buffer.getvalue()
+    src = tmp_path / "art.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(src, exif=_exif_with_thumbnail(thumbnail))
+    assert thumbnail[-64:] in src.read_bytes()
+    out = protect_copy(src, tmp_path / "out" / "art.jpg", OutputMetadata(mode=mode))
+    assert thumbnail[-64:] not in out.read_bytes()
+    if mode == "keep":
+        assert Image.open(out).getexif().get(0x013B) == "me"

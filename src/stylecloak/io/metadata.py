@@ -96,7 +96,7 @@ def xmp_bytes(src: Image.Image, final: Image.Image) -> bytes | None:
 def _exif_bytes(src: Image.Image, final: Image.Image, transposed: bool) -> bytes | None:
     raw = src.info.get("exif")
     if isinstance(raw, bytes) and raw:
-        raw = raw if raw.startswith(b"Exif\x00\x00") else b"Exif\x00\x00" + raw
+        raw = without_thumbnail(raw if raw.startswith(b"Exif\x00\x00") else b"Exif\x00\x00" + raw)
         if not transposed:
             return raw
         patched = _reset_orientation(raw)
@@ -109,6 +109,50 @@ def _exif_bytes(src: Image.Image, final: Image.Image, transposed: bool) -> bytes
         return exif.tobytes() if len(exif) else None
     except Exception:  # noqa: BLE001 -- malformed EXIF (any error Pillow raises) is dropped rather than failing the image
         return None
+
+
+THUMBNAIL_DATA = ((0x0201, 0x0202), (0x0111, 0x0117))
+"""IFD1 (offset tag, length tag) pairs that locate a thumbnail: JPEG interchange format, and strips."""
+
+
+def without_thumbnail(exif: bytes) -> bytes:
+    """*exif* (``Exif\\0\\0`` + TIFF) with its IFD1 thumbnail gone: a small copy of the *original*, uncloaked
+    pixels that would undo the protection. The thumbnail's bytes are zeroed in place and IFD0's link to IFD1 is
+    cut, so every other offset stays valid; EXIF that does not parse is returned unchanged."""
+    tiff = bytearray(exif[6:])
+    order = {b"II": "<", b"MM": ">"}.get(bytes(tiff[:2]))
+    try:
+        ifd0 = struct.unpack_from(order + "I", tiff, 4)[0] if order else 0
+        link = ifd0 + 2 + 12 * struct.unpack_from(order + "H", tiff, ifd0)[0] if order else 0
+        ifd1 = struct.unpack_from(order + "I", tiff, link)[0] if order else 0
+    except struct.error:
+        return exif
+    if not ifd1:
+        return exif
+    entries = _ifd_entries(tiff, order, ifd1)
+    for offsets, lengths in THUMBNAIL_DATA:
+        for start, size in zip(entries.get(offsets, ()), entries.get(lengths, ())):
+            tiff[start : start + size] = bytes(len(tiff[start : start + size]))
+    struct.pack_into(order + "I", tiff, link, 0)
+    return exif[:6] + bytes(tiff)
+
+
+def _ifd_entries(tiff: bytearray, order: str, offset: int) -> dict[int, tuple[int, ...]]:
+    """Tag -> its SHORT/LONG values, for the entries of the IFD at *offset* (others and broken ones are skipped)."""
+    found: dict[int, tuple[int, ...]] = {}
+    try:
+        for i in range(struct.unpack_from(order + "H", tiff, offset)[0]):
+            tag, kind, count = struct.unpack_from(order + "HHI", tiff, offset + 2 + 12 * i)
+            width = {3: 2, 4: 4}.get(kind)
+            if width is None or count > 4096:
+                continue
+            where = offset + 2 + 12 * i + 8
+            if count * width > 4:
+                where = struct.unpack_from(order + "I", tiff, where)[0]
+            found[tag] = struct.unpack_from(order + ("H" if width == 2 else "I") * count, tiff, where)
+    except struct.error:
+        pass
+    return found
 
 
 def _reset_orientation(exif: bytes) -> bytes | None:
