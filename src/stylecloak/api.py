@@ -56,7 +56,7 @@ RETRY_TEXTURE = 0.8
 """Art with a smaller share of textured area (:func:`~stylecloak.protectability.assess`) gets a second round when
 weak even at the PSNR floor: line art and flat colour measured 0.11–0.83, paintings and prints 0.88–1.0."""
 
-OUTPUT_CHOICES = frozenset({"metadata", "optout", "record_settings", "creator", "rights"})
+OUTPUT_CHOICES = frozenset({"metadata", "optout", "record_settings", "creator", "rights", "credentials"})
 """The :class:`ProtectSettings` fields that change only what an output's metadata says, never its pixels."""
 
 ArtistImage = LoadedImage | torch.Tensor | str | Path

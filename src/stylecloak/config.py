@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from .errors import ConfigError
 from .io import OutputMetadata
+from .io.credentials import Identity
 from .transforms import EOTSettings
 
 INTENSITY: dict[str, dict] = {
@@ -155,6 +156,9 @@ class ProtectSettings:
     """Written as the outputs' dc:creator (only when given)."""
     rights: str | None = None
     """Written as the outputs' dc:rights (only when given)."""
+    credentials: Identity | None = None
+    """Sign each output's Content Credentials (C2PA "no AI training", :mod:`~stylecloak.io.credentials`) with this
+    certificate and key; None: no credentials."""
 
     def __post_init__(self) -> None:
         check_method(self.method)
@@ -164,7 +168,7 @@ class ProtectSettings:
     def output_metadata(self, provenance: dict[str, str] | None = None) -> OutputMetadata:
         """What the outputs carry besides pixels; *provenance* is written only with ``record_settings``."""
         record = dict(provenance or {}) if self.record_settings else {}
-        return OutputMetadata(self.metadata, self.optout, self.creator, self.rights, record)
+        return OutputMetadata(self.metadata, self.optout, self.creator, self.rights, record, self.credentials)
 
     @property
     def cloak(self) -> CloakSettings:

@@ -13,6 +13,8 @@ from PIL import Image, JpegImagePlugin
 
 from stylecloak.errors import ConfigError
 
+from .credentials import Identity
+
 from .xmp import (
     APP1_XMP,
     NS_DC,
@@ -212,6 +214,8 @@ class OutputMetadata:
     rights: str | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     """Empty unless the artist asked for it (``--record-settings``): naming the target helps an adaptive mimic."""
+    credentials: Identity | None = None
+    """Sign Content Credentials (C2PA, :mod:`.credentials`) with this identity after everything else is written."""
 
     def __post_init__(self) -> None:
         if self.mode not in METADATA_MODES:

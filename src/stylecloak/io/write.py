@@ -34,6 +34,7 @@ from PIL import Image, PngImagePlugin
 
 from stylecloak.errors import ConfigError, ImageError
 
+from . import credentials
 from .atomic import atomic_file
 from .metadata import TIFF_LAYOUT_TAGS, OutputMetadata, output_info, output_xmp
 from .paths import IMAGE_EXTENSIONS, same_file
@@ -99,7 +100,8 @@ def save_image(
     subsampling; PNG, WebP and TIFF are lossless. *metadata* (default: ``minimal`` with the
     ``genai`` opt-out) decides what of the input's metadata is kept and which XMP is added
     (BMP holds dpi only). XMP too large for the format is left out and reported to *warn*
-    (default: the log), never an error. The input file is never written to.
+    (default: the log), never an error. With ``metadata.credentials`` the finished file is then signed
+    (:func:`~.credentials.sign`). The input file is never written to.
     """
     fmt = _output_format(format or image.format, path)
     dest = Path(path)
@@ -113,6 +115,12 @@ def save_image(
     xmp = _fitting_xmp(output_xmp(image.info.get("xmp"), choice), fmt, name_of(image), warn or log.warning)
     options = _save_options(output_info(image.info, choice.mode), fmt, mode, xmp)
     _atomic_save(pil, dest, fmt, options)
+    if choice.credentials is not None:
+        try:
+            credentials.sign(dest, image.path, choice.credentials)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
     return dest
 
 
