@@ -63,6 +63,31 @@ ArtistImage = LoadedImage | torch.Tensor | str | Path
 """An image of the artist for target selection: loaded, a (1,3,H,W) tensor in [0, 1], or a file or folder."""
 
 
+@dataclass(frozen=True)
+class SavedFile:
+    """A protected file as written: its size beside the input's, and what it achieves read back from disk."""
+
+    input_bytes: int | None
+    """None for an image that did not come from a file."""
+    output_bytes: int
+    target_progress: float | None
+    """TP of the file read back, the worst over the mimic sizes (``by_size``), as :attr:`ProtectResult.target_progress`."""
+    by_size: dict[int, float]
+    psnr_db: float
+    """PSNR of the file read back against the original."""
+
+    def summary(self) -> dict:
+        """The numbers, JSON-ready."""
+        tp = self.target_progress
+        return {
+            "input_bytes": self.input_bytes,
+            "output_bytes": self.output_bytes,
+            "target_progress": None if tp is None else round(tp, 4),
+            "target_progress_by_size": {str(k): round(v, 4) for k, v in self.by_size.items()},
+            "psnr_db": round(self.psnr_db, 2),
+        }
+
+
 @dataclass
 class ProtectResult:
     """A cloaked image and what it achieved."""
@@ -72,11 +97,13 @@ class ProtectResult:
     """(1,3,H,W) in [0, 1], quantised to 8 bits."""
     target_style: str
     target_progress: float
-    """TP = 1 − ‖Φ(x′)−t‖ / ‖Φ(x)−t‖ on the first backbone: the worst over the mimic sizes (``by_size``)."""
+    """TP = 1 − ‖Φ(x′)−t‖ / ‖Φ(x)−t‖ on the first backbone: the worst over the mimic sizes (``by_size``), of the
+    cloak rounded to 8 bits before the file is written (:attr:`saved` has the written file's)."""
     by_size: dict[int, float]
     """TP at each mimic view size (long side in px; sizes above the image's are measured once, at its own)."""
     perceptual_distance: float
     psnr_db: float
+    """PSNR of the 8-bit cloak against the original, before the file is written (:attr:`saved` has the written file's)."""
     seconds: float
     settings: ProtectSettings
     renderer: Backbone = field(repr=False)
@@ -90,6 +117,10 @@ class ProtectResult:
     """Share of the image with edges or texture to hide the cloak in (:func:`~stylecloak.protectability.assess`)."""
     warnings: list[str] = field(default_factory=list)
     """Plain-words warnings about the protection reached (weak protection and what may help)."""
+    score: Callable[[torch.Tensor], dict[int, float]] | None = field(default=None, repr=False)
+    """TP at each mimic size (as ``by_size``) of a full-resolution image (1,3,H,W) in [0, 1]."""
+    saved: SavedFile | None = None
+    """What the file :meth:`save` wrote last holds (None before saving)."""
 
     @cached_property
     def original_view(self) -> torch.Tensor:
@@ -109,7 +140,22 @@ class ProtectResult:
         """Write the cloaked image in the source's format and size (atomically), with the metadata the settings choose
         (:meth:`~stylecloak.config.ProtectSettings.output_metadata`); a warning (XMP left out) goes to ``warn``."""
         metadata = self.settings.output_metadata(provenance(self.settings, self.target_style))
-        return save_image(self.source, self.cloaked, path, metadata=metadata, warn=warn)
+        dest = save_image(self.source, self.cloaked, path, metadata=metadata, warn=warn)
+        self.saved = self._measure_saved(dest)
+        return dest
+
+    def _measure_saved(self, path: Path) -> SavedFile:
+        """The file at ``path`` read back: its bytes, and its TP and PSNR against the original (a JPEG or lossy WebP
+        loses some of the cloak in saving)."""
+        written = load_image(path).rgb
+        by_size = self.score(written) if self.score is not None else {}
+        return SavedFile(
+            input_bytes=self.source.path.stat().st_size if self.source.path is not None else None,
+            output_bytes=path.stat().st_size,
+            target_progress=min(by_size.values()) if by_size else None,
+            by_size=by_size,
+            psnr_db=float(psnr(self.source.rgb, written)),
+        )
 
     def preview(self) -> Image.Image:
         """Side by side: what the model sees in the original, in the cloaked image, and the target."""
@@ -147,7 +193,7 @@ class ProtectResult:
             "height": self.source.rgb.shape[-2],
             "texture": self.texture,
             "warnings": list(self.warnings),
-        }
+        } | ({"saved": self.saved.summary()} if self.saved is not None else {})
 
 
 class Protector:
@@ -216,20 +262,26 @@ class Protector:
         log.info("artist %r: target style %s chosen from %d image(s), saved in %s", artist, chosen.target_style, len(sample), path)
         return chosen
 
-    def _measure(self, source: LoadedImage, work: Working, views: dict, delta: torch.Tensor, s: CloakSettings) -> tuple[torch.Tensor, torch.Tensor, dict[int, float]]:
+    def _scorer(self, work: Working, views: dict) -> Callable[[torch.Tensor], dict[int, float]]:
+        """Target progress at each view size (long side) on the first backbone, as mimics would see it, of an image at
+        the working resolution (padded like ``work``); the original's and the targets' latents are encoded once."""
+        encoder = self.backbones[0]
+        anchors = {size: encode_all([encoder], torch.cat([view_of(work.image, work.size, size, self.multiple), view.target]))[0].split(1) for size, view in views.items()}
+
+        def score(seen: torch.Tensor) -> dict[int, float]:
+            return {max(size): target_progress(z0, encode_all([encoder], view_of(seen, work.size, size, self.multiple))[0], t) for size, (z0, t) in anchors.items()}
+
+        return score
+
+    def _measure(self, source: LoadedImage, score: Callable[[torch.Tensor], dict[int, float]], work: Working, delta: torch.Tensor, s: CloakSettings) -> tuple[torch.Tensor, torch.Tensor, dict[int, float]]:
         """δ carried to full resolution and quantised like the saved file; that image at the working resolution;
-        and its target progress at each view size (long side) on the first backbone, as mimics would see it."""
+        and its target progress at each view size (``score``)."""
         full_delta = work.to_full(delta).cpu()
         if s.max_linf is not None:
             full_delta = full_delta.clamp(-s.max_linf, s.max_linf)
         cloaked = _quantised(source.rgb, full_delta, s.min_psnr)
         seen = Working.of(cloaked.to(self.device), s.work_size, self.multiple).image
-        by_size = {}
-        for size, view in views.items():
-            images = [view_of(im, work.size, size, self.multiple) for im in (work.image, seen)]
-            z0, z1, t = encode_all([self.backbones[0]], torch.cat([*images, view.target]))[0].split(1)
-            by_size[max(size)] = target_progress(z0, z1, t)
-        return cloaked, seen, by_size
+        return cloaked, seen, score(seen)
 
     def estimate(self, image: LoadedImage | str | Path, target_style: str | None = None) -> Assessment:
         """Before protecting: how well ``image`` can be protected, from a quick trial cloak (:data:`~.protectability.PILOT`,
@@ -267,11 +319,12 @@ class Protector:
         assessment = assess(source.rgb)
         rounds = [s, replace(s, steps=2 * s.steps)] if s.retry_below is not None and uses_style(method) else [s]
         kept, before = None, 0
+        score = self._scorer(work, views)
         for r in rounds:
             told = progress and (lambda step, total, info, before=before: progress(before + step, before + total, info))
             delta = optimise(work.image, list(views.values()), self.backbones, r, self.perceptual, told, valid=work.size)
             before += r.steps
-            measured = self._measure(source, work, views, delta, s)
+            measured = self._measure(source, score, work, delta, s)
             if kept is None or min(measured[2].values()) > min(kept[2].values()):
                 kept = measured
             if not _retry(s, source.rgb, *kept[::2], assessment.texture):
@@ -298,6 +351,7 @@ class Protector:
             target_view=work.crop(omega),
             texture=assessment.texture,
             warnings=advice(assessment, min(by_size.values()), self.settings.intensity),
+            score=lambda rgb: score(Working.of(rgb.to(self.device), s.work_size, self.multiple).image),
         )
 
 

@@ -237,7 +237,7 @@ class OutputMetadata:
 
 _MINIMAL_EXIF = (ARTIST, COPYRIGHT)
 _MINIMAL_TEXT = ("Author", "Copyright")  # the PNG text keywords for creator and copyright
-_ENCODING = ("subsampling", "quality", "progressive", "bits")  # how the pixels are stored, not metadata
+_ENCODING = ("subsampling", "quality", "progressive", "bits", "lossless")  # how the pixels are stored, not metadata
 
 
 def output_info(info: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -246,8 +246,8 @@ def output_info(info: dict[str, Any], mode: str) -> dict[str, Any]:
     ``keep``: all of it. ``minimal``: the ICC profile, dpi, EXIF Artist and Copyright, PNG Author and
     Copyright text and the input's XMP (which :func:`output_xmp` reduces to creator and rights); GPS,
     free text (descriptions, comments, PNG text, EXIF UserComment), camera, software and dates are dropped.
-    ``strip``: the ICC profile only (it is colour, not metadata). JPEG quality, subsampling and bit depth
-    are how the pixels are stored and always kept.
+    ``strip``: the ICC profile only (it is colour, not metadata). JPEG quality, subsampling, bit depth and
+    WebP lossless are how the pixels are stored and always kept.
     """
     if mode == "keep":
         return dict(info)

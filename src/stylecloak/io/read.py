@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stylecloak.errors import ImageError
 
+from .encoding import webp_lossless
 from .metadata import ORIENTATION, collect_metadata, xmp_bytes
 from .pngdata import check_png_complete
 
@@ -45,7 +46,7 @@ class LoadedImage:
     H×W alpha channel (uint8) or None; ``mode`` the original PIL mode; ``format`` one of
     PNG, JPEG, WEBP, TIFF, BMP, GIF; ``info`` the metadata :func:`save_image` writes back
     (icc_profile, exif, xmp, dpi, subsampling, quality, progressive, comment, PNG text,
-    bits=16); ``frames`` the frame count of the file, of which only the first is used.
+    bits=16, lossless for WebP); ``frames`` the frame count of the file, of which only the first is used.
     """
 
     path: Path | None
@@ -172,6 +173,8 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         raise _decode_error(name, exc) from exc
     if bits16:
         info["bits"] = 16
+    if im.format == "WEBP" and path is not None:
+        info["lossless"] = webp_lossless(path)
     return LoadedImage(
         path=path,
         rgb=rgb,

@@ -36,6 +36,7 @@ from stylecloak.errors import ConfigError, ImageError
 
 from . import credentials
 from .atomic import atomic_file
+from .encoding import PNG_OPTIONS, jpeg_quality, webp_options
 from .metadata import TIFF_LAYOUT_TAGS, OutputMetadata, output_info, output_xmp
 from .paths import IMAGE_EXTENSIONS, same_file
 from .read import GRAY8_MODES, LoadedImage, name_of, normalise_format, reason
@@ -75,8 +76,6 @@ _ICC_SPACE = {
     "CMYK": b"CMYK",
 }
 
-_JPEG_MIN_QUALITY = 95
-
 
 def to_pil(image: LoadedImage, rgb: torch.Tensor) -> Image.Image:
     """Return *rgb* as a PIL image in the input's mode semantics (alpha restored, no metadata)."""
@@ -96,8 +95,9 @@ def save_image(
 
     The format is *format* or the input's (GIF is written as PNG). When the path's
     suffix names another image format it is replaced by the written format's, so a
-    ``.gif`` path becomes ``.png``. JPEG uses quality ≥95 and the input's chroma
-    subsampling; PNG, WebP and TIFF are lossless. *metadata* (default: ``minimal`` with the
+    ``.gif`` path becomes ``.png``. JPEG keeps the input's chroma subsampling at the quality
+    :func:`~.encoding.jpeg_quality` chooses; WebP stays lossy or lossless as the input was (:mod:`.encoding`); PNG
+    and TIFF are lossless. *metadata* (default: ``minimal`` with the
     ``genai`` opt-out) decides what of the input's metadata is kept and which XMP is added
     (BMP holds dpi only). XMP too large for the format is left out and reported to *warn*
     (default: the log), never an error. With ``metadata.credentials`` the finished file is then signed
@@ -210,8 +210,9 @@ def _save_options(info: dict[str, Any], fmt: str, mode: str, xmp: bytes | None) 
         if xmp:
             pnginfo.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"), zip=False)
         options["pnginfo"] = pnginfo
+        options.update(PNG_OPTIONS)
     elif fmt == "JPEG":
-        options["quality"] = max(_JPEG_MIN_QUALITY, info.get("quality", 0))
+        options["quality"] = jpeg_quality(info.get("quality"))
         if mode == "RGB":
             options["subsampling"] = info.get("subsampling", 0)
         options["progressive"] = info.get("progressive", False)
@@ -220,7 +221,7 @@ def _save_options(info: dict[str, Any], fmt: str, mode: str, xmp: bytes | None) 
         if xmp:
             options["xmp"] = xmp
     elif fmt == "WEBP":
-        options.update(lossless=True, exact=True)
+        options.update(webp_options(info.get("lossless")))
         if xmp:
             options["xmp"] = xmp
     elif fmt == "TIFF":
