@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .backbones.families import backbones_for
 from .errors import ConfigError
 from .io import OutputMetadata
 from .io.credentials import Identity
@@ -99,6 +100,9 @@ class CloakSettings:
     seed: int = 0
 
 
+DEFAULT_BACKBONES: tuple[str, ...] = ("taef2",)
+"""The encoders a cloak is made against unless ``backbones`` or ``against`` says otherwise (FLUX.2's latent space)."""
+
 GLAZE = "glaze"
 METHODS: tuple[str, ...] = (GLAZE, "mist", "photoguard")
 """The protection methods (``--method``; one module each in :mod:`stylecloak.cloak`)."""
@@ -134,7 +138,11 @@ class ProtectSettings:
     quality: str = "default"
     method: str = GLAZE
     """``glaze``, ``mist`` or ``photoguard`` (:mod:`stylecloak.cloak.methods`): what the cloak pulls the encoder's view toward."""
-    backbones: tuple[str, ...] = ("taef2",)
+    backbones: tuple[str, ...] = DEFAULT_BACKBONES
+    """The encoders the cloak is optimised against (an ensemble); set from ``against`` when that is given."""
+    against: tuple[str, ...] = ()
+    """Model families (:data:`~stylecloak.backbones.FAMILIES`) to protect against, a friendly name for ``backbones``:
+    ``("sdxl", "flux2")`` sets ``backbones=("taesdxl", "taef2")``. Give one or the other."""
     target_style: str | None = None
     """None: take it from the artist profile, choosing one (Glaze §5.3) the first time."""
     style_strength: float = 1.0
@@ -162,6 +170,11 @@ class ProtectSettings:
 
     def __post_init__(self) -> None:
         check_method(self.method)
+        if self.against:
+            chosen = backbones_for(self.against)
+            if tuple(self.backbones) not in (DEFAULT_BACKBONES, chosen):
+                raise ConfigError("--against names the backbones by model family: give --against or --backbones, not both")
+            object.__setattr__(self, "backbones", chosen)
         _ = self.cloak  # an unknown preset or override is a ConfigError here, not at first use
         _ = self.output_metadata()  # likewise an unknown metadata mode or opt-out
 

@@ -87,6 +87,19 @@ def resolve(name: str, weights_dir: str | Path | None = None, progress: Download
     download into the cache. A user-provided or bundled file that fails verification is an error
     (it is not touched); a corrupt cache file is deleted and downloaded again.
     """
+    found = find_local(name, weights_dir)
+    if found is not None:
+        return found
+    if offline():
+        raise WeightsError(_missing(name, weights_dir or os.environ.get("STYLECLOAK_WEIGHTS"), "downloads are disabled (offline mode)"))
+    cached = cache_dir() / name
+    _download(name, cached, weights_dir or os.environ.get("STYLECLOAK_WEIGHTS"), progress)
+    return cached
+
+
+def find_local(name: str, weights_dir: str | Path | None = None) -> Path | None:
+    """Path to a verified copy of weight file ``name`` on this machine (:func:`resolve`'s order without the
+    download), or None; a corrupt cache file is deleted."""
     folder = weights_dir or os.environ.get("STYLECLOAK_WEIGHTS")
     if folder:
         path = Path(folder).expanduser() / name
@@ -104,18 +117,16 @@ def resolve(name: str, weights_dir: str | Path | None = None, progress: Download
         if verify(cached):
             return cached
         cached.unlink()
-    if offline():
-        raise WeightsError(_missing(name, folder, "downloads are disabled (offline mode)"))
-    _download(name, cached, progress)
-    return cached
+    return None
 
 
 def _missing(name: str, folder: str | Path | None, why: str) -> str:
-    where = f"{folder} or {cache_dir()}" if folder else f"{cache_dir()} (or a folder named by --weights-dir / STYLECLOAK_WEIGHTS)"
-    return f"weight file {name} not found and {why}; put {name} into {where}"
+    """One line naming the file, where it comes from and where to put it."""
+    where = f"{folder} (the folder STYLECLOAK_WEIGHTS or --weights-dir names)" if folder else "a folder named by STYLECLOAK_WEIGHTS (or --weights-dir)"
+    return f"weight file {name} not found and {why}; download {DEFAULT_BASE_URL}/{name} where there is network and put it into {where} or {cache_dir()}"
 
 
-def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
+def _download(name: str, dest: Path, folder: str | Path | None, progress: DownloadProgress | None) -> None:
     url = f"{os.environ.get('STYLECLOAK_WEIGHTS_URL', DEFAULT_BASE_URL).rstrip('/')}/{name}"
     try:
         with atomic_file(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=60) as resp:
@@ -135,5 +146,5 @@ def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
             if not verify(Path(out.name), name):
                 raise WeightsError(f"{url}: downloaded file failed its checksum; try again later or put {name} into {cache_dir()}")
     except (urllib.error.URLError, OSError) as exc:
-        raise WeightsError(_missing(name, None, f"downloading {url} failed ({exc})")) from exc
+        raise WeightsError(_missing(name, folder, f"downloading {url} failed ({' '.join(str(exc).split())})")) from exc
 

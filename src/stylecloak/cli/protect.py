@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 import torch
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, provenance, settings_dict
+from ..backbones import FAMILIES
 from ..cloak import target_name
 from ..config import GLAZE, INTENSITY, METHODS, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
@@ -45,6 +47,13 @@ from . import console, errors, fail, main, write_json
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile file (default: in the user config folder).")
 @click.option("--backbones", default="taef2", show_default=True, help="Comma-separated encoders to attack (ensemble).")
+@click.option(
+    "--against",
+    metavar=",".join(FAMILIES),
+    help="Comma-separated model families to protect against, by the tiny encoder of each one's latent space (sets "
+    "--backbones: flux2=taef2, flux1=taef1, sdxl=taesdxl, sd15=taesd, sd3=taesd3). Encoders not bundled download on "
+    "first use, or come from STYLECLOAK_WEIGHTS.",
+)
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
 @click.option("--perceptual", type=click.Choice(list(PERCEPTUAL)), default="auto", show_default=True, help="Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).")
 @click.option("--steps", type=int, help="Override the preset's number of optimisation steps.")
@@ -89,7 +98,7 @@ from . import console, errors, fail, main, write_json
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
 @click.option("--workers", type=int, help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
 @click.option("--threads", type=int, help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
-def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, preview_dir, report, metadata, optout, no_optout_metadata, creator, rights, record_settings, c2pa, c2pa_cert, c2pa_key, device, engine, address, workers, threads):
+def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, against, weights_dir, perceptual, steps, seed, preview, preview_dir, report, metadata, optout, no_optout_metadata, creator, rights, record_settings, c2pa, c2pa_cert, c2pa_key, device, engine, address, workers, threads):
     """Cloak IMAGES (files or folders) into --out.
 
     Your originals are never written to: before any work, every file the batch would write is checked,
@@ -101,6 +110,7 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
       stylecloak protect painting.jpg --out protected/
       stylecloak protect portfolio/ --out protected/ --artist me --quality fast
       stylecloak protect painting.jpg --out protected/ --method mist
+      stylecloak protect painting.jpg --out protected/ --against sdxl,flux2
       stylecloak protect art/ --out protected/ --metadata strip --optout ai --creator "Ada Lovelace"
       STYLECLOAK_WEIGHTS=~/models stylecloak protect a.png --out o/ --report r.json
       stylecloak protect /shared/art --out /shared/protected --engine ray --address auto --device cuda
@@ -120,6 +130,8 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
             raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({target_name(method)}): drop --style")
         if no_optout_metadata and optout not in (None, "none"):
             raise ConfigError(f"--no-optout-metadata means --optout none, not --optout {optout}: give one of them")
+        if against is not None and click.get_current_context().get_parameter_source("backbones") != ParameterSource.DEFAULT:
+            raise ConfigError("--against names the backbones by model family: give --against or --backbones, not both")
         if threads is not None and threads < 1:
             raise ConfigError(f"--threads {threads}: give at least 1")
         if threads:
@@ -129,6 +141,7 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
             quality=quality,
             method=method,
             backbones=tuple(b.strip() for b in backbones.split(",") if b.strip()),
+            against=tuple(f.strip() for f in (against or "").split(",") if f.strip()),
             target_style=None if style == "auto" else style,
             perceptual=perceptual,
             seed=seed,
