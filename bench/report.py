@@ -128,6 +128,15 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         ("JPEG q75", "jpeg75", ".3f"), ("PSNR", "psnr", ".2f"), ("d", "d", ".3f"), ("trial TP", "pilot", ".3f"), ("estimate", "estimate", ".3f"),
     ),
     ("styles_report", "by-class"): by_class,
+    ("output_size-quality", None): columns(
+        ("work", "work", ""), ("input quality", "input_quality", "d"), ("saved as", "saved", ""), ("saved quality", "saved_quality", "d"),
+        ("bytes ÷ input", "bytes_ratio", ".2f"), ("PSNR dB", "psnr_db", ".2f"), ("TP of the file", "tp", ".3f"), ("TP after JPEG q75", "tp_jpeg75", ".3f"),
+    ),
+    ("output_size-native", None): columns(
+        ("work", "work", ""), ("input quality", "input_quality", "d"), ("input bytes", "input_bytes", ",d"), ("output bytes", "output_bytes", ",d"),
+        ("bytes ÷ input", "bytes_ratio", ".2f"), ("PNG level 6 bytes", "png_level6_bytes", ",d"), ("s", "png_level6_s", ".2f"),
+        ("PNG optimize bytes", "png_optimize_bytes", ",d"), ("s", "png_optimize_s", ".2f"),
+    ),
 }
 
 

@@ -174,6 +174,15 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
         sys.exit(1)
 
 
+def _saved_line(saved: dict) -> str:
+    """The saved file's numbers in words: what a JPEG or lossy WebP keeps of the cloak, and its size."""
+    tp = "–" if saved["target_progress"] is None else f"{saved['target_progress']:.2f}"
+    size = f"{saved['output_bytes'] / 1000:,.0f} KB"
+    if saved["input_bytes"]:
+        size += f" ({saved['output_bytes'] / saved['input_bytes']:.2f}× the input's {saved['input_bytes'] / 1000:,.0f} KB)"
+    return f"TP {tp}  PSNR {saved['psnr_db']:.1f} dB  {size}"
+
+
 def _signing_identity(c2pa: bool, cert: Path | None, key: Path | None) -> Identity | None:
     """The Content Credentials identity the options ask for: the artist's files, the local one, or none."""
     if (cert is None) != (key is None):
@@ -208,6 +217,8 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
             if kind == "done":
                 s = item.summary
                 bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
+                if "saved" in s:
+                    bar.console.print(f"{tag} saved file: {_saved_line(s['saved'])}", highlight=False)
                 for warning in s.get("warnings", []):
                     bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
             elif kind == "skipped":
