@@ -9,6 +9,8 @@ here decodes an image.
 from __future__ import annotations
 
 import errno
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,14 @@ class Upload:
 
     fields: dict[str, str] = field(default_factory=dict)
     files: list[tuple[str, str]] = field(default_factory=list)
+
+
+def safe_name(name: str | None) -> str:
+    """A client-supplied file name reduced to a harmless basename (for display and Content-Disposition only)."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = "".join(c for c in unicodedata.normalize("NFC", base) if unicodedata.category(c)[0] != "C")
+    base = base.strip().lstrip(".")[-120:]
+    return base or "image"
 
 
 def size_text(n: float) -> str:
