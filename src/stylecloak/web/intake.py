@@ -22,7 +22,7 @@ from .guard import error
 from .jobs import JobQueue, QueueFull
 from .records import AUTO, Arrival, JobOptions
 from .storage import StorageFull, TooManyUploads
-from .uploads import Upload, UploadError, receive, safe_name
+from .uploads import Limits, Upload, UploadError, receive
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Intake:
         return job_id
 
     async def _queue(self, request: Request, folder: Path, reserve) -> str:
-        upload = await receive(request, folder, file_field="files", max_file_bytes=self.max_bytes, max_files=self.max_files, reserve=reserve, display=safe_name)
+        upload = await receive(request, folder, Limits("files", self.max_bytes, self.max_files), reserve=reserve)
         options = _options(upload)
         if not upload.files:
             raise UploadError(400, "Choose at least one image.")

@@ -87,7 +87,7 @@ class Item:
     def snapshot(self) -> dict:
         """The JSON-ready fields the page reads."""
         keys = ("id", "name", "width", "height", "status", "step", "total", "error", "warning", "expected", "estimate", "summary")
-        return {**{k: getattr(self, k) for k in keys}, "files": sorted(self.files)}
+        return {**{k: getattr(self, k) for k in keys}, "files": sorted(self.files), "download_name": self.download_name}
 
 
 @dataclass
