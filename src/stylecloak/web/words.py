@@ -37,8 +37,12 @@ def plain(summary: dict) -> list[dict[str, str]]:
     """The lines every artist reads."""
     return [
         {"label": "Visible change", "text": visible_change(summary["psnr_db"])},
-        {"label": "Time", "text": f"{summary['seconds']:.0f}\u00a0s for {summary['width']}×{summary['height']} px."},
+        {"label": "Time", "text": f"{_seconds(summary['seconds'])} for {summary['width']}×{summary['height']} px."},
     ]
+
+
+def _seconds(seconds: float) -> str:
+    return "under a second" if seconds < 1 else f"{seconds:.0f}\u00a0s" if seconds < 90 else f"{seconds / 60:.0f}\u00a0min"
 
 
 def details(summary: dict, intensity: str) -> list[dict[str, str]]:
@@ -59,6 +63,7 @@ def details(summary: dict, intensity: str) -> list[dict[str, str]]:
         left = ", ".join(f"after {check_name(k)} {max(v, 0) * 100:.0f}\u00a0%" for k, v in after.items())
         lines.append({"label": "After a re-upload", "text": f"TP left, worst training size: {left}."})
     psnr = summary["psnr_db"]
+    lines += [{"label": "Note", "text": warning} for warning in summary.get("warnings") or []]
     lines += [
         {"label": "PSNR", "text": "unchanged" if psnr is None else f"{psnr:.1f} dB (above 35 dB is hard to see)."},
         {

@@ -78,13 +78,13 @@ export class JobView {
     let view = this.items.get(item.id);
     if (!view) {
       view = {
-        thumb: el("img", { className: "thumb", alt: "", src: this.thumbs[index] || "" }),
+        thumb: el("img", { className: "thumb", alt: "", hidden: true }),
+        thumbSource: "",
         bar: el("progress", { max: 1, value: 0 }),
         text: el("span", { className: "item-status" }),
         body: el("div", { className: "item-body" }),
         shown: false,
       };
-      view.thumb.hidden = !view.thumb.src;
       view.root = el("section", { className: "item", "data-item": item.id },
         el("div", { className: "item-head" }, view.thumb, el("h3", { textContent: item.name }), view.bar, view.text),
         view.body);
@@ -92,8 +92,9 @@ export class JobView {
       this.list.append(view.root);
     }
     view.root.dataset.status = item.status;
-    if (!view.thumb.src && item.urls.before) {
-      view.thumb.src = item.urls.before;
+    const thumb = this.thumbs[index] || item.urls.before || "";  // as uploaded from this page, else the server's copy
+    if (thumb && !view.thumbSource) {
+      view.thumbSource = view.thumb.src = thumb;
       view.thumb.hidden = false;
     }
     view.bar.max = item.total || 1;
@@ -101,7 +102,7 @@ export class JobView {
     view.bar.hidden = item.status !== "running" && item.status !== "queued";
     view.text.textContent =
       item.status === "running" && item.total ? `step ${item.step} of ${item.total}` : STATUS_TEXT[item.status] || item.status;
-    const warnings = [item.warning, ...(item.summary?.warnings || [])].filter(Boolean).map((text) => el("p", { className: "warning", textContent: text }));
+    const warnings = [item.warning].filter(Boolean).map((text) => el("p", { className: "warning", textContent: text }));
     if ((item.status === "queued" || item.status === "running") && item.expected !== null) {
       const guess = el("p", { className: "hint", textContent: `Expected protection (from a quick trial): about ${Math.round(item.expected * 100)} % of the way to the target style.` });
       view.body.replaceChildren(guess, ...item.estimate.map((text) => el("p", { className: "warning", textContent: text })), ...warnings);
