@@ -128,7 +128,19 @@ def test_advanced_method_is_offered_used_and_named(client: TestClient, painting:
     assert item["summary"]["method"] == "mist" and "toward 'mist-pattern' (method mist)" in item["details"][0]["text"]
     assert item["expected"] is None  # the trial is calibrated for glaze only
     (tmp_path / "out.jpg").write_bytes(client.get(item["urls"]["download"]).content)
-    assert xmp_values(read_xmp(tmp_path / "out.jpg"))["method"] == "mist"
+    assert xmp_values(read_xmp(tmp_path / "out.jpg")) == {}  # the file does not name its target
+
+
+def test_advanced_metadata_and_optout_are_offered_and_used(client: TestClient, painting: Path, tmp_path: Path) -> None:
+    options = client.get("/api/options").json()
+    assert [m["name"] for m in options["metadata"]] == ["keep", "minimal", "strip"]
+    assert [o["name"] for o in options["optouts"]] == ["genai", "ai", "all", "none"]
+    status = wait(client, upload(client, painting, metadata="strip", optout="ai").json()["id"])
+    (item,) = status["items"]
+    assert item["status"] == "done" and (status["options"]["metadata"], status["options"]["optout"]) == ("strip", "ai")
+    (tmp_path / "out.jpg").write_bytes(client.get(item["urls"]["download"]).content)
+    packet = read_xmp(tmp_path / "out.jpg") or b""
+    assert b"http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING" in packet and b"<tdm:reservation>1</tdm:reservation>" in packet
 
 
 def test_auto_style_comes_from_the_artist_profile(client: TestClient, painting: Path, profiles: Path) -> None:
@@ -166,6 +178,8 @@ def test_non_image_is_refused(client: TestClient) -> None:
         ({"style": "nope"}, "unknown target style"),
         ({"artist": "x" * 65}, "artist name"),
         ({"method": "nightshade"}, "unknown method"),
+        ({"metadata": "everything"}, "unknown metadata mode"),
+        ({"optout": "yes"}, "unknown opt-out"),
     ],
 )
 def test_bad_options_are_refused(client: TestClient, painting: Path, data: dict, message: str) -> None:

@@ -13,7 +13,7 @@ from ..api import Protector, settings_dict
 from ..audit.reupload import short_audit
 from ..config import MIMIC_SIZES, ProtectSettings
 from ..errors import StylecloakError
-from ..io import load_image, save_image
+from ..io import OutputMetadata, load_image, save_image
 from ..runner import BatchItem
 from ..sample import paint_sample
 from . import console, fail, main, write_json
@@ -88,7 +88,7 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
 def _save_png(image: Image.Image, path: Path) -> Path:
     """Write a PIL image as PNG with the package's atomic writer (no opt-out metadata: not a protected file)."""
     loaded = load_image(image)
-    return save_image(loaded, loaded.rgb, path, optout=False, format="PNG")
+    return save_image(loaded, loaded.rgb, path, metadata=OutputMetadata(optout="none"), format="PNG")
 
 
 def summary_lines(paths: dict[str, Path], protected: dict, checked: dict, seconds: float) -> list[str]:

@@ -7,7 +7,7 @@ Endpoints (all errors are JSON ``{"error": "..."}``)::
     GET    /                                  the page
     GET    /api/options                       presets, styles and limits for the page's controls
     GET    /api/estimate?quality=&intensity=&method=&sizes=WxH,…  seconds expected for images of those sizes (null: not measured yet)
-    POST   /api/jobs                          multipart: files (1..max_files), intensity, quality, style, artist, method -> 202 status
+    POST   /api/jobs                          multipart: files (1..max_files), intensity, quality, style, artist, method, metadata, optout -> 202 status
     GET    /api/jobs?ids=ID,…                 the status of each of those jobs that still exists (the page keeps the ids)
     GET    /api/jobs/{job}                    status: queue position, per-image progress, time left, the gauge and numbers
     POST   /api/jobs/{job}/cancel             stop it (at the next optimisation step)

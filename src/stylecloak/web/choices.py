@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config import INTENSITY, METHODS, QUALITY
+from ..io import METADATA_MODES, OPTOUTS
 from ..styles import all_styles
 from .records import AUTO
 
@@ -23,6 +24,18 @@ METHOD_HELP = {
     "photoguard": "pull it toward a flat grey image (PhotoGuard's encoder attack); the target style is not used",
 }
 
+METADATA_HELP = {
+    "minimal": "keep the colour profile, creator and copyright; drop GPS position, comments, descriptions, camera and software (the default)",
+    "strip": "keep only the colour profile",
+    "keep": "keep all of the original's metadata",
+}
+OPTOUT_HELP = {
+    "genai": "ask that it not be used to train generative AI (the default)",
+    "ai": "ask that it not be used to train any AI or machine-learning model",
+    "all": "ask that it not be data-mined at all, search-engine indexing included",
+    "none": "write no AI-training wish",
+}
+
 
 def _preset(name: str, look: dict[str, tuple[str, str]]) -> dict[str, str]:
     label, help_text = look.get(name, (name, ""))
@@ -36,6 +49,8 @@ def choices(*, max_upload_mb: float, max_pixels: int, max_files: int) -> dict:
         "qualities": [_preset(k, QUALITY_LOOK) for k in QUALITY],
         "styles": [{"name": n, "help": s.description} for n, s in all_styles().items()],
         "methods": [{"name": k, "help": METHOD_HELP[k]} for k in METHODS],
+        "metadata": [{"name": k, "help": METADATA_HELP[k]} for k in METADATA_MODES],
+        "optouts": [{"name": k, "help": OPTOUT_HELP[k]} for k in OPTOUTS],
         "auto": AUTO,
         "limits": {"max_upload_mb": max_upload_mb, "max_pixels": max_pixels, "max_files": max_files},
     }

@@ -22,7 +22,7 @@ from ..errors import StylecloakError
 from ..io import IMAGE_EXTENSIONS, load_image
 from ..plan import Task, check_plan, view_paths
 from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, run
-from ..styles import default_profile_path
+from ..styles import find_profile
 from ..verdict import AFTER_REUPLOAD
 from .records import AUTO, Item, Job
 from .timing import Pace
@@ -72,11 +72,12 @@ def _prepare(queue: Queue, job: Job) -> tuple[Protector, str] | None:
     """The job's protector and target style (chosen from the artist profile for "auto"); None when that failed."""
     try:
         protector = queue.protector(job.options.intensity, job.options.quality, job.options.method)
+        protector = protector.with_output(metadata=job.options.metadata, optout=job.options.optout)
         style = target_name(job.options.method) or job.options.style
         if style == AUTO:
             queue.update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
             inputs = [item.input for item in job.items if item.status == "queued"]
-            profile = queue.profile_dir / default_profile_path(job.options.artist).name if queue.profile_dir else None
+            profile = find_profile(job.options.artist, queue.profile_dir) if queue.profile_dir else None
             style = protector.choose_target(inputs, artist=job.options.artist, profile=profile, max_pixels=queue.max_pixels).target_style
         queue.update(job, phase="", target_style=style)
     except StylecloakError as exc:

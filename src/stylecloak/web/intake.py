@@ -93,6 +93,8 @@ def _options(upload: Upload) -> JobOptions:
         style=fields.get("style") or AUTO,
         artist=(fields.get("artist") or "").strip() or "default",
         method=fields.get("method") or GLAZE,
+        metadata=fields.get("metadata") or "minimal",
+        optout=fields.get("optout") or "genai",
     )
     options.check()
     return options

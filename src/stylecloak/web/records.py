@@ -28,10 +28,15 @@ class JobOptions:
     artist: str = "default"
     method: str = GLAZE
     """Under the page's "Advanced" disclosure: glaze, mist or photoguard (:mod:`stylecloak.cloak.methods`)."""
+    metadata: str = "minimal"
+    """Advanced: what the copies keep of the originals' metadata (keep, minimal, strip)."""
+    optout: str = "genai"
+    """Advanced: the "no AI training" wish written into the copies (genai, ai, all, none)."""
 
     def check(self) -> None:
-        """Raise :class:`ConfigError` for an unknown preset, method or style, or an unusable artist name."""
-        ProtectSettings(intensity=self.intensity, quality=self.quality, method=self.method)  # the presets and method are checked where they live
+        """Raise :class:`ConfigError` for an unknown preset, method, metadata mode, opt-out or style, or an unusable artist name."""
+        # the presets, method and metadata choices are checked where they live
+        ProtectSettings(intensity=self.intensity, quality=self.quality, method=self.method, metadata=self.metadata, optout=self.optout)
         if self.style != AUTO and self.style not in all_styles():
             raise ConfigError(f"unknown target style {self.style!r}; choose auto or one of the listed styles")
         if not self.artist or len(self.artist) > 64:

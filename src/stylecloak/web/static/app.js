@@ -9,7 +9,7 @@ function started(job, thumbs) {
 }
 
 setupDrop();
-for (const id of ["intensity", "quality", "style", "method"]) $(id).addEventListener("change", updateHelp);
+for (const id of ["intensity", "quality", "style", "method", "metadata", "optout"]) $(id).addEventListener("change", updateHelp);
 $("upload-form").addEventListener("submit", (event) => submit(event, started));
 loadOptions()
   .then(restoreJobs)

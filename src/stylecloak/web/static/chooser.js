@@ -15,10 +15,12 @@ export async function loadOptions() {
   fillSelect($("quality"), o.qualities, "default");
   fillSelect($("style"), [{ name: o.auto, label: "auto (from the artist profile)" }, ...o.styles], o.auto);
   fillSelect($("method"), o.methods, "glaze");
+  fillSelect($("metadata"), o.metadata, "minimal");
+  fillSelect($("optout"), o.optouts, "genai");
   const mp = Math.round(o.limits.max_pixels / 1e6);
   $("limits").textContent =
     `PNG, JPEG, WebP, TIFF, BMP or GIF · up to ${o.limits.max_upload_mb} MB and ${mp} megapixels each · ` +
-    `${o.limits.max_files} images at a time. Protected copies keep the size, format and metadata.`;
+    `${o.limits.max_files} images at a time. Protected copies keep the size and format.`;
   updateHelp();
 }
 
@@ -37,6 +39,8 @@ export function updateHelp() {
       : `Style ${style}: ${find(o.styles, style)}`,
   ];
   if (method !== "glaze") lines.push(`Method ${method}: ${find(o.methods, method)}.`);
+  lines.push(`Metadata ${$("metadata").value}: ${find(o.metadata, $("metadata").value)}.`);
+  lines.push(`AI training ${$("optout").value}: ${find(o.optouts, $("optout").value)}.`);
   $("choice-help").replaceChildren(...lines.map((text) => el("li", { textContent: text })));
   estimate();
 }
@@ -155,7 +159,7 @@ export async function submit(event, started) {
   if (!state.files.length || state.uploading) return;
   const entries = state.files;
   const form = new FormData();
-  for (const name of ["intensity", "quality", "style", "artist", "method"]) form.append(name, $(name).value);
+  for (const name of ["intensity", "quality", "style", "artist", "method", "metadata", "optout"]) form.append(name, $(name).value);
   for (const { file } of entries) form.append("files", file, file.name);
   state.files = [];
   state.uploading = true;
