@@ -87,12 +87,13 @@ def test_sigkill_mid_batch_then_resume_does_each_image_once(tmp_path, painting_f
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "stylecloak.cli", "protect", str(src), "--out", str(out), "--weights-dir", str(weights_dir), "--quality", "fast", "--steps", "12", "--style", "mosaic"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = out / ".stylecloak" / "done.jsonl"
     deadline = time.time() + 300
-    while not list(out.glob("p*.png")) and time.time() < deadline and proc.poll() is None:
+    while not (done.exists() and done.read_text().strip()) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    first = sorted(p.name for p in out.glob("p*.png"))
+    first = [json.loads(line)["output"] for line in done.read_text().splitlines()]  # finished: written and journaled
     assert first and len(first) < 4, "the kill should land mid-batch"
 
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
