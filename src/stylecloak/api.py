@@ -29,6 +29,7 @@ from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
 from .protectability import PILOT, Assessment, advice, assess
+from . import referee
 from .styles import (
     ArtistProfile,
     Style,
@@ -119,6 +120,11 @@ class ProtectResult:
             draw.text((i * (w + 10) + 4, 6), label, fill=(0, 0, 0))
         return canvas
 
+    @cached_property
+    def visibility(self) -> dict[str, float | None]:
+        """The visibility referee's numbers for the saved image (:mod:`stylecloak.referee`; computed on first use)."""
+        return referee.visibility(self.source.rgb, self.cloaked)
+
     @property
     def worst_size(self) -> int:
         """The mimic size (px) where the cloak is weakest."""
@@ -137,6 +143,7 @@ class ProtectResult:
             "perceptual": self.settings.perceptual,
             "budget": self.settings.cloak.budget,
             "psnr_db": round(self.psnr_db, 2),
+            "visibility": self.visibility,
             "seconds": round(self.seconds, 2),
             "width": self.source.rgb.shape[-1],
             "height": self.source.rgb.shape[-2],
