@@ -6,11 +6,16 @@ applied to *both* images with the same seed:
     TP_C = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖,   t = Φ(Ω(x, T))
 
 measured at each size a mimic trains at (``mimic_sizes``: the long side the image is resized to, never
-enlarged), with the target image Ω(x, T) rendered from the original at that size by the TAEF2 decoder.
-Headline numbers are the worst (minimum) over the sizes, so no size where a cloak fails can hide. On the encoders the cloak was optimised
-against this is the target progress; on the others (TAESana) the transfer. TP = 0: no effect; 1: the
-mimic's encoder sees the target. Cost is PSNR and SSIM at full resolution and the perceptual distance
-at the working resolution. ``impress`` is purification (:mod:`stylecloak.transforms.purify`); ``robust_encoder``
+enlarged), with the target image Ω(x, T) rendered from the original at the size the mimic sees. Countermeasures
+work on the saved full-resolution file, before the mimic's resize; the repost trip (``repost_1080``,
+``repost_2048``: what a platform serves) may shrink it, and a mimic size above what was served is measured at
+the served size. Per-size numbers are the worst (minimum) over the sizes, so no size where a cloak fails can
+hide; the headline ``protection`` is the worst size after the repost trip, plain TP beside it as the floor.
+On the encoders the cloak was optimised against this is the target progress; on the others (TAESana) the
+transfer. TP = 0: no effect; 1: the mimic's encoder sees the target. Style progress SP (:mod:`.style_progress`)
+measures the latent statistics a mimic learns instead of one target latent. Cost is PSNR and SSIM at full
+resolution and the perceptual distance at the working resolution; ``visibility`` is the referee's
+(:mod:`stylecloak.referee`). ``impress`` is purification (:mod:`stylecloak.transforms.purify`); ``robust_encoder``
 measures through encoder copies an adaptive mimic robust-trained (:mod:`.robust_encoder`). With
 :class:`~.mimic.MimicSettings` the audit also runs the latent style-mimic proxy, for partly cloaked
 portfolios too (:mod:`.portfolio`).

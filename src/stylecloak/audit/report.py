@@ -54,11 +54,11 @@ def protection(per_size: dict[str, dict]) -> dict:
     with that row's countermeasure and size, and the worst style progress over the same rows. Without repost
     rows, plain TP. Plain TP (``target_progress``) stays beside it as the floor."""
     names = [c for c in REPOSTS if c in next(iter(per_size.values()))["countermeasures"]]
-    rows = [(size, c, e["countermeasures"][c] if c != "none" else e) for size, e in per_size.items() for c in names or ["none"]]
+    rows = [(int(size), c, e["countermeasures"][c] if c != "none" else e) for size, e in per_size.items() for c in names or ["none"]]
     tp = [(r["target_progress"], size, c) for size, c, r in rows if r["target_progress"] is not None]
     sp = [r["style_progress"] for _, _, r in rows if r["style_progress"] is not None]
     low = min(tp) if tp else (None, None, None)
-    return {"target_progress": low[0], "style_progress": min(sp) if sp else None, "countermeasure": low[2], "size": None if low[1] is None else int(low[1])}
+    return {"target_progress": low[0], "style_progress": min(sp) if sp else None, "countermeasure": low[2], "size": low[1]}
 
 
 def _roundtrip(entries: list[dict], combine: Callable[[list], float | None]) -> dict:
