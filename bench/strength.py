@@ -92,7 +92,8 @@ def main() -> None:
         for size, entry in rows:
             cells = [_cell(entry), *(_cell(entry["countermeasures"][c]) for c in countermeasures), _number(entry["transfer_progress"])]
             print(f"| {name} | {size} | " + " | ".join(cells) + f" | {per_image:.1f} |", flush=True)
-        results[name] = {"summary": s, "images": report.images, "seconds": seconds, "psnr_min": min(im["psnr_db"] for im in report.images)}
+        images = [{**im, "original": Path(im["original"]).name, "cloaked": str(Path(im["cloaked"]).relative_to(out))} for im in report.images]
+        results[name] = {"summary": s, "images": images, "seconds": seconds, "psnr_min": min(im["psnr_db"] for im in report.images)}
         head, vis = s["protection"], s["visibility"]
         print(
             f"  {name}: after the repost trip TP {_number(head['target_progress'])} ({head['countermeasure']} at {head['size']} px), "
@@ -114,12 +115,13 @@ def _cell(entry: dict) -> str:
 
 
 def provenance(args: argparse.Namespace) -> dict:
-    """What a result file needs to be reproduced: command, commit, date, CPU, torch and threads."""
+    """What a result file needs to be reproduced: command (less ``--out``, which changes no number), commit, date,
+    CPU, torch and threads."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
     info = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")] if info.exists() else []
     return {
-        "command": "python bench/strength.py " + " ".join(sys.argv[1:]),
+        "command": "python bench/strength.py " + " ".join(a for i, a in enumerate(sys.argv[1:]) if "--out" not in (a, sys.argv[i]) and not a.startswith("--out=")),
         "commit": commit,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "cpu": names[0] if names else platform.processor(),
