@@ -17,17 +17,12 @@ repost rows include the platform's resize (every shared painting is at most 1024
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import subprocess
-import sys
 import time
-from datetime import datetime, timezone
 from itertools import zip_longest
 from pathlib import Path
 
 import torch
-from common import add_shared_options, set_up
+from common import add_shared_options, set_up, write_results
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
@@ -70,7 +65,7 @@ def main() -> None:
     countermeasures = tuple(c for c in args.countermeasures.split(",") if c)
     header = ["config", "size", "TP (SP)", *countermeasures, "transfer", "s/image"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
-    results = {}
+    results, extra = [], {"protection": {}, "visibility": {}, "images": {}}
     for name in args.configs.split(","):
         overrides = CONFIGS[name]
         cloaked = out / name.split(" ")[0]
@@ -88,22 +83,25 @@ def main() -> None:
         report = audit(pair_files(originals, cloaked)[0], settings, weights_dir=args.weights_dir, device=args.device)
         s = report.summary
         per_image = sum(seconds) / len(seconds)
-        rows = [(size, entry) for size, entry in s["sizes"].items()] + [("worst", s)]
-        for size, entry in rows:
+        psnr_min = min(im["psnr_db"] for im in report.images)
+        for size, entry in [(size, entry) for size, entry in s["sizes"].items()] + [("worst", s)]:
             cells = [_cell(entry), *(_cell(entry["countermeasures"][c]) for c in countermeasures), _number(entry["transfer_progress"])]
             print(f"| {name} | {size} | " + " | ".join(cells) + f" | {per_image:.1f} |", flush=True)
-        images = [{**im, "original": Path(im["original"]).name, "cloaked": str(Path(im["cloaked"]).relative_to(out))} for im in report.images]
-        results[name] = {"summary": s, "images": images, "seconds": seconds, "psnr_min": min(im["psnr_db"] for im in report.images)}
+            row = {"config": name, "size": str(size), "tp": entry["target_progress"], "transfer": entry["transfer_progress"]}
+            row |= {c: entry["countermeasures"][c]["target_progress"] for c in countermeasures}
+            row |= {"sp": {"none": entry["style_progress"], **{c: entry["countermeasures"][c]["style_progress"] for c in countermeasures}}}
+            results.append(row | {"seconds_per_image": round(per_image, 2), "psnr_min": psnr_min})
         head, vis = s["protection"], s["visibility"]
         print(
             f"  {name}: after the repost trip TP {_number(head['target_progress'])} ({head['countermeasure']} at {head['size']} px), "
-            f"SP {_number(head['style_progress'])}; PSNR min {results[name]['psnr_min']:.2f} dB, worst size {s['worst_size']} px",
+            f"SP {_number(head['style_progress'])}; PSNR min {psnr_min:.2f} dB, worst size {s['worst_size']} px",
             flush=True,
         )
         print("  visibility mean / worst: " + ", ".join(f"{k} {_number(vis['mean'][k])} / {_number(vis['worst'][k])}" for k in vis["mean"]), flush=True)
-    record = {**provenance(args), "results": results}
-    (out / "strength.json").write_text(json.dumps(record, indent=1))
-    print(f"written: {out / 'strength.json'}; device {args.device}; {len(list(originals.glob('*.png')))} paintings at {args.size} px", flush=True)
+        extra["protection"][name], extra["visibility"][name] = head, vis
+        extra["images"][name] = [{**im, "original": Path(im["original"]).name, "cloaked": Path(im["cloaked"]).name} for im in report.images]
+    settings = vars(args) | {"paintings_used": sorted(f.name for f in originals.glob("*.png"))}
+    write_results(out / "strength.json", "strength", results, settings=settings, **extra)
 
 
 def _number(v: float | None) -> str:
@@ -111,24 +109,8 @@ def _number(v: float | None) -> str:
 
 
 def _cell(entry: dict) -> str:
+    """Target progress with style progress in brackets."""
     return f"{_number(entry['target_progress'])} ({_number(entry['style_progress'])})"
-
-
-def provenance(args: argparse.Namespace) -> dict:
-    """What a result file needs to be reproduced: command (less ``--out``, which changes no number), commit, date,
-    CPU, torch and threads."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
-    info = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")] if info.exists() else []
-    return {
-        "command": "python bench/strength.py " + " ".join(a for i, a in enumerate(sys.argv[1:]) if "--out" not in (a, sys.argv[i]) and not a.startswith("--out=")),
-        "commit": commit,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "cpu": names[0] if names else platform.processor(),
-        "device": args.device,
-        "torch": torch.__version__,
-        "threads": args.threads,
-    }
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def test_protect_folder_report_preview_and_bad_file(portfolio, tmp_path, weights
     assert "broken.png" in res.output and "1 failed" in res.output
     assert Image.open(out / "a.png").size == (64, 64)
     assert Image.open(out / "series" / "b.jpg").size == (72, 72)
-    assert (out / "a.preview.png").exists()
+    assert (out / "previews" / "a.png.preview.png").exists() and not list(out.glob("*.preview.png"))
     data = json.loads(report.read_text())
     done = [i for i in data["images"] if i["status"] == "done"]
     assert len(done) == 2
@@ -159,7 +159,7 @@ def test_output_problems_are_found_before_any_work(tmp_path, painting_files, wei
     calls: list = []
     monkeypatch.setattr(Protector, "protect", lambda *a, **k: calls.append(a) or pytest.fail("optimised anyway"))
     res = run_cli("protect", str(tmp_path / "a.png"), "--out", str(tmp_path), "--weights-dir", str(weights_dir), *ARGS)
-    assert res.exit_code == 1 and "would overwrite the input image" in res.output and not calls
+    assert res.exit_code == 2 and "would overwrite the input image" in res.output and not calls
     (tmp_path / "file").write_text("x")
     built: list = []
     monkeypatch.setattr(Protector, "__init__", lambda *a, **k: built.append(a) or pytest.fail("models loaded anyway"))

@@ -7,7 +7,6 @@ import errno
 import io
 import os
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -292,14 +291,14 @@ def test_uploads_are_decoded_only_by_the_worker(client: TestClient, painting: Pa
     monkeypatch.setattr(io_read, "_pixels", spy)
     status = wait(client, upload(client, painting).json()["id"])
     assert status["items"][0]["status"] == "done"
-    assert decoded_in and set(decoded_in) == {"stylecloak-worker"}  # the request thread only read the header
+    assert decoded_in and set(decoded_in) == {"stylecloak-worker"}  # the request thread only checked the file
 
 
 def test_header_checks_run_two_at_a_time(painting: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import stylecloak.web.app as web_app
 
     running, peak, lock = 0, 0, threading.Lock()
-    real = web_app.probe_image
+    real = web_app.verify_image
 
     def slow_probe(path, **kw):
         nonlocal running, peak
@@ -311,14 +310,14 @@ def test_header_checks_run_two_at_a_time(painting: Path, monkeypatch: pytest.Mon
             running -= 1
         raise ImageError("stop here")  # nothing is queued
 
-    monkeypatch.setattr(web_app, "probe_image", slow_probe)
-    app = create_app(weights_dir=WEIGHTS)
+    monkeypatch.setattr(web_app, "verify_image", slow_probe)
+    app = create_app(weights_dir=WEIGHTS, max_uploads=6)
     codes = parallel_uploads(app, painting, 6)
     assert codes == [400] * 6 and peak == 2 and real is not slow_probe
 
 
 def test_queue_limit_holds_under_parallel_uploads(painting: Path) -> None:
-    app = create_app(weights_dir=WEIGHTS, steps_override=5000, max_queued=3)
+    app = create_app(weights_dir=WEIGHTS, steps_override=5000, max_queued=3, max_uploads=12)
     codes = parallel_uploads(app, painting, 12)
     accepted = codes.count(202)
     assert 3 <= accepted <= 3 + 1  # the worker may have taken one job off the queue meanwhile
@@ -349,11 +348,11 @@ def test_finished_jobs_are_capped_in_number_and_bytes(painting: Path) -> None:
         assert client.get(f"/api/jobs/{ids[0]}").status_code == 404  # the oldest finished job made room
         assert all(client.get(f"/api/jobs/{i}").status_code == 200 for i in ids[1:])
         done = next(iter(jobs._jobs.values())).folder
-        jobs.max_disk = sum(p.stat().st_size for p in done.iterdir())  # room for about one finished job
+        jobs.storage.max_bytes = sum(p.stat().st_size for p in done.iterdir())  # room for about one finished job
         last = wait(client, upload(client, painting).json()["id"])["id"]
         assert [i for i in ids if client.get(f"/api/jobs/{i}").status_code == 200] == []
         assert client.get(f"/api/jobs/{last}").status_code == 200
-        jobs.max_disk = 0
+        jobs.storage.max_bytes = 0
         wait(client, last)
         full = upload(client, painting)  # nothing left to evict but the new upload itself
         assert full.status_code == 507 and "storage" in full.json()["error"]
@@ -418,8 +417,7 @@ def test_failed_save_names_the_users_file_and_leaves_nothing(client: TestClient,
     assert not folder.exists() or not list(folder.iterdir())  # no download, views or temporary files left
 
 
-def test_stale_server_folders_are_removed_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_stale_server_folders_are_removed_at_start(tmp_path: Path) -> None:
     crashed = tmp_path / "stylecloak-web-crashed"
     (crashed / "upload-1").mkdir(parents=True)
     (crashed / ".lock").touch()
@@ -427,10 +425,10 @@ def test_stale_server_folders_are_removed_at_start(tmp_path: Path, monkeypatch: 
     old.mkdir()
     recent.mkdir()
     os.utime(old, (time.time() - 2 * 86400,) * 2)
-    running = JobQueue(weights_dir=WEIGHTS)
+    running = JobQueue(weights_dir=WEIGHTS, work_dir=tmp_path)
     try:
         assert not crashed.exists() and not old.exists() and recent.exists() and running.root.exists()
-        JobQueue(weights_dir=WEIGHTS).close()  # a second server leaves the running one's folder alone
+        JobQueue(weights_dir=WEIGHTS, work_dir=tmp_path).close()  # a second server leaves the running one's folder alone
         assert running.root.exists()
     finally:
         running.close()

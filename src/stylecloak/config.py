@@ -22,7 +22,7 @@ LPIPS_BUDGET = {"low": 0.03, "default": 0.05, "high": 0.10}
 """Budget p when the distance is LPIPS-AlexNet: Glaze's user study values (p = 0.05 used throughout)."""
 
 ROBUST = EOTSettings(jpeg_prob=0.4, rescale_prob=0.3, noise_prob=0.1, blur_prob=0.1, shift_prob=0.0)
-"""The EOT mix that measured best (README, "Choosing the defaults"): JPEG q50-95, rescale 0.5-1, noise, blur."""
+"""The EOT mix that measured best (docs/decisions/0002-l2-steps-and-eot.md): JPEG q50-95, rescale 0.5-1, noise, blur."""
 
 
 MIMIC_SIZES: tuple[int, ...] = (512, 768, 1024)
@@ -36,7 +36,7 @@ QUALITY: dict[str, dict] = {
     "default": {**_VIEWS, "steps": 50, "eot": ROBUST, "view_order": "worst", "retry_below": 0.30},
     "slow": {**_VIEWS, "steps": 80, "eot": ROBUST, "view_order": "cycle", "retry_below": 0.30},
 }
-"""Steps, EOT (robustness) and mimic views (README, "Protection at every mimic size"); all use the ``l2``
+"""Steps, EOT (robustness) and mimic views (docs/decisions/0001-multi-scale-mimic-views.md); all use the ``l2``
 method at a cosine-decayed step of 0.5/255."""
 
 SINGLE_SCALE = {"work_size": 512, "view_sizes": (), "steps": 80, "eot": ROBUST}
@@ -92,8 +92,8 @@ class CloakSettings:
     """Stop early after this many steps without 1 % progress (0: never)."""
     retry_below: float | None = _DEFAULT["retry_below"]
     """Where the worst mimic size's target progress after ``steps`` is below this, optimise again from scratch
-    with twice the steps and keep the better cloak (hard styles at 768 px and above need it; README, "Hard
-    styles"). None: one round. Glaze only."""
+    with twice the steps and keep the better cloak (hard styles at 768 px and above need it; see
+    docs/decisions/0005-second-round-for-weak-cloaks.md). None: one round. Glaze only."""
     seed: int = 0
 
 

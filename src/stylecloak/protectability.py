@@ -3,7 +3,7 @@
 Before protecting, a quick trial cloak tells: :data:`PILOT` steps of the fast preset on a small copy (about
 2 s on a laptop CPU, :meth:`stylecloak.api.Protector.estimate`). The target progress it reaches predicts the
 full cloak's along a straight line per intensity, fitted on ``bench/styles_report.py``'s rows by
-``bench/fit_estimate.py`` (README, "Hard styles"). After protecting, the measured TP decides the words.
+``bench/fit_estimate.py`` (docs/decisions/0006-estimate-from-a-trial-cloak.md). After protecting, the measured TP decides the words.
 The cause named is texture: a cloak needs places to hide, and edges and texture mask a change while flat
 areas show it (:func:`assess`, from :func:`~stylecloak.visibility.masking_map`).
 """
@@ -26,8 +26,8 @@ PILOT = {"steps": 8, "work_size": 128, "view_sizes": (), "eot": None}
 
 EXPECTED = (0.3099, 0.2749, -0.0605)
 """(a, b, c) of the TP expected at the default intensity ≈ a + b · the trial's TP + c · log2(long side / 512), the long
-side clamped to :data:`SIDES`: least squares over the bench rows (``python bench/fit_estimate.py``; README, "Hard
-styles", gives the rows, the correlation and the error). Larger images are harder to protect within the budget."""
+side clamped to :data:`SIDES`: least squares over the bench rows (``python bench/fit_estimate.py``;
+docs/decisions/0006-estimate-from-a-trial-cloak.md gives the rows, the correlation and the error). Larger images are harder to protect within the budget."""
 
 SIDES = (256, 1024)
 """The long sides (px) the size term is clamped to: the bench measured 256 and 768 px, mimics train up to 1024."""

@@ -24,7 +24,7 @@ DEMO_STYLE = "woodcut"
 Fixed here because running the selection would add about 25 s to a short demo."""
 
 DEMO_SIZE = 512
-"""The sample's default width: a first run in a minute or two on a 2-core CPU (README, "Quick start")."""
+"""The sample's default width: a first run in a minute or two on a 2-core CPU (docs/devices.md)."""
 
 CHECKS = ("jpeg75", "downscale_half")
 """The mimic's clean-ups the short audit applies: JPEG at quality 75, and halving the size then restoring it."""

@@ -17,9 +17,9 @@ from ..config import GLAZE, INTENSITY, METHODS, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
-from ..io import check_out_dir
 from ..perceptual import PERCEPTUAL
-from ..runner import BatchItem, run_batch
+from ..plan import Plan, PlanError, plan_batch
+from ..runner import BatchItem, run_plan
 from ..styles import all_styles, parse_style_dirs
 from . import console, errors, fail, main, write_json
 
@@ -47,7 +47,8 @@ from . import console, errors, fail, main, write_json
 @click.option("--perceptual", type=click.Choice(list(PERCEPTUAL)), default="auto", show_default=True, help="Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).")
 @click.option("--steps", type=int, help="Override the preset's number of optimisation steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--preview", is_flag=True, help="Also write NAME.preview.png: what the model sees, before/after/target.")
+@click.option("--preview", is_flag=True, help="Also write NAME.preview.png (what the model sees: before/after/target) under --preview-dir.")
+@click.option("--preview-dir", type=click.Path(path_type=Path), help="Folder for the previews, mirroring the inputs' folders (default: OUT/previews); implies --preview.")
 @click.option("--report", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
 @click.option("--no-optout-metadata", is_flag=True, help="Do not embed the XMP 'no AI training' signals.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
@@ -55,19 +56,30 @@ from . import console, errors, fail, main, write_json
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
 @click.option("--workers", type=int, help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
 @click.option("--threads", type=int, help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
-def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, report, no_optout_metadata, device, engine, address, workers, threads):
+def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, preview_dir, report, no_optout_metadata, device, engine, address, workers, threads):
     """Cloak IMAGES (files or folders) into --out.
+
+    Your originals are never written to: before any work, every file the batch would write is checked,
+    and the run is refused (exit code 2) if one would land on an input, on another file of the batch, or
+    on a file in --out that stylecloak did not write.
 
     \b
     Examples:
       stylecloak protect painting.jpg --out protected/
       stylecloak protect portfolio/ --out protected/ --artist me --quality fast
       stylecloak protect painting.jpg --out protected/ --method mist
-      STYLECLOAK_WEIGHTS=../shared/models stylecloak protect a.png --out o/ --report r.json
+      STYLECLOAK_WEIGHTS=~/models stylecloak protect a.png --out o/ --report r.json
       stylecloak protect /shared/art --out /shared/protected --engine ray --address auto --device cuda
     """
     try:
-        check_out_dir(out_dir)  # before loading any model
+        plan = plan_batch(images, out_dir, views=("preview",) if preview or preview_dir else (), view_dir=preview_dir)  # before loading any model
+    except PlanError as exc:
+        for problem in exc.problems:
+            errors.print(f"[red]Error:[/red] {escape(problem)}", highlight=False)
+        sys.exit(2)
+    except StylecloakError as exc:
+        fail(str(exc))
+    try:
         if engine == "local" and (address or workers):
             raise ConfigError("--address and --workers are for the Ray engine; add --engine ray")
         if method != GLAZE and style != "auto":
@@ -90,12 +102,12 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
         user_styles = parse_style_dirs(style_dirs)
         protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
         target = target_name(method) or settings.target_style
-        target = target or protector.choose_target(images, artist=artist, profile=profile, exclude=out_dir).target_style
+        target = target or protector.choose_target([t.input for t in plan.tasks], artist=artist, profile=profile).target_style
         s = protector.cloak_settings
         console.print(f"target style: [bold]{target}[/bold]  (method {method}, {s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
-            result = _run(protector, images, out_dir, target, preview, ray_engine)
+            result = _run(protector, plan, target, ray_engine)
     except StylecloakError as exc:
         fail(str(exc))
     if report:
@@ -116,7 +128,7 @@ def _driver_device(device: str) -> str:
         return "cpu"
 
 
-def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool, engine: RayEngine | None):
+def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None):
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("images" if engine else "", total=None if engine else protector.cloak_settings.steps)
@@ -141,8 +153,7 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             elif kind == "failed":
                 (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
-        views = ("preview",) if preview else ()
-        return run_batch(list(images), out_dir, protector, target, views=views, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
+        return run_plan(plan, protector, target, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
 
 
 @main.command()

@@ -10,6 +10,7 @@ import click
 
 from ..device import DEVICES
 from ..errors import StylecloakError
+from ..io.read import WEB_MAX_PIXELS
 from . import console, fail, main
 
 
@@ -30,7 +31,7 @@ def is_loopback(host: str) -> bool:
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host: other machines that have the printed token can then upload and download.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A host name or address others use to reach this server (with --allow-remote; repeatable).")
 @click.option("--max-upload-mb", type=click.FloatRange(0.1), default=50, show_default=True, help="Largest image file accepted.")
-@click.option("--max-pixels", type=click.IntRange(256), default=50_000_000, show_default=True, help="Largest image accepted, in pixels.")
+@click.option("--max-pixels", type=click.IntRange(256), default=WEB_MAX_PIXELS, show_default=True, help="Largest image accepted, in pixels (width × height); protecting needs memory in proportion.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, allowed_hosts: tuple[str, ...], max_upload_mb: float, max_pixels: int, device: str) -> None:
     """Start the web app and print its address (stop with Ctrl+C).
@@ -41,7 +42,7 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, al
     \b
     Examples:
       stylecloak serve
-      stylecloak serve --port 0 --weights-dir ../shared/models
+      stylecloak serve --port 0 --weights-dir ~/models
       stylecloak serve --host 0.0.0.0 --allow-remote --allowed-host studio.local
     """
     remote = not is_loopback(host)
@@ -58,7 +59,10 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, al
     except ImportError as exc:
         fail(f"the web app needs the 'web' extra ({exc.name} is missing); install it with: pip install 'stylecloak[web]'")
     names = LOOPBACK_HOSTS | {h.lower().strip("[]") for h in allowed_hosts} | (set() if wildcard else {host.lower().strip("[]")})
-    app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote, device=device)
+    try:
+        app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote, device=device)
+    except StylecloakError as exc:
+        fail(str(exc))
     try:
         app.state.jobs.protector("default", "default")  # fail now, not at the first upload, if weights are missing
         sock = _bind(host, port)

@@ -7,7 +7,6 @@ from .metadata import NS_STYLECLOAK, xmp_optout_packet, xmp_packet, xmp_values
 from .paths import (
     IMAGE_EXTENSIONS,
     check_out_dir,
-    check_output,
     iter_images,
     output_path,
     output_suffix,
@@ -31,7 +30,6 @@ __all__ = [
     "LoadedImage",
     "atomic_file",
     "check_out_dir",
-    "check_output",
     "file_hash",
     "frames_warning",
     "iter_images",

@@ -26,7 +26,6 @@ import html
 import logging
 import re
 import secrets
-import shutil
 import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,13 +41,15 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import GLAZE, INTENSITY, METHODS, QUALITY
 from ..errors import StylecloakError
-from ..io import probe_image
+from ..io.read import WEB_MAX_PIXELS, verify_image
 from ..styles import all_styles
-from .jobs import AUTO, JobOptions, JobQueue, QueueFull, StorageFull
+from .jobs import AUTO, JobOptions, JobQueue, QueueFull
+from .storage import StorageFull, TooManyUploads
 from .uploads import MB, UploadError, receive, size_text
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ TOKEN_HEADER = "x-stylecloak-token"
 TOKEN_COOKIE = "stylecloak-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CONCURRENT_CHECKS = 2
-"""Uploads whose headers are checked at the same time (the rest wait)."""
+"""Uploads whose images are checked (header, then a trial decode) at the same time (the rest wait)."""
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -91,7 +92,7 @@ def create_app(
     weights_dir: str | Path | None = None,
     profile_dir: str | Path | None = None,
     max_upload_mb: float = 50,
-    max_pixels: int = 50_000_000,
+    max_pixels: int = WEB_MAX_PIXELS,
     max_files: int = 20,
     steps_override: int | None = None,
     allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS,
@@ -101,19 +102,24 @@ def create_app(
     max_queued: int = 16,
     max_jobs: int = 64,
     max_disk_mb: float = 4096,
+    max_uploads: int = 4,
     device: str = "auto",
+    work_dir: str | Path | None = None,
 ) -> FastAPI:
     """The app; ``app.state.jobs`` is its :class:`JobQueue`, closed (files deleted) at shutdown.
 
     ``max_upload_mb`` limits each image file (enforced while it streams in), ``max_pixels`` each
-    image's pixel count (checked from the header). ``allowed_hosts`` are the Host header names
+    image's pixel count (checked from the header, before a trial decode refuses truncated files).
+    ``allowed_hosts`` are the Host header names
     accepted (None: any; the default refuses DNS-rebinding pages that reach a loopback server under
     another name). ``token`` (``app.state.token``; default: a new random one) must accompany every
     state-changing request, and with ``require_token`` every request. At most ``max_queued`` jobs
     wait; at most ``max_jobs`` jobs and ``max_disk_mb`` of their files are kept (the oldest finished
-    go first). ``steps_override`` replaces the presets' step counts (for tests); ``profile_dir``
-    holds artist profiles (default: the user config folder); ``device`` is where the models run
-    (auto: CUDA, MPS, CPU).
+    go first; uploads reserve their room while they stream), and at most ``max_uploads`` uploads stream
+    at once. ``steps_override`` replaces the presets' step counts (for tests); ``profile_dir`` holds
+    artist profiles (default: the user config folder); ``device`` is where the models run (auto: CUDA,
+    MPS, CPU); ``work_dir`` holds the uploads and results (default: a private folder in the user cache
+    folder, :func:`~.folders.work_folder`).
     """
     static = StaticFiles(directory=STATIC)
     jobs = JobQueue(
@@ -124,8 +130,10 @@ def create_app(
         max_queued=max_queued,
         max_jobs=max_jobs,
         max_disk=int(max_disk_mb * MB),
+        max_uploads=max_uploads,
         ttl=ttl_seconds,
         device=device,
+        work_dir=work_dir,
     )
     token = token or secrets.token_urlsafe(24)
     max_bytes = int(max_upload_mb * MB)
@@ -170,9 +178,15 @@ def create_app(
     async def submit(request: Request) -> JSONResponse:
         if jobs.full:  # cheap early answer; submit() decides under the queue's lock
             return _error(503, "The queue is full; wait for some jobs to finish, then try again.")
-        folder = jobs.scratch()
         try:
-            upload = await receive(request, folder, file_field="files", max_file_bytes=max_bytes, max_files=max_files, display=safe_name)
+            reservation = jobs.begin_upload()  # before any byte of the body is read
+        except TooManyUploads as exc:
+            return _error(503, str(exc))
+        folder = reservation.folder
+        try:
+            upload = await receive(
+                request, folder, file_field="files", max_file_bytes=max_bytes, max_files=max_files, reserve=reservation.take, display=safe_name
+            )
             fields = upload.fields
             options = JobOptions(
                 intensity=fields.get("intensity") or "default",
@@ -186,12 +200,15 @@ def create_app(
                 raise UploadError(400, "Choose at least one image.")
             for name, stored in upload.files:
                 try:
-                    await anyio.to_thread.run_sync(lambda p=folder / stored: probe_image(p, max_pixels=max_pixels), limiter=checks)
+                    await anyio.to_thread.run_sync(lambda p=folder / stored: verify_image(p, max_pixels=max_pixels), limiter=checks)
                 except StylecloakError as exc:
                     raise UploadError(400, str(exc).replace(str(folder / stored), name)) from None
             job_id = jobs.submit(folder, upload.files, options)
         except BaseException as exc:
-            shutil.rmtree(folder, ignore_errors=True)
+            reservation.cancel()
+            if isinstance(exc, ClientDisconnect):  # nobody is left to answer; not a server fault
+                log.info("an upload stopped: the browser disconnected before sending all of it")
+                return Response(status_code=400)
             if isinstance(exc, UploadError):
                 return _error(exc.status, exc.message)
             if isinstance(exc, QueueFull):
@@ -201,6 +218,7 @@ def create_app(
             if isinstance(exc, StylecloakError):
                 return _error(400, str(exc))
             raise
+        reservation.keep()
         return JSONResponse(_status(jobs, job_id), status_code=202)
 
     @app.get("/api/jobs/{job_id}")

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from ..cloak import target_name, uses_style
 from ..errors import StylecloakError
 from ..io import IMAGE_EXTENSIONS, load_image
-from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, Task, run
+from ..plan import Task, check_plan, view_paths
+from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, run
 from ..styles import default_profile_path
 
 if TYPE_CHECKING:
@@ -30,6 +31,13 @@ AUTO = "auto"
 
 def run_job(queue: JobQueue, job: Job) -> None:
     """Protect every image of ``job`` with its options; failures are recorded per image."""
+    tasks = [_task(job, index) for index in range(len(job.items))]
+    try:
+        check_plan(tasks)  # generated names in a private folder: a refusal here is a bug
+    except StylecloakError as exc:
+        log.error("job %s: %s", job.id, exc)
+        queue.fail_rest(job, "the server could not plan its files; see the server's log")
+        return
     try:
         protector = queue.protector(job.options.intensity, job.options.quality, job.options.method)
         style = target_name(job.options.method) or job.options.style
@@ -43,7 +51,6 @@ def run_job(queue: JobQueue, job: Job) -> None:
         return
     if uses_style(job.options.method):
         _estimate(queue, job, protector, style)
-    tasks = [Task(index, item.input, _download(job, item.id, item.name)) for index, item in enumerate(job.items)]
     steps = protector.cloak_settings.steps
 
     def on_event(kind: str, entry: BatchItem, index: int, total: int) -> None:
@@ -71,7 +78,7 @@ def run_job(queue: JobQueue, job: Job) -> None:
         return progress
 
     items = [BatchItem(input=item.input) for item in job.items]
-    run(items, tasks, LocalEngine(protector, max_pixels=queue.max_pixels), style, views=VIEWS, on_event=on_event, progress_factory=progress_factory)
+    run(items, tasks, LocalEngine(protector, max_pixels=queue.max_pixels), style, on_event=on_event, progress_factory=progress_factory)
 
 
 def _estimate(queue: JobQueue, job: Job, protector: Protector, style: str) -> None:
@@ -89,10 +96,12 @@ def _estimate(queue: JobQueue, job: Job, protector: Protector, style: str) -> No
     queue.update(job, phase="")
 
 
-def _download(job: Job, item_id: str, name: str) -> Path:
-    """Where an image's protected copy goes: generated name, the user's image format."""
-    suffix = Path(name).suffix.lower()
-    return job.folder / f"{item_id}{suffix if suffix in IMAGE_EXTENSIONS else '.png'}"
+def _task(job: Job, index: int) -> Task:
+    """Where an image's protected copy goes (generated name, the user's image format) and its views beside it."""
+    item = job.items[index]
+    suffix = Path(item.name).suffix.lower()
+    download = Path(f"{item.id}{suffix if suffix in IMAGE_EXTENSIONS else '.png'}")
+    return Task(index, item.input, job.folder / download, views=view_paths(job.folder, download, VIEWS))
 
 
 def _message(queue: JobQueue, job: Job, index: int, entry: BatchItem) -> str:

@@ -1,12 +1,13 @@
 """The web app's job queue: uploads wait in FIFO order and ONE worker thread cloaks them.
 
 A single worker means two uploads can never run at once and exhaust the machine. Every job lives
-in its own temporary folder, under generated names only; the folder is removed when the job is
-deleted, when it has been left alone for ``ttl`` seconds after finishing, when newer jobs need the
-room (at most ``max_jobs`` jobs and ``max_disk`` bytes are kept), and when the queue closes. A
-finished job's uploads are deleted at once, and a cancelled job's whole folder unless it finished
-some images. Folders of servers that died without cleaning up are removed at the next start (:mod:`.folders`).
-What the worker does with a job is :func:`~.execute.run_job`.
+in its own folder inside the server's private work folder, under generated names only; the folder is
+removed when the job is deleted, when it has been left alone for ``ttl`` seconds after finishing, when
+newer jobs need the room (at most ``max_jobs`` jobs; uploads reserve their bytes within ``max_disk``
+while they stream, :mod:`.storage`), and when the queue closes. A finished job's uploads are deleted at
+once, and a cancelled job's whole folder unless it finished some images. Folders of servers that died
+without cleaning up are removed at the next start (:mod:`.folders`). What the worker does with a job
+is :func:`~.execute.run_job`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import os
 import secrets
 import shutil
-import tempfile
 import threading
 import time
 import zipfile
@@ -24,15 +24,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from filelock import FileLock
 
 from ..api import Protector
 from ..config import GLAZE, ProtectSettings
 from ..engines import cpu_cores
 from ..errors import ConfigError, StylecloakError
+from ..io.read import WEB_MAX_PIXELS
 from ..styles import all_styles
 from .execute import AUTO, run_job
-from .folders import PREFIX, disk_usage, portable_name, remove_stale_folders
+from .folders import portable_name, work_folder
+from .storage import Reservation, Storage
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ SWEEP_SECONDS = 30.0
 
 class QueueFull(StylecloakError):
     """Too many jobs are waiting."""
-
-
-class StorageFull(StylecloakError):
-    """The jobs' files would exceed the disk cap even after removing every finished job."""
 
 
 @dataclass(frozen=True)
@@ -123,12 +120,14 @@ class JobQueue:
         weights_dir: str | Path | None = None,
         profile_dir: str | Path | None = None,
         steps: int | None = None,
-        max_pixels: int = 50_000_000,
+        max_pixels: int = WEB_MAX_PIXELS,
         max_queued: int = 16,
         max_jobs: int = 64,
         max_disk: int = 4 * 1024**3,
+        max_uploads: int = 4,
         ttl: float = 3600.0,
         device: str = "auto",
+        work_dir: str | Path | None = None,
     ):
         self.weights_dir = weights_dir
         self.device = device
@@ -137,12 +136,7 @@ class JobQueue:
         self.max_pixels = max_pixels
         self.max_queued = max_queued
         self.max_jobs = max(max_jobs, max_queued + 1)
-        self.max_disk = max_disk
         self.ttl = ttl
-        remove_stale_folders()
-        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
-        self._lock = FileLock(self.root / ".lock")
-        self._lock.acquire()
         self._jobs: dict[str, Job] = {}
         self._queue: deque[Job] = deque()
         self._running: Job | None = None
@@ -150,6 +144,8 @@ class JobQueue:
         self._cond = threading.Condition()
         self._protectors: dict[tuple[str, str], Protector] = {}
         self._load_lock = threading.Lock()
+        self.storage = Storage(work_folder(work_dir), max_bytes=max_disk, max_uploads=max_uploads, evict=self._evict)
+        self.root = self.storage.root
         self._thread = threading.Thread(target=self._work, name="stylecloak-worker", daemon=True)
         self._thread.start()
 
@@ -170,16 +166,16 @@ class JobQueue:
                 self._protectors[key] = Protector(settings, weights_dir=self.weights_dir, device=self.device)
             return self._protectors[key]
 
-    def scratch(self) -> Path:
-        """A new empty folder inside the queue's root for an upload in progress."""
-        return Path(tempfile.mkdtemp(prefix="upload-", dir=self.root))
+    def begin_upload(self) -> Reservation:
+        """An empty folder inside the queue's root for an upload in progress, and its room on disk."""
+        return self.storage.begin()
 
     def submit(self, folder: Path, inputs: list[tuple[str, str]], options: JobOptions) -> str:
         """Queue a job for ``inputs`` — (display name, file name inside ``folder``) — and return its id.
 
-        ``folder`` (from :meth:`scratch`) becomes the job's folder and is deleted with the job.
-        The oldest finished jobs are removed to stay within ``max_jobs`` and ``max_disk``; raises
-        :class:`QueueFull` or :class:`StorageFull` when that is not enough (the caller deletes ``folder``).
+        ``folder`` (from :meth:`begin_upload`) becomes the job's folder and is deleted with the job.
+        The oldest finished jobs are removed to stay within ``max_jobs``; raises :class:`QueueFull`
+        when the queue is full (the caller deletes ``folder``).
         """
         job_id = secrets.token_hex(16)
         items = [Item(id=secrets.token_hex(8), name=name, input=folder / stored) for name, stored in inputs]
@@ -192,10 +188,6 @@ class JobQueue:
             finished = sorted((j for j in self._jobs.values() if j.status in ("done", "cancelled")), key=lambda j: j.touched)
             while finished and len(self._jobs) >= self.max_jobs:
                 self.delete(finished.pop(0).id)
-            while finished and disk_usage(self.root) > self.max_disk:
-                self.delete(finished.pop(0).id)
-            if disk_usage(self.root) > self.max_disk:
-                raise StorageFull("The server's storage for jobs is full; wait for the running jobs to finish, or send fewer or smaller images.")
             self._jobs[job_id] = job
             self._queue.append(job)
             self._cond.notify_all()
@@ -314,8 +306,16 @@ class JobQueue:
                 job.cancel.set()
             self._cond.notify_all()
         self._thread.join(timeout)
-        self._lock.release()  # first: Windows cannot delete a file that is held open
-        shutil.rmtree(self.root, ignore_errors=True)
+        self.storage.close()
+
+    def _evict(self) -> bool:
+        """Delete the finished job untouched the longest; False when no job is finished."""
+        with self._cond:
+            finished = [j for j in self._jobs.values() if j.status in ("done", "cancelled")]
+            if not finished:
+                return False
+            self.delete(min(finished, key=lambda j: j.touched).id)
+            return True
 
     # ------------------------------------------------------------------ worker
 

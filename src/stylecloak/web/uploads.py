@@ -1,8 +1,9 @@
 """Stream a multipart upload straight into a job folder, enforcing the limits while it arrives.
 
-Each file part is written to ``folder/in-N`` as its bytes come in and refused (413) as soon as it
-passes the per-image limit, so a request never costs more disk than the limits allow; the form's
-text fields are small and few. Nothing here decodes an image.
+Each file part is written to ``folder/in-N`` as its bytes come in, each chunk's room reserved first
+(``reserve``, which raises to refuse), and refused (413) as soon as it passes the per-image limit, so a
+request never costs more disk than the limits allow; the form's text fields are small and few. Nothing
+here decodes an image.
 """
 
 from __future__ import annotations
@@ -49,14 +50,15 @@ async def receive(
     file_field: str,
     max_file_bytes: int,
     max_files: int,
+    reserve: Callable[[int], None] = lambda n: None,
     display: Callable[[str], str] = str,
     max_fields: int = 10,
     max_field_bytes: int = 1024,
 ) -> Upload:
     """Read ``request``'s multipart body into ``folder``; raise :class:`UploadError` on any limit or format problem.
 
-    ``display`` turns a client file name into the name shown in messages. The caller removes
-    ``folder`` when this raises.
+    ``reserve(n)`` is called before ``n`` more bytes are written and raises to refuse them; ``display``
+    turns a client file name into the name shown in messages. The caller removes ``folder`` when this raises.
     """
     kind, params = parse_options_header(request.headers.get("content-type"))
     upload = Upload()
@@ -108,6 +110,7 @@ async def receive(
         elif part["size"] > max_file_bytes:
             raise UploadError(413, f"{part['display']} is larger than {size_text(max_file_bytes)}, the limit per image.")
         else:
+            reserve(len(chunk))
             _write_guard(part["display"], lambda: sink.write(chunk))
 
     def on_part_end() -> None:
@@ -132,8 +135,8 @@ async def receive(
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError:
-        raise UploadError(400, "The upload is not valid multipart/form-data.") from None
+    except MultipartParseError as exc:
+        raise UploadError(400, f"The upload is not valid multipart/form-data ({str(exc).lower() or 'cannot be parsed'}).") from None
     finally:
         if sink is not None:
             sink.close()
