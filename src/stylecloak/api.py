@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from . import referee
 from .backbones import Backbone, encode_all, load_backbone, target_progress
 from .cloak import Progress, fixed_views, glaze_views, optimise, target_name, uses_style
 from .config import CloakSettings, ProtectSettings
@@ -29,7 +30,6 @@ from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
 from .protectability import PILOT, Assessment, advice, assess
-from . import referee
 from .styles import (
     ArtistProfile,
     Style,

@@ -9,8 +9,8 @@ measured at each size a mimic trains at (``mimic_sizes``: the long side the imag
 enlarged), with the target image Ω(x, T) rendered from the original at the size the mimic sees. Countermeasures
 work on the saved full-resolution file, before the mimic's resize; the repost trip (``repost_1080``,
 ``repost_2048``: what a platform serves) may shrink it, and a mimic size above what was served is measured at
-the served size. Per-size numbers are the worst (minimum) over the sizes, so no size where a cloak fails can
-hide; the headline ``protection`` is the worst size after the repost trip, plain TP beside it as the floor.
+the served size. The summary's numbers are the worst (minimum) over the sizes, so no size where a cloak fails
+can hide; the headline ``protection`` is the worst size after the repost trip, plain TP beside it as the floor.
 On the encoders the cloak was optimised against this is the target progress; on the others (TAESana) the
 transfer. TP = 0: no effect; 1: the mimic's encoder sees the target. Style progress SP (:mod:`.style_progress`)
 measures the latent statistics a mimic learns instead of one target latent. Cost is PSNR and SSIM at full

@@ -31,7 +31,7 @@ __all__ = [
     "gaussian_noise",
     "jpeg",
     "noisy_upscale",
-    "repost",
     "purify",
+    "repost",
     "resize_long_side",
 ]
