@@ -103,3 +103,27 @@ def test_without_the_extra_verify_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_c2pa)
     result = CliRunner().invoke(main, ["verify", str(_image(tmp_path / "x.png"))])
     assert result.exit_code == 1 and "pip install 'stylecloak[c2pa]'" in result.output
+
+
+def test_protect_with_c2pa_signs_every_output_and_leaves_the_original(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    art = tmp_path / "art"
+    art.mkdir()
+    originals = [_image(art / "a.png"), _image(art / "b.jpg", seed=3)]
+    before = [p.read_bytes() for p in originals]
+    result = CliRunner().invoke(main, ["protect", str(art), "--out", str(tmp_path / "out"), "--steps", "1", "--style", "woodcut", "--c2pa"])
+    assert result.exit_code == 0, result.output
+    for name in ("a.png", "b.jpg"):
+        found = credentials.read(tmp_path / "out" / name)
+        assert found.valid and found.training_mining["cawg.ai_training"] == "notAllowed"
+        assert "signingCredential.untrusted" in found.notes
+    assert (tmp_path / "config" / "stylecloak" / "c2pa" / "local-key.pem").is_file()
+    assert [p.read_bytes() for p in originals] == before
+
+
+def test_protect_refuses_a_certificate_without_its_key_before_any_work(tmp_path):
+    cert = tmp_path / "cert.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    result = CliRunner().invoke(main, ["protect", str(_image(tmp_path / "a.png")), "--out", str(tmp_path / "out"), "--c2pa-cert", str(cert)])
+    assert result.exit_code == 1 and "--c2pa-cert and --c2pa-key go together" in result.output
+    assert not (tmp_path / "out").exists()

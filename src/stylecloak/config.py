@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .errors import ConfigError
+from .io import OutputMetadata
+from .io.credentials import Identity
 from .transforms import EOTSettings
 
 INTENSITY: dict[str, dict] = {
@@ -140,13 +142,33 @@ class ProtectSettings:
     """Distance the budget is measured in: ``efficientnet``, ``lpips-alex``, or ``auto`` (LPIPS-AlexNet
     when the ``lpips`` package and its weights are present). A :class:`Protector` resolves ``auto``."""
     seed: int = 0
-    optout: bool = True
+    optout: str = "genai"
+    """The "no AI training" wish written into every output (:data:`~stylecloak.io.OPTOUTS`): ``genai``, ``ai``,
+    ``all`` or ``none``."""
     overrides: dict = field(default_factory=dict)
     """CloakSettings fields that replace the presets' values (e.g. ``{"steps": 10}``)."""
+    metadata: str = "minimal"
+    """What outputs keep of the input's metadata: ``keep``, ``minimal`` or ``strip`` (:func:`~stylecloak.io.metadata.output_info`)."""
+    record_settings: bool = False
+    """Also write what protect did (target style, method, backbones, settings hash) into each output's XMP; the
+    report and the output folder's journal always hold it."""
+    creator: str | None = None
+    """Written as the outputs' dc:creator (only when given)."""
+    rights: str | None = None
+    """Written as the outputs' dc:rights (only when given)."""
+    credentials: Identity | None = None
+    """Sign each output's Content Credentials (C2PA "no AI training", :mod:`~stylecloak.io.credentials`) with this
+    certificate and key; None: no credentials."""
 
     def __post_init__(self) -> None:
         check_method(self.method)
         _ = self.cloak  # an unknown preset or override is a ConfigError here, not at first use
+        _ = self.output_metadata()  # likewise an unknown metadata mode or opt-out
+
+    def output_metadata(self, provenance: dict[str, str] | None = None) -> OutputMetadata:
+        """What the outputs carry besides pixels; *provenance* is written only with ``record_settings``."""
+        record = dict(provenance or {}) if self.record_settings else {}
+        return OutputMetadata(self.metadata, self.optout, self.creator, self.rights, record, self.credentials)
 
     @property
     def cloak(self) -> CloakSettings:

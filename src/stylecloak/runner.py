@@ -63,7 +63,8 @@ class Outcome:
     """For callers that word failures their own way: ``save`` (writing the outputs failed), ``disk-full``
     (the same, for want of space) or ``unexpected`` (a bug); None for errors the message explains."""
     warning: str | None = None
-    """A one-line warning about the input (e.g. only the first frame of an animation is used)."""
+    """A one-line warning about the input (e.g. only the first frame of an animation is used, or its XMP was too large
+    for the output format and left out)."""
     cancelled: bool = False
 
 
@@ -83,8 +84,9 @@ def protect_file(protector: Protector, task: Task, style: str, *, progress: Prog
         log.debug("%s failed", task.input, exc_info=exc)
         return Outcome(task, error=describe(task.input, exc), cause=None if _explained(exc) else "unexpected", warning=warning)
     written: list[Path] = []
+    notes = [warning] if warning else []
     try:
-        written.append(result.save(task.output))
+        written.append(result.save(task.output, warn=notes.append))
         for kind, path in task.views.items():
             written.append(save_png(render_view(result, kind), path))
     except Exception as exc:
@@ -92,7 +94,7 @@ def protect_file(protector: Protector, task: Task, style: str, *, progress: Prog
             path.unlink(missing_ok=True)
         log.debug("saving %s failed", task.output, exc_info=exc)
         return Outcome(task, error=describe(task.input, exc), cause="disk-full" if _disk_full(exc) else "save", warning=warning)
-    return Outcome(task, written[0], dict(zip(task.views, written[1:])), result.summary(), warning=warning)
+    return Outcome(task, written[0], dict(zip(task.views, written[1:])), result.summary(), warning="; ".join(notes) or None)
 
 
 def render_view(result: ProtectResult, kind: str) -> Image.Image:

@@ -32,6 +32,9 @@ from .atomic import atomic_file
 TRAINING_MINING = ("cawg.ai_training", "cawg.ai_generative_training", "cawg.data_mining", "cawg.ai_inference")
 """The CAWG training-and-data-mining entries a protected file marks ``notAllowed``."""
 
+UNTRUSTED = "signingCredential.untrusted"
+"""Reported for a certificate in no trust list (a local one): the signature holds, the signer is unvouched for."""
+DIGITAL_CREATION = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCreation"
 INSTALL_HINT = "Content Credentials need the c2pa extra: pip install 'stylecloak[c2pa]'"
 
 
@@ -67,7 +70,7 @@ class Credentials:
         return self.state in ("Valid", "Trusted")
 
 
-def _c2pa() -> Any:
+def require_c2pa() -> Any:
     try:
         import c2pa
     except ImportError as exc:
@@ -97,7 +100,7 @@ def local_identity(folder: Path | None = None) -> Identity:
 
 def _self_signed_chain() -> tuple[bytes, bytes]:
     """A CA certificate and an end-entity signing certificate (what C2PA signers require), and the signer's key."""
-    _c2pa()
+    require_c2pa()
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -140,32 +143,36 @@ def _self_signed_chain() -> tuple[bytes, bytes]:
     return leaf.public_bytes(pem) + ca.public_bytes(pem), key_pem
 
 
-def manifest(version: str) -> dict[str, Any]:
-    """The manifest definition :func:`sign` embeds (the original joins it as the ingredient ``original``)."""
+def manifest(version: str, opened: bool = True) -> dict[str, Any]:
+    """The manifest definition :func:`sign` embeds: the original ``opened`` as the ingredient ``original`` (or,
+    for an image that never was a file, ``created`` as a digital creation)."""
+    action = {"action": "c2pa.opened", "parameters": {"ingredientIds": ["original"]}} if opened else {"action": "c2pa.created", "digitalSourceType": DIGITAL_CREATION}
     return {
         "claim_generator_info": [{"name": "stylecloak", "version": version}],
         "title": "protected artwork",
         "assertions": [
-            {"label": "c2pa.actions", "data": {"actions": [{"action": "c2pa.opened", "parameters": {"ingredientIds": ["original"]}}]}},
+            {"label": "c2pa.actions", "data": {"actions": [action]}},
             {"label": "cawg.training-mining", "data": {"entries": {entry: {"use": "notAllowed"} for entry in TRAINING_MINING}}},
         ],
     }
 
 
-def sign(path: Path, original: Path, identity: Identity) -> None:
+def sign(path: Path, original: Path | None, identity: Identity) -> None:
     """Embed the signed manifest into the finished file ``path`` (replaced atomically); ``original`` is the input
-    it was made from. An unsupported format or a certificate the signer refuses raises a one-line error."""
-    c2pa = _c2pa()
+    file it was made from (None: an image that never was a file). An unsupported format or a certificate the
+    signer refuses raises a one-line error."""
+    c2pa = require_c2pa()
     from .. import __version__
 
-    path, original = Path(path), Path(original)
-    fmt, source_fmt = _mime(path), _mime(original)
+    path = Path(path)
+    fmt = _mime(path)
     try:
         signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, identity.certificate.read_bytes(), identity.key.read_bytes(), None))
         context = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
-        builder = c2pa.Builder(manifest(__version__), context=context)
-        with open(original, "rb") as src:
-            builder.add_ingredient({"title": "original", "relationship": "parentOf", "label": "original"}, source_fmt, src)
+        builder = c2pa.Builder(manifest(__version__, opened=original is not None), context=context)
+        if original is not None:
+            with open(original, "rb") as src:
+                builder.add_ingredient({"title": "original", "relationship": "parentOf", "label": "original"}, _mime(Path(original)), src)
         with open(path, "rb") as unsigned, atomic_file(path) as out:
             builder.sign(signer, fmt, unsigned, out)
     except c2pa.C2paError as exc:
@@ -174,7 +181,7 @@ def sign(path: Path, original: Path, identity: Identity) -> None:
 
 def read(path: Path) -> Credentials:
     """The Content Credentials in ``path``, validated (signature, hashes of the file's content)."""
-    c2pa = _c2pa()
+    c2pa = require_c2pa()
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: file not found; check the path")
@@ -197,8 +204,8 @@ def read(path: Path) -> Credentials:
         state=state,
         signer=" / ".join(filter(None, (info.get("common_name"), info.get("issuer")))),
         training_mining=entries,
-        failures=tuple(f"{r.get('code')}: {r.get('explanation', '')}" for r in results.get("failure", [])),
-        notes=tuple(r.get("code", "") for r in results.get("informational", [])),
+        failures=tuple(f"{r.get('code')}: {r.get('explanation', '')}" for r in results.get("failure", []) if r.get("code") != UNTRUSTED),
+        notes=tuple(r.get("code", "") for r in (*results.get("failure", []), *results.get("informational", [])) if r.get("code") == UNTRUSTED or r in results.get("informational", [])),
     )
 
 

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, ImageError
-from .metadata import xmp_values
 from .read import read_xmp
+from .xmp import xmp_values
 
 JOURNAL = Path(".stylecloak") / "done.jsonl"
 CLAIMS = Path(".stylecloak") / "claimed.jsonl"

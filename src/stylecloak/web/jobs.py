@@ -13,27 +13,26 @@ is :func:`~.execute.run_job`.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import shutil
 import threading
 import time
-import zipfile
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..api import Protector
 from ..config import GLAZE, ProtectSettings
-from ..engines import cpu_cores
+from ..device import cpu_cores
 from ..errors import ConfigError, StylecloakError
 from ..io.read import WEB_MAX_PIXELS
-from ..styles import all_styles
-from .execute import AUTO, run_job
-from .folders import portable_name, work_folder
+from .archive import write_zip
+from .execute import run_job
+from .folders import work_folder
+from .records import ACTIVE, Arrival, Item, Job, JobOptions
 from .storage import Reservation, Storage
+from .timing import Pace
 
 log = logging.getLogger(__name__)
 
@@ -42,73 +41,6 @@ SWEEP_SECONDS = 30.0
 
 class QueueFull(StylecloakError):
     """Too many jobs are waiting."""
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    """What the user chose on the page."""
-
-    intensity: str = "default"
-    quality: str = "default"
-    style: str = AUTO
-    artist: str = "default"
-    method: str = GLAZE
-    """Under the page's "Advanced" disclosure: glaze, mist or photoguard (:mod:`stylecloak.cloak.methods`)."""
-
-    def check(self) -> None:
-        """Raise :class:`ConfigError` for an unknown preset, method or style, or an unusable artist name."""
-        ProtectSettings(intensity=self.intensity, quality=self.quality, method=self.method)  # the presets and method are checked where they live
-        if self.style != AUTO and self.style not in all_styles():
-            raise ConfigError(f"unknown target style {self.style!r}; choose auto or one of the listed styles")
-        if not self.artist or len(self.artist) > 64:
-            raise ConfigError("the artist name must have 1 to 64 characters")
-
-
-@dataclass
-class Item:
-    """One uploaded image of a job."""
-
-    id: str
-    name: str
-    """The client's file name reduced to a safe basename: shown and used for downloads only."""
-    input: Path
-    status: str = "queued"
-    """queued, running, done, failed or cancelled."""
-    step: int = 0
-    total: int = 0
-    error: str | None = None
-    warning: str | None = None
-    expected: float | None = None
-    """Before protecting: the TP the trial cloak predicts (:meth:`~stylecloak.api.Protector.estimate`)."""
-    estimate: list[str] = field(default_factory=list)
-    """Before protecting: the estimate's warnings (expected weak protection)."""
-    summary: dict | None = None
-    files: dict[str, Path] = field(default_factory=dict)
-    """Once done: "download" (the protected image) and the :data:`~stylecloak.runner.VIEWS`."""
-
-    @property
-    def download_name(self) -> str:
-        out = self.files.get("download")
-        suffix = out.suffix if out else Path(self.name).suffix
-        return f"{Path(self.name).stem}-protected{suffix}"
-
-
-@dataclass
-class Job:
-    """Several images protected with the same options, in one folder."""
-
-    id: str
-    folder: Path
-    options: JobOptions
-    items: list[Item]
-    status: str = "queued"
-    """queued, running, done or cancelled (failures are per image)."""
-    phase: str = ""
-    target_style: str | None = None
-    created: float = field(default_factory=time.time)
-    touched: float = field(default_factory=time.monotonic)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    deleted: bool = False
 
 
 class JobQueue:
@@ -144,6 +76,7 @@ class JobQueue:
         self._cond = threading.Condition()
         self._protectors: dict[tuple[str, str], Protector] = {}
         self._load_lock = threading.Lock()
+        self.pace = Pace(ProtectSettings().cloak.work_size)
         self.storage = Storage(work_folder(work_dir), max_bytes=max_disk, max_uploads=max_uploads, evict=self._evict)
         self.root = self.storage.root
         self._thread = threading.Thread(target=self._work, name="stylecloak-worker", daemon=True)
@@ -170,63 +103,58 @@ class JobQueue:
         """An empty folder inside the queue's root for an upload in progress, and its room on disk."""
         return self.storage.begin()
 
-    def submit(self, folder: Path, inputs: list[tuple[str, str]], options: JobOptions) -> str:
-        """Queue a job for ``inputs`` — (display name, file name inside ``folder``) — and return its id.
+    def submit(self, folder: Path, arrivals: list[Arrival], options: JobOptions) -> str:
+        """Queue a job for the files of ``arrivals`` inside ``folder`` and return its id; those refused at upload
+        are failed items from the start (their files deleted now) and the worker skips them.
 
         ``folder`` (from :meth:`begin_upload`) becomes the job's folder and is deleted with the job.
         The oldest finished jobs are removed to stay within ``max_jobs``; raises :class:`QueueFull`
         when the queue is full (the caller deletes ``folder``).
         """
         job_id = secrets.token_hex(16)
-        items = [Item(id=secrets.token_hex(8), name=name, input=folder / stored) for name, stored in inputs]
+        items = [self._item(folder, arrival) for arrival in arrivals]
         job = Job(id=job_id, folder=folder, options=options, items=items)
         with self._cond:
             if self._closed:
                 raise ConfigError("the server is shutting down")
             if len(self._queue) >= self.max_queued:
                 raise QueueFull("The queue is full; wait for some jobs to finish, then try again.")
-            finished = sorted((j for j in self._jobs.values() if j.status in ("done", "cancelled")), key=lambda j: j.touched)
+            finished = sorted((j for j in self._jobs.values() if j.finished), key=lambda j: j.touched)
             while finished and len(self._jobs) >= self.max_jobs:
                 self.delete(finished.pop(0).id)
             self._jobs[job_id] = job
             self._queue.append(job)
             self._cond.notify_all()
+        for item in items:
+            if item.status == "failed":
+                item.input.unlink(missing_ok=True)
         return job_id
 
+    @staticmethod
+    def _item(folder: Path, arrival: Arrival) -> Item:
+        status = "failed" if arrival.error else "queued"
+        return Item(secrets.token_hex(8), arrival.name, folder / arrival.stored, arrival.width, arrival.height, status, error=arrival.error)
+
+    def preset_steps(self, options: JobOptions) -> int:
+        """Optimisation steps an image of a job with ``options`` takes (before any second round)."""
+        overrides = {"steps": self.steps} if self.steps else {}
+        return ProtectSettings(intensity=options.intensity, quality=options.quality, method=options.method, overrides=overrides).cloak.steps
+
+    def statuses(self, job_ids: list[str]) -> list[dict]:
+        """The status of each of ``job_ids`` that still exists, in that order."""
+        return [s for s in map(self.status, job_ids) if s is not None]
+
     def status(self, job_id: str) -> dict | None:
-        """A JSON-ready snapshot of the job, or None when it does not exist (any more)."""
+        """A JSON-ready snapshot of the job with the seconds it has left, or None when it does not exist (any more)."""
         with self._cond:
             job = self._jobs.get(job_id)
             if job is None:
                 return None
             job.touched = time.monotonic()
-            ahead = None
-            if job.status == "queued":
-                ahead = self._queue.index(job) + (self._running is not None)
-            return {
-                "id": job.id,
-                "status": job.status,
-                "ahead": ahead,
-                "phase": job.phase,
-                "options": asdict(job.options),
-                "target_style": job.target_style,
-                "items": [
-                    {
-                        "id": i.id,
-                        "name": i.name,
-                        "status": i.status,
-                        "step": i.step,
-                        "total": i.total,
-                        "error": i.error,
-                        "warning": i.warning,
-                        "expected": i.expected,
-                        "estimate": i.estimate,
-                        "summary": i.summary,
-                        "files": sorted(i.files),
-                    }
-                    for i in job.items
-                ],
-            }
+            ahead = self._queue.index(job) + (self._running is not None) if job.status == "queued" else None
+            data = job.snapshot(ahead)
+        left = self.pace.left(job, self.preset_steps(job.options)) if not job.finished else None
+        return {**data, "seconds_left": left}
 
     def file(self, job_id: str, item_id: str, kind: str) -> tuple[Path, str] | None:
         """(path, download name) of one of a finished image's files, or None."""
@@ -247,22 +175,7 @@ class JobQueue:
             if job is None or not done:
                 return None
             job.touched = time.monotonic()
-        path = job.folder / f"zip-{secrets.token_hex(8)}.zip"
-        used: set[str] = set()
-        try:
-            with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-                for source, name in done:
-                    name = portable_name(name)
-                    stem, suffix, n = Path(name).stem, Path(name).suffix, 1
-                    while name in used:
-                        n += 1
-                        name = f"{stem}-{n}{suffix}"
-                    used.add(name)
-                    archive.write(source, name)
-        except OSError:  # the job was deleted meanwhile
-            path.unlink(missing_ok=True)
-            return None
-        return path
+        return write_zip(job.folder, done)
 
     def cancel(self, job_id: str) -> bool:
         """Stop a job: a queued one at once, a running one at its next optimisation step. False if unknown."""
@@ -294,7 +207,7 @@ class JobQueue:
         """Delete finished jobs nobody has looked at for ``ttl`` seconds."""
         now = time.monotonic()
         with self._cond:
-            stale = [j.id for j in self._jobs.values() if j.status in ("done", "cancelled") and now - j.touched >= self.ttl]
+            stale = [j.id for j in self._jobs.values() if j.finished and now - j.touched >= self.ttl]
         for job_id in stale:
             self.delete(job_id)
 
@@ -311,7 +224,7 @@ class JobQueue:
     def _evict(self) -> bool:
         """Delete the finished job untouched the longest; False when no job is finished."""
         with self._cond:
-            finished = [j for j in self._jobs.values() if j.status in ("done", "cancelled")]
+            finished = [j for j in self._jobs.values() if j.finished]
             if not finished:
                 return False
             self.delete(min(finished, key=lambda j: j.touched).id)
@@ -357,7 +270,7 @@ class JobQueue:
         """Mark the job's unfinished items failed with ``message``."""
         with self._cond:
             for item in job.items:
-                if item.status in ("queued", "running"):
+                if item.status in ACTIVE:
                     item.status, item.error = "failed", message
 
     def _end(self, job: Job) -> None:
@@ -375,9 +288,3 @@ class JobQueue:
             return
         for item in job.items:
             item.input.unlink(missing_ok=True)
-
-    def public(self, message: str, job: Job, item: Item | None = None) -> str:
-        """An error message with the server's file paths replaced by the user's names."""
-        for other in job.items if item is None else [item]:
-            message = message.replace(str(other.input), other.name)
-        return message.replace(str(job.folder) + os.sep, "")
