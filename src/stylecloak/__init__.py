@@ -13,9 +13,19 @@ try:
 except PackageNotFoundError:  # a source tree on sys.path that was never installed
     __version__ = "0+unknown"
 
-from .api import Protector, ProtectResult, protect
-from .config import ProtectSettings, cloak_settings
 from .errors import ConfigError, ImageError, StylecloakError, WeightsError
+
+_LAZY = {"Protector": "api", "ProtectResult": "api", "protect": "api", "ProtectSettings": "config", "cloak_settings": "config"}
+"""Public names whose modules import torch: loaded on first use, so ``stylecloak --help`` starts fast."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",

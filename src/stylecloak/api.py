@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from . import referee
 from .backbones import Backbone, encode_all, load_backbone, target_progress
 from .cloak import Progress, fixed_views, glaze_views, optimise, target_name, uses_style
 from .config import CloakSettings, ProtectSettings
@@ -58,6 +59,9 @@ weak even at the PSNR floor: line art and flat colour measured 0.11–0.83, pain
 
 OUTPUT_CHOICES = frozenset({"metadata", "optout", "record_settings", "creator", "rights", "credentials"})
 """The :class:`ProtectSettings` fields that change only what an output's metadata says, never its pixels."""
+
+Source = LoadedImage | str | Path | Image.Image | torch.Tensor
+"""An image to protect: a file, a PIL image, a (1,3,H,W) or (3,H,W) float tensor in [0, 1], or an image already loaded."""
 
 ArtistImage = LoadedImage | torch.Tensor | str | Path
 """An image of the artist for target selection: loaded, a (1,3,H,W) tensor in [0, 1], or a file or folder."""
@@ -170,6 +174,11 @@ class ProtectResult:
             draw.text((i * (w + 10) + 4, 6), label, fill=(0, 0, 0))
         return canvas
 
+    @cached_property
+    def visibility(self) -> dict[str, float | None]:
+        """The visibility referee's numbers for the saved image (:mod:`stylecloak.referee`; computed on first use)."""
+        return referee.visibility(self.source.rgb, self.cloaked)
+
     @property
     def worst_size(self) -> int:
         """The mimic size (px) where the cloak is weakest."""
@@ -188,6 +197,7 @@ class ProtectResult:
             "perceptual": self.settings.perceptual,
             "budget": self.settings.cloak.budget,
             "psnr_db": round(self.psnr_db, 2),
+            "visibility": self.visibility,
             "seconds": round(self.seconds, 2),
             "width": self.source.rgb.shape[-1],
             "height": self.source.rgb.shape[-2],
@@ -205,7 +215,7 @@ class Protector:
         *,
         weights_dir: str | Path | None = None,
         styles: dict[str, Style] | None = None,
-        device: str | torch.device = "cpu",
+        device: str | torch.device = "auto",
     ):
         settings = settings or ProtectSettings()
         self.device = resolve_device(device)
@@ -283,22 +293,22 @@ class Protector:
         seen = Working.of(cloaked.to(self.device), s.work_size, self.multiple).image
         return cloaked, seen, score(seen)
 
-    def estimate(self, image: LoadedImage | str | Path, target_style: str | None = None) -> Assessment:
+    def estimate(self, image: Source, target_style: str | None = None) -> Assessment:
         """Before protecting: how well ``image`` can be protected, from a quick trial cloak (:data:`~.protectability.PILOT`,
         about 2 s on a laptop CPU) whose TP predicts the full cloak's. Calibrated for glaze: other methods get texture only."""
-        source = image if isinstance(image, LoadedImage) else load_image(image)
+        source = load_image(image)
         if not uses_style(self.settings.method):
             return assess(source.rgb)
         trial = self.protect(source, target_style, settings=replace(self.settings, intensity="default", quality="fast", overrides=PILOT).cloak)
         return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4), side=max(source.rgb.shape[-2:]))
 
     def protect(
-        self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None
+        self, image: Source, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None
     ) -> ProtectResult:
         """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
         have a fixed target and ignore it), with ``settings`` (default: the protector's)."""
         start = time.perf_counter()
-        source = image if isinstance(image, LoadedImage) else load_image(image)
+        source = load_image(image)
         method = self.settings.method
         style_name = target_name(method) or target_style or self.settings.target_style
         if style_name is None:
@@ -415,17 +425,17 @@ def _artist_images(images: Iterable[ArtistImage], exclude: str | Path | None) ->
 
 
 def protect(
-    image: LoadedImage | str | Path | Image.Image,
+    image: Source,
     settings: ProtectSettings | None = None,
     *,
     artist: str = "default",
     profile: str | Path | None = None,
     weights_dir: str | Path | None = None,
     progress: Progress | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> ProtectResult:
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
-    source = image if isinstance(image, LoadedImage) else load_image(image)
+    source = load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
     style = target_name(protector.settings.method) or protector.settings.target_style
     style = style or protector.choose_target([source], artist=artist, profile=profile).target_style
