@@ -13,7 +13,6 @@ from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
 from stylecloak.config import INTENSITY
 from stylecloak.errors import ConfigError, ImageError
-from stylecloak.io.encoding import JPEG_QUALITY_CAP, JPEG_QUALITY_FLOOR, webp_lossless
 from stylecloak.io import (
     LoadedImage,
     OutputMetadata,
@@ -25,6 +24,7 @@ from stylecloak.io import (
     to_pil,
     xmp_optout_packet,
 )
+from stylecloak.io.encoding import JPEG_QUALITY_CAP, JPEG_QUALITY_FLOOR, webp_lossless
 
 PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
 TDM = "http://www.w3.org/ns/tdmrep/"

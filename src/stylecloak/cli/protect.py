@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 import torch
+from click.core import ParameterSource
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
