@@ -12,7 +12,6 @@ actor), retries an image whose worker died, and needs inputs and outputs on a fi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 
 from .api import Protector
 from .config import ProtectSettings
+from .device import cpu_cores
 from .errors import ConfigError
 from .runner import Outcome, Task, protect_file
 from .styles import Style
@@ -143,11 +143,6 @@ class RayEngine:
                 outcome = Outcome(task, error=f"{task.input}: {_last_line(exc)}")
                 idle.append(actor)
             yield outcome
-
-
-def cpu_cores() -> int:
-    """CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _local_paths(outcome: Outcome, task: Task) -> Outcome:

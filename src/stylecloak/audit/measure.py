@@ -31,13 +31,14 @@ from pathlib import Path
 import torch
 
 from ..backbones import Backbone, encode_all, load_backbone, target_progress
-from ..cloak.methods import fixed_target, uses_style
+from ..cloak import Target, get_method
 from ..device import resolve_device
 from ..errors import ConfigError, ImageError, StylecloakError
 from ..geometry import Working
 from ..io import LoadedImage, load_image
 from ..perceptual import PerceptualDistance, psnr, ssim
-from ..styles import LatentStats, Style, get_style, style_stats, style_transfer
+from ..progress import AuditProgress
+from ..styles import Style, all_styles
 from ..transforms import COUNTERMEASURES, purify
 from .judge import (
     content_paintings,
@@ -56,9 +57,6 @@ from .robust_encoder import (
 )
 from .settings import ADAPTIVE, AuditSettings
 
-AuditProgress = Callable[[str, int, int], None]
-"""Called with (what was just measured, units done, units in all)."""
-
 Image = LoadedImage | torch.Tensor | str | Path
 """An image file, a loaded image, or a (1,3,H,W) tensor in [0, 1]."""
 
@@ -68,8 +66,8 @@ class _Models:
     renderer: Backbone
     attacked: list[Backbone]
     transfer: list[Backbone]
-    stats: LatentStats | None
-    """The target style's statistics (glaze); None for methods with a fixed target."""
+    aim: Target
+    """The method's target of a view (Ω(view, T) for glaze)."""
     perceptual: PerceptualDistance
     memo: dict = field(default_factory=dict)
     """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
@@ -94,7 +92,7 @@ def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dic
         renderer=renderer,
         attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],
         transfer=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.transfer if n not in settings.backbones],
-        stats=style_stats(renderer, get_style(settings.target_style, styles)) if uses_style(settings.method) else None,
+        aim=get_method(settings.method).aim(renderer, settings.target_style, all_styles(styles), settings.style_strength),
         perceptual=PerceptualDistance().to(device),
     )
 
@@ -165,7 +163,7 @@ def _audit(
         for e in models.encoders:
             m = models.multiple(e)
             if m not in omegas:
-                omegas[m] = _target_image(models, settings, Working.of(x, size, m).image.to(device))
+                omegas[m] = _target_image(models, Working.of(x, size, m).image.to(device))
             for encoder in (e, *([models.robust[e.name]] if e.name in models.robust else [])):
                 targets[encoder] = encode_all([encoder], omegas[m], settings.bf16)[0]
         entries: dict[str, dict] = {}
@@ -203,11 +201,9 @@ def _audit(
     return {**worst(by_request), **cost, "sizes": by_request}, kept
 
 
-def _target_image(models: _Models, settings: AuditSettings, view: torch.Tensor) -> torch.Tensor:
+def _target_image(models: _Models, view: torch.Tensor) -> torch.Tensor:
     """The image the cloak aimed the encoder's view of ``view`` at: Ω(view, T) for glaze, else the method's fixed target."""
-    if models.stats is None:
-        return fixed_target(settings.method, view)
-    return style_transfer(models.renderer, view, models.stats, settings.style_strength)
+    return models.aim(view, tuple(view.shape[-2:]))
 
 
 def _encoder(models: _Models, e: Backbone, countermeasure: str) -> Backbone:
@@ -252,7 +248,7 @@ def _train_robust(models: _Models, settings: AuditSettings, works: Sequence[Imag
     start = time.perf_counter()
     pairs = make_pairs([_load(w)[0] for w in works], settings.target_style, settings.backbones, settings.robust, method=settings.method, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
     encoders = {b.name: b for b in [models.renderer, *models.encoders]}.values()
-    models.robust, logs = robust_copies(list(encoders), models.multiple, lambda view: _target_image(models, settings, view), pairs, settings.robust, settings.bf16)
+    models.robust, logs = robust_copies(list(encoders), models.multiple, lambda view: _target_image(models, view), pairs, settings.robust, settings.bf16)
     return {
         "pairs": [_load(w)[1] if not isinstance(w, torch.Tensor) else f"image tensor {i}" for i, w in enumerate(works)],
         "pair_size": settings.robust.pair_size,

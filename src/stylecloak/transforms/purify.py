@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -27,9 +26,7 @@ from ..device import autocast
 from ..errors import ConfigError
 from ..geometry import pad_to
 from ..perceptual import PerceptualDistance
-
-if TYPE_CHECKING:
-    from ..cloak.optimiser import Progress
+from ..progress import Progress
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..config import GLAZE, INTENSITY, METHODS, QUALITY
+from ..cloak import METHODS
+from ..config import DEFAULT_METHOD, INTENSITY, QUALITY
 from ..errors import StylecloakError
 from ..io import probe_image
 from ..styles import all_styles
@@ -78,11 +79,6 @@ QUALITY_HELP = {
     "fast": "quick, not robust to re-compression",
     "default": "robust to JPEG, resizing and noise",
     "slow": "most robust, at higher resolution; several minutes per image",
-}
-METHOD_HELP = {
-    "glaze": "pull the model's view toward the target style (the default)",
-    "mist": "pull it toward a fixed high-contrast pattern (Mist's textural loss; its diffusion-based loss cannot run here); the target style is not used",
-    "photoguard": "pull it toward a flat grey image (PhotoGuard's encoder attack); the target style is not used",
 }
 
 
@@ -161,7 +157,7 @@ def create_app(
             "intensities": [{"name": k, "help": INTENSITY_HELP.get(k, "")} for k in INTENSITY],
             "qualities": [{"name": k, "help": QUALITY_HELP.get(k, "")} for k in QUALITY],
             "styles": [{"name": n, "help": s.description} for n, s in all_styles().items()],
-            "methods": [{"name": k, "help": METHOD_HELP[k]} for k in METHODS],
+            "methods": [{"name": k, "help": m.summary} for k, m in METHODS.items()],
             "auto": AUTO,
             "limits": {"max_upload_mb": max_upload_mb, "max_pixels": max_pixels, "max_files": max_files},
         }
@@ -179,7 +175,7 @@ def create_app(
                 quality=fields.get("quality") or "default",
                 style=fields.get("style") or AUTO,
                 artist=(fields.get("artist") or "").strip() or "default",
-                method=fields.get("method") or GLAZE,
+                method=fields.get("method") or DEFAULT_METHOD,
             )
             options.check()
             if not upload.files:
@@ -253,7 +249,7 @@ def safe_name(name: str | None) -> str:
 def explain(summary: dict, intensity: str) -> list[dict[str, str]]:
     """A finished image's numbers in plain words."""
     style, tp, psnr = summary["target_style"], summary["target_progress"], summary["psnr_db"]
-    method = f" (method {summary['method']})" if summary.get("method", GLAZE) != GLAZE else ""
+    method = f" (method {summary['method']})" if summary.get("method", DEFAULT_METHOD) != DEFAULT_METHOD else ""
     distance, budget = summary["perceptual_distance"], summary["budget"]  # in the units of the distance the run used
     strength = "strong" if tp >= 0.5 else "moderate" if tp >= 0.25 else "weak; try intensity high or quality slow"
     if psnr is None:

@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cloak import target_name, uses_style
 from ..errors import StylecloakError
 from ..io import IMAGE_EXTENSIONS, load_image
 from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, Task, run
@@ -32,7 +31,7 @@ def run_job(queue: JobQueue, job: Job) -> None:
     """Protect every image of ``job`` with its options; failures are recorded per image."""
     try:
         protector = queue.protector(job.options.intensity, job.options.quality, job.options.method)
-        style = target_name(job.options.method) or job.options.style
+        style = protector.method.target_label(job.options.style)
         if style == AUTO:
             queue.update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
             inputs = [item.input for item in job.items]
@@ -41,7 +40,7 @@ def run_job(queue: JobQueue, job: Job) -> None:
     except StylecloakError as exc:
         queue.fail_rest(job, queue.public(str(exc), job))
         return
-    if uses_style(job.options.method):
+    if protector.method.calibrated:
         _estimate(queue, job, protector, style)
     tasks = [Task(index, item.input, _download(job, item.id, item.name)) for index, item in enumerate(job.items)]
     steps = protector.cloak_settings.steps

@@ -27,8 +27,9 @@ import torch
 from filelock import FileLock
 
 from ..api import Protector
-from ..config import GLAZE, ProtectSettings
-from ..engines import cpu_cores
+from ..cloak import get_method
+from ..config import DEFAULT_METHOD, ProtectSettings
+from ..device import cpu_cores
 from ..errors import ConfigError, StylecloakError
 from ..styles import all_styles
 from .execute import AUTO, run_job
@@ -55,12 +56,13 @@ class JobOptions:
     quality: str = "default"
     style: str = AUTO
     artist: str = "default"
-    method: str = GLAZE
-    """Under the page's "Advanced" disclosure: glaze, mist or photoguard (:mod:`stylecloak.cloak.methods`)."""
+    method: str = DEFAULT_METHOD
+    """Under the page's "Advanced" disclosure: a name in :data:`stylecloak.cloak.METHODS`."""
 
     def check(self) -> None:
         """Raise :class:`ConfigError` for an unknown preset, method or style, or an unusable artist name."""
-        ProtectSettings(intensity=self.intensity, quality=self.quality, method=self.method)  # the presets and method are checked where they live
+        ProtectSettings(intensity=self.intensity, quality=self.quality)  # the presets and method are checked where they live
+        get_method(self.method)
         if self.style != AUTO and self.style not in all_styles():
             raise ConfigError(f"unknown target style {self.style!r}; choose auto or one of the listed styles")
         if not self.artist or len(self.artist) > 64:
@@ -160,7 +162,7 @@ class JobQueue:
         with self._cond:
             return len(self._queue) >= self.max_queued
 
-    def protector(self, intensity: str, quality: str, method: str = GLAZE) -> Protector:
+    def protector(self, intensity: str, quality: str, method: str = DEFAULT_METHOD) -> Protector:
         """The (cached) protector for a preset pair and method; loading it checks the weights."""
         with self._load_lock:
             key = (intensity, quality, method)
