@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .backbones import Backbone, encode_all, load_backbone, target_progress
+from .backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
 from .cloak import Method, get_method, mimic_views, optimise
 from .config import CloakSettings, ProtectSettings
 from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device
@@ -166,11 +166,11 @@ class Protector:
         self.settings = replace(settings, perceptual=name)
         self.cloak_settings: CloakSettings = self.settings.cloak
         if not self.settings.backbones:
-            raise ConfigError("no backbone given; use e.g. --backbones taef2")
+            raise ConfigError(f"no backbone given; use e.g. --backbones {DEFAULT_BACKBONE}")
         self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]
         self.renderer = next((b for b in self.backbones if b.has_decoder), None)
         if self.renderer is None:
-            raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
+            raise ConfigError(f"no backbone with a decoder in the list; include {DEFAULT_BACKBONE} (or another with a decoder) to render targets")
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
         if self.settings.target_style is not None and self.method.needs_style:

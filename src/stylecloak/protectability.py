@@ -20,6 +20,8 @@ from .visibility import masking_map
 
 WEAK = 0.25
 """Below this target progress protection is called weak and the artist is warned."""
+STRONG = 0.5
+"""From this target progress on protection is called strong (between the two: moderate)."""
 
 PILOT = {"steps": 8, "work_size": 128, "view_sizes": (), "eot": None}
 """The trial cloak: the fast preset's settings at the default intensity with these overrides."""

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from ..backbones import Backbone, encode_all, load_backbone, target_progress
+from ..backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
 from ..cloak import Target, get_method
 from ..device import resolve_device
 from ..errors import ConfigError, ImageError, StylecloakError
@@ -87,7 +87,7 @@ class _Models:
 def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dict[str, Style] | None, device: torch.device) -> _Models:
     renderer = load_backbone(settings.renderer, weights_dir=weights_dir, device=device)
     if not renderer.has_decoder:
-        raise ConfigError(f"renderer {settings.renderer} has no decoder; use taef2")
+        raise ConfigError(f"renderer {settings.renderer} has no decoder; use {DEFAULT_BACKBONE}")
     return _Models(
         renderer=renderer,
         attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],

@@ -10,6 +10,7 @@ import click
 
 from ..device import DEVICES
 from ..errors import StylecloakError
+from ..io import SERVE_MAX_PIXELS
 from . import console, fail, main
 
 
@@ -30,7 +31,7 @@ def is_loopback(host: str) -> bool:
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host: other machines that have the printed token can then upload and download.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A host name or address others use to reach this server (with --allow-remote; repeatable).")
 @click.option("--max-upload-mb", type=click.FloatRange(0.1), default=50, show_default=True, help="Largest image file accepted.")
-@click.option("--max-pixels", type=click.IntRange(256), default=50_000_000, show_default=True, help="Largest image accepted, in pixels.")
+@click.option("--max-pixels", type=click.IntRange(256), default=SERVE_MAX_PIXELS, show_default=True, help="Largest image accepted, in pixels.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, allowed_hosts: tuple[str, ...], max_upload_mb: float, max_pixels: int, device: str) -> None:
     """Start the web app and print its address (stop with Ctrl+C).

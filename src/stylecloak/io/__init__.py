@@ -14,6 +14,7 @@ from .paths import (
 )
 from .read import (
     MAX_PIXELS,
+    SERVE_MAX_PIXELS,
     LoadedImage,
     frames_warning,
     load_image,
@@ -27,6 +28,7 @@ __all__ = [
     "JOURNAL",
     "MAX_PIXELS",
     "NS_STYLECLOAK",
+    "SERVE_MAX_PIXELS",
     "Journal",
     "LoadedImage",
     "atomic_file",

@@ -19,6 +19,9 @@ from .metadata import ORIENTATION, collect_metadata, xmp_bytes
 MIN_SIDE = 16
 MAX_PIXELS = 100_000_000
 """Default cap on an image's pixel count, checked from the header before decoding."""
+SERVE_MAX_PIXELS = 50_000_000
+"""The web app's lower default cap (``stylecloak serve --max-pixels``): its uploads come from a browser, several
+jobs may wait at once, and a server keeps running after one image is too much for memory."""
 
 _READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 _FORMAT_ALIASES = {"JPG": "JPEG", "MPO": "JPEG", "TIF": "TIFF"}

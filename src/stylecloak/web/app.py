@@ -47,7 +47,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..cloak import METHODS
 from ..config import DEFAULT_METHOD, INTENSITY, QUALITY
 from ..errors import StylecloakError
-from ..io import probe_image
+from ..io import SERVE_MAX_PIXELS, probe_image
+from ..protectability import STRONG, WEAK
 from ..styles import all_styles
 from .jobs import AUTO, JobOptions, JobQueue, QueueFull, StorageFull
 from .uploads import MB, UploadError, receive, size_text
@@ -87,7 +88,7 @@ def create_app(
     weights_dir: str | Path | None = None,
     profile_dir: str | Path | None = None,
     max_upload_mb: float = 50,
-    max_pixels: int = 50_000_000,
+    max_pixels: int = SERVE_MAX_PIXELS,
     max_files: int = 20,
     steps_override: int | None = None,
     allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS,
@@ -177,7 +178,6 @@ def create_app(
                 artist=(fields.get("artist") or "").strip() or "default",
                 method=fields.get("method") or DEFAULT_METHOD,
             )
-            options.check()
             if not upload.files:
                 raise UploadError(400, "Choose at least one image.")
             for name, stored in upload.files:
@@ -251,7 +251,7 @@ def explain(summary: dict, intensity: str) -> list[dict[str, str]]:
     style, tp, psnr = summary["target_style"], summary["target_progress"], summary["psnr_db"]
     method = f" (method {summary['method']})" if summary.get("method", DEFAULT_METHOD) != DEFAULT_METHOD else ""
     distance, budget = summary["perceptual_distance"], summary["budget"]  # in the units of the distance the run used
-    strength = "strong" if tp >= 0.5 else "moderate" if tp >= 0.25 else "weak; try intensity high or quality slow"
+    strength = "strong" if tp >= STRONG else "moderate" if tp >= WEAK else "weak; try intensity high or quality slow"
     if psnr is None:
         visible = "none (the image is unchanged)"
     else:

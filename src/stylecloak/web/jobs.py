@@ -31,6 +31,7 @@ from ..cloak import get_method
 from ..config import DEFAULT_METHOD, ProtectSettings
 from ..device import cpu_cores
 from ..errors import ConfigError, StylecloakError
+from ..io import SERVE_MAX_PIXELS
 from ..styles import all_styles
 from .execute import AUTO, run_job
 from .folders import PREFIX, disk_usage, portable_name, remove_stale_folders
@@ -59,7 +60,7 @@ class JobOptions:
     method: str = DEFAULT_METHOD
     """Under the page's "Advanced" disclosure: a name in :data:`stylecloak.cloak.METHODS`."""
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         """Raise :class:`ConfigError` for an unknown preset, method or style, or an unusable artist name."""
         ProtectSettings(intensity=self.intensity, quality=self.quality)  # the presets and method are checked where they live
         get_method(self.method)
@@ -125,7 +126,7 @@ class JobQueue:
         weights_dir: str | Path | None = None,
         profile_dir: str | Path | None = None,
         steps: int | None = None,
-        max_pixels: int = 50_000_000,
+        max_pixels: int = SERVE_MAX_PIXELS,
         max_queued: int = 16,
         max_jobs: int = 64,
         max_disk: int = 4 * 1024**3,
