@@ -35,7 +35,7 @@ from . import console, errors, fail, main, write_json
     type=click.Choice(list(METHODS)),
     default=DEFAULT_METHOD,
     show_default=True,
-    help="; ".join(f"{name}: {m.summary}" for name, m in METHODS.items()) + ". All use the same caps (--intensity).",
+    help=" ".join(f"{name}: {m.summary}." for name, m in METHODS.items()) + " All use the same caps (--intensity).",
 )
 @click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile). Glaze only.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")

@@ -43,9 +43,6 @@ class Method:
         the working image, whose latents a method may reuse at the working size."""
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
 
 class FixedTargetMethod(Method):
     """A method whose target is a fixed image (drawn at each view's size); subclasses set ``name``, ``fixed`` and :meth:`target`."""

@@ -45,8 +45,8 @@ class Mist(FixedTargetMethod):
 
     name: ClassVar[str] = "mist"
     summary: ClassVar[str] = (
-        "pull the model's view toward a fixed high-contrast pattern (Mist's textural loss; its diffusion-based loss "
-        "cannot run here); the target style is not used"
+        "pull the model's view toward a fixed high-contrast pattern (Mist's textural loss only: its semantic loss "
+        "needs a diffusion UNet, which does not run here); the target style is not used"
     )
     fixed: ClassVar[str] = "mist-pattern"
     published: ClassVar[Mapping[str, object]] = MappingProxyType(

@@ -50,7 +50,8 @@ from ..errors import StylecloakError
 from ..io import SERVE_MAX_PIXELS, probe_image
 from ..protectability import STRONG, WEAK
 from ..styles import all_styles
-from .jobs import AUTO, JobOptions, JobQueue, QueueFull, StorageFull
+from .jobs import JobQueue, QueueFull, StorageFull
+from .records import AUTO, JobOptions
 from .uploads import MB, UploadError, receive, size_text
 
 log = logging.getLogger(__name__)

@@ -10,21 +10,30 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import StylecloakError
 from ..io import IMAGE_EXTENSIONS, load_image
 from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, Task, run
 from ..styles import default_profile_path
+from .records import AUTO, Item, Job
 
 if TYPE_CHECKING:
     from ..api import Protector
-    from .jobs import Job, JobQueue
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
-"""Style name meaning: the artist profile's target style (chosen the first time)."""
+
+class JobQueue(Protocol):
+    """What a job's run needs of the queue (:class:`~.jobs.JobQueue`): its protectors, limits and locked updates."""
+
+    max_pixels: int
+    profile_dir: Path | None
+
+    def protector(self, intensity: str, quality: str, method: str) -> Protector: ...
+    def update(self, record: Job | Item, **changes: object) -> None: ...
+    def fail_rest(self, job: Job, message: str) -> None: ...
+    def public(self, message: str, job: Job, item: Item | None = None) -> str: ...
 
 
 def run_job(queue: JobQueue, job: Job) -> None:

@@ -6,7 +6,7 @@ deleted, when it has been left alone for ``ttl`` seconds after finishing, when n
 room (at most ``max_jobs`` jobs and ``max_disk`` bytes are kept), and when the queue closes. A
 finished job's uploads are deleted at once, and a cancelled job's whole folder unless it finished
 some images. Folders of servers that died without cleaning up are removed at the next start (:mod:`.folders`).
-What the worker does with a job is :func:`~.execute.run_job`.
+What the worker does with a job is :func:`~.execute.run_job`; the records are in :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -20,21 +20,20 @@ import threading
 import time
 import zipfile
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from filelock import FileLock
 
 from ..api import Protector
-from ..cloak import get_method
 from ..config import DEFAULT_METHOD, ProtectSettings
 from ..device import cpu_cores
 from ..errors import ConfigError, StylecloakError
 from ..io import SERVE_MAX_PIXELS
-from ..styles import all_styles
-from .execute import AUTO, run_job
+from .execute import run_job
 from .folders import PREFIX, disk_usage, portable_name, remove_stale_folders
+from .records import Item, Job, JobOptions
 
 log = logging.getLogger(__name__)
 
@@ -47,74 +46,6 @@ class QueueFull(StylecloakError):
 
 class StorageFull(StylecloakError):
     """The jobs' files would exceed the disk cap even after removing every finished job."""
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    """What the user chose on the page."""
-
-    intensity: str = "default"
-    quality: str = "default"
-    style: str = AUTO
-    artist: str = "default"
-    method: str = DEFAULT_METHOD
-    """Under the page's "Advanced" disclosure: a name in :data:`stylecloak.cloak.METHODS`."""
-
-    def __post_init__(self) -> None:
-        """Raise :class:`ConfigError` for an unknown preset, method or style, or an unusable artist name."""
-        ProtectSettings(intensity=self.intensity, quality=self.quality)  # the presets and method are checked where they live
-        get_method(self.method)
-        if self.style != AUTO and self.style not in all_styles():
-            raise ConfigError(f"unknown target style {self.style!r}; choose auto or one of the listed styles")
-        if not self.artist or len(self.artist) > 64:
-            raise ConfigError("the artist name must have 1 to 64 characters")
-
-
-@dataclass
-class Item:
-    """One uploaded image of a job."""
-
-    id: str
-    name: str
-    """The client's file name reduced to a safe basename: shown and used for downloads only."""
-    input: Path
-    status: str = "queued"
-    """queued, running, done, failed or cancelled."""
-    step: int = 0
-    total: int = 0
-    error: str | None = None
-    warning: str | None = None
-    expected: float | None = None
-    """Before protecting: the TP the trial cloak predicts (:meth:`~stylecloak.api.Protector.estimate`)."""
-    estimate: list[str] = field(default_factory=list)
-    """Before protecting: the estimate's warnings (expected weak protection)."""
-    summary: dict | None = None
-    files: dict[str, Path] = field(default_factory=dict)
-    """Once done: "download" (the protected image) and the :data:`~stylecloak.runner.VIEWS`."""
-
-    @property
-    def download_name(self) -> str:
-        out = self.files.get("download")
-        suffix = out.suffix if out else Path(self.name).suffix
-        return f"{Path(self.name).stem}-protected{suffix}"
-
-
-@dataclass
-class Job:
-    """Several images protected with the same options, in one folder."""
-
-    id: str
-    folder: Path
-    options: JobOptions
-    items: list[Item]
-    status: str = "queued"
-    """queued, running, done or cancelled (failures are per image)."""
-    phase: str = ""
-    target_style: str | None = None
-    created: float = field(default_factory=time.time)
-    touched: float = field(default_factory=time.monotonic)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    deleted: bool = False
 
 
 class JobQueue:
