@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import add_shared_options, artist_originals, set_up
+from common import add_shared_options, artist_originals, set_up, write_results
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import (
@@ -126,11 +126,9 @@ def main() -> None:
         f"Command: `python {shlex.join(sys.argv)}`"
     )
     print("\n" + "\n".join(lines) + "\n\n" + note)
-    record = {"rows": results, "settings": vars(args) | {"glaze_target": style, "mimic_sizes": sizes}, "command": shlex.join(sys.argv)}
     for path in (args.json, out / "methods.json"):
         if path:
-            path.write_text(json.dumps(record, indent=2, default=str))
-            print(path)
+            write_results(path, "methods", results, settings=vars(args) | {"glaze_target": style, "mimic_sizes": sizes})
 
 
 def own_budget(method: str, steps: int | None) -> dict:

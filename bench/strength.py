@@ -12,13 +12,12 @@ PNG) and cloaked toward ``--style`` by each configuration in the same run; every
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from itertools import zip_longest
 from pathlib import Path
 
 import torch
-from common import add_shared_options, set_up
+from common import add_shared_options, set_up, write_results
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
@@ -61,7 +60,7 @@ def main() -> None:
     countermeasures = tuple(c for c in args.countermeasures.split(",") if c)
     header = ["config", "size", "TP", *countermeasures, "transfer", "s/image"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
-    results = {}
+    results = []
     for name in args.configs.split(","):
         overrides = CONFIGS[name]
         cloaked = out / name.split(" ")[0]
@@ -79,14 +78,16 @@ def main() -> None:
         report = audit(pair_files(originals, cloaked)[0], settings, weights_dir=args.weights_dir, device=args.device)
         s = report.summary
         per_image = sum(seconds) / len(seconds)
-        rows = [(size, entry) for size, entry in s["sizes"].items()] + [("worst", s)]
-        for size, entry in rows:
+        psnr_min = min(im["psnr_db"] for im in report.images)
+        for size, entry in [(size, entry) for size, entry in s["sizes"].items()] + [("worst", s)]:
             cells = [entry["target_progress"], *(entry["countermeasures"][c]["target_progress"] for c in countermeasures), entry["transfer_progress"]]
             print(f"| {name} | {size} | " + " | ".join(f"{v:.3f}" for v in cells) + f" | {per_image:.1f} |", flush=True)
-        results[name] = {"summary": s, "seconds": seconds, "psnr_min": min(im["psnr_db"] for im in report.images)}
-        print(f"  {name}: PSNR min {results[name]['psnr_min']:.2f} dB, worst size {s['worst_size']} px", flush=True)
-    (out / "strength.json").write_text(json.dumps(results, indent=1))
-    print(f"written: {out / 'strength.json'}; device {args.device}; {len(list(originals.glob('*.png')))} paintings at {args.size} px", flush=True)
+            row = {"config": name, "size": str(size), "tp": entry["target_progress"], "transfer": entry["transfer_progress"]}
+            row |= {c: entry["countermeasures"][c]["target_progress"] for c in countermeasures}
+            results.append(row | {"seconds_per_image": round(per_image, 2), "psnr_min": psnr_min})
+        print(f"  {name}: PSNR min {psnr_min:.2f} dB, worst size {s['worst_size']} px", flush=True)
+    settings = vars(args) | {"paintings_used": sorted(f.name for f in originals.glob("*.png"))}
+    write_results(out / "strength.json", "strength", results, settings=settings)
 
 
 if __name__ == "__main__":

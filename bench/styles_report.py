@@ -13,11 +13,10 @@ style class, with the protectability estimate made before protecting next to the
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from common import add_shared_options, set_up
+from common import add_shared_options, set_up, write_results
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
@@ -112,7 +111,7 @@ def main() -> None:
                 rows.append(row)
                 cells = [config, intensity, name, row["class"], f"{row['tp']:.3f}", f"{row['jpeg75']:.3f}", f"{row['psnr']:.2f}", f"{row['d']:.3f}", "–" if row["estimate"] is None else f"{row['estimate']:.2f}", str(len(row["warnings"])), f"{seconds:.0f}"]
                 print("| " + " | ".join(cells) + " |", flush=True)
-            (out / "styles_report.json").write_text(json.dumps({"size": args.size, "style": args.style, "rows": rows}, indent=1))
+            write_results(out / "styles_report.json", "styles_report", rows, size=args.size, style=args.style, settings=vars(args))
 
     print("\n| config | intensity | class | images | TP | JPEG q75 | PSNR | d | estimate |\n|---|---|---|---|---|---|---|---|---|")
     order = ["line art", "flat colour", "digital painting", "woodblock print", "painting"]
@@ -124,7 +123,7 @@ def main() -> None:
                     mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("tp", "jpeg75", "psnr", "d")}
                     estimate = "–" if any(r["estimate"] is None for r in sel) else f"{sum(r['estimate'] for r in sel) / len(sel):.2f}"
                     print(f"| {config} | {intensity} | {group} | {len(sel)} | {mean['tp']:.3f} | {mean['jpeg75']:.3f} | {mean['psnr']:.2f} | {mean['d']:.3f} | {estimate} |")
-    print(f"written: {out / 'styles_report.json'}; {len(classes)} images at {args.size} px, target {args.style}")
+    print(f"{len(classes)} images at {args.size} px, target {args.style}")
 
 
 if __name__ == "__main__":

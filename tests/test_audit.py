@@ -33,15 +33,15 @@ SETTINGS = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasure
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, weights_dir):
-    """originals/bordighera.png (a 96 px Monet crop) and cloaked/bordighera.png (8 steps, no EOT), plus the protect result."""
+    """originals/bordighera.png (a 96 px Monet crop) and cloaked/bordighera.png (8 steps, no EOT, settings recorded), plus the protect result."""
     root = tmp_path_factory.mktemp("audit")
     (root / "originals").mkdir()
     (root / "cloaked").mkdir()
     original = root / "originals" / "bordighera.png"
     painting_crop(PAINTINGS / "claude-monet" / "bordighera.jpg", SIZE).save(original)
-    settings = ProtectSettings(quality="fast", target_style=STYLE, overrides={"steps": 8, "work_size": SIZE})
+    settings = ProtectSettings(quality="fast", target_style=STYLE, overrides={"steps": 8, "work_size": SIZE}, record_settings=True)
     result = Protector(settings, weights_dir=weights_dir).protect(original)
-    result.save(root / "cloaked" / original.name)
+    result.save(root / "cloaked" / original.name)  # with the settings in its XMP, where audit finds them (no journal here)
     return root, result
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,23 +14,22 @@ from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 from stylecloak.errors import ConfigError, ImageError
 from stylecloak.io import (
     LoadedImage,
+    OutputMetadata,
     iter_images,
     load_image,
     output_path,
     output_suffix,
-    read_xmp,
     save_image,
     to_pil,
     xmp_optout_packet,
-    xmp_values,
 )
 
 PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
 TDM = "http://www.w3.org/ns/tdmrep/"
 DC = "http://purl.org/dc/elements/1.1/"
-PROHIBITED = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"
+GENAI = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-GENAIMLTRAINING"
+KEEP, NO_OPTOUT = OutputMetadata(mode="keep"), OutputMetadata(optout="none")
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-EXIFTOOL = shutil.which("exiftool")
 
 
 def colour(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -202,9 +199,13 @@ def test_png_dpi_and_text_survive(tmp_path: Path) -> None:
     text.add_text("Author", "Ada")
     text.add_itxt("Description", "café", lang="fr")
     Image.fromarray(colour()).save(src, dpi=(300, 300), pnginfo=text)
-    out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o.png")
+    out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o.png", metadata=KEEP)
     with Image.open(out) as im:
         assert im.info["Author"] == "Ada" and im.info["Description"] == "café"
+        assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+    minimal = save_image(load_image(src), load_image(src).rgb, tmp_path / "m.png")
+    with Image.open(minimal) as im:
+        assert im.info["Author"] == "Ada" and "Description" not in im.info  # creator kept, free text dropped
         assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
 
 
@@ -387,9 +388,12 @@ def test_cmyk_profile_only_travels_with_cmyk_output(tmp_path: Path) -> None:
 def test_jpeg_progressive_and_comment_survive(tmp_path: Path) -> None:
     src = tmp_path / "p.jpg"
     Image.fromarray(colour()).save(src, progressive=True, comment=b"by Ada")
-    out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o" / "p.jpg")
+    out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o" / "p.jpg", metadata=KEEP)
     with Image.open(out) as im:
         assert im.info.get("progressive") and im.info.get("comment") == b"by Ada"
+    minimal = save_image(load_image(src), load_image(src).rgb, tmp_path / "m" / "p.jpg")
+    with Image.open(minimal) as im:
+        assert im.info.get("progressive") and "comment" not in im.info
 
 
 # --------------------------------------------------------------------------- opt-out XMP
@@ -402,12 +406,9 @@ def test_optout_xmp_written(tmp_path: Path, fmt: str, suffix: str) -> None:
     image = load_image(src)
     out = save_image(image, image.rgb, tmp_path / "on" / src.name)
     props = xmp_properties(written_xmp(out) or b"")
-    assert props[f"{{{PLUS}}}DataMining"] == PROHIBITED and props[f"{{{TDM}}}reservation"] == "1"
-    plain = save_image(image, image.rgb, tmp_path / "off" / src.name, optout=False)
+    assert props[f"{{{PLUS}}}DataMining"] == GENAI and props[f"{{{TDM}}}reservation"] == "1"
+    plain = save_image(image, image.rgb, tmp_path / "off" / src.name, metadata=NO_OPTOUT)
     assert written_xmp(plain) is None
-    if EXIFTOOL:  # an independent reader must see the same properties
-        result = subprocess.run([EXIFTOOL, "-XMP:all", "-s", "-s", str(out)], capture_output=True, text=True, check=True)
-        assert f"DataMining: {PROHIBITED}" in result.stdout and "Reservation: 1" in result.stdout
 
 
 EXISTING = (
@@ -437,19 +438,26 @@ def test_existing_xmp_is_merged(tmp_path: Path, fmt: str, suffix: str) -> None:
         Image.fromarray(colour()).save(src, format=fmt, xmp=EXISTING)
     image = load_image(src)
     assert image.info["xmp"].strip(b"\x00") == EXISTING.strip(b"\x00")
-    out = save_image(image, image.rgb, tmp_path / "out" / src.name)
+    out = save_image(image, image.rgb, tmp_path / "out" / src.name, metadata=KEEP)
     props = xmp_properties(written_xmp(out) or b"")
     assert props[f"{{{DC}}}creator"] == "Ada & Co"
     assert props["{http://ns.adobe.com/xap/1.0/}CreatorTool"] == "Krita"
-    assert props[f"{{{PLUS}}}DataMining"] == PROHIBITED and props[f"{{{TDM}}}reservation"] == "1"
-    kept = save_image(image, image.rgb, tmp_path / "kept" / src.name, optout=False)
+    assert props[f"{{{PLUS}}}DataMining"] == GENAI and props[f"{{{TDM}}}reservation"] == "1"
+    kept = save_image(image, image.rgb, tmp_path / "kept" / src.name, metadata=OutputMetadata(mode="keep", optout="none"))
     assert f"{{{DC}}}creator" in xmp_properties(written_xmp(kept) or b"")
+    minimal = xmp_properties(written_xmp(save_image(image, image.rgb, tmp_path / "minimal" / src.name)) or b"")
+    assert minimal[f"{{{DC}}}creator"] == "Ada & Co" and minimal[f"{{{PLUS}}}DataMining"] == GENAI
+    assert "{http://ns.adobe.com/xap/1.0/}CreatorTool" not in minimal
 
 
 def test_xmp_packet_merge_rules() -> None:
     fresh = xmp_optout_packet()
     assert fresh.startswith(b"<?xpacket begin=") and fresh.rstrip().endswith(b'<?xpacket end="w"?>')
-    assert xmp_properties(fresh) == {f"{{{PLUS}}}DataMining": PROHIBITED, f"{{{TDM}}}reservation": "1"}
+    assert xmp_properties(fresh) == {
+        f"{{{PLUS}}}DataMining": GENAI,
+        f"{{{PLUS}}}OtherConstraints": "Do not use this image to train generative AI models. Text and data mining rights are reserved.",
+        f"{{{TDM}}}reservation": "1",
+    }
     merged = xmp_optout_packet(EXISTING)
     assert merged.count(b"<plus:DataMining>") == 1 and merged.count(b"DataMining") == 2 and b"DMI-ALLOWED" not in merged
     assert b"<dc:creator>" in merged and b'xmp:CreatorTool="Krita"' in merged  # prefixes kept
@@ -489,15 +497,3 @@ def test_iter_images_walks_sorted_and_skips_hidden(tmp_path: Path) -> None:
         (single, tmp_path),
         (tmp_path / "missing.png", tmp_path),
     ]
-
-
-@pytest.mark.parametrize(("fmt", "suffix"), [("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp"), ("TIFF", ".tif")])
-def test_provenance_is_written_as_xmp_with_or_without_the_optout(tmp_path: Path, fmt: str, suffix: str) -> None:
-    src = tmp_path / f"in{suffix}"
-    Image.fromarray(colour()).save(src, format=fmt)
-    image = load_image(src)
-    record = {"targetStyle": "woodcut", "method": "glaze", "backbones": "taef2", "settings": "0123456789abcdef"}
-    for optout in (True, False):
-        out = save_image(image, image.rgb, tmp_path / f"out-{optout}{suffix}", optout=optout, provenance=record)
-        assert xmp_values(read_xmp(out)) == record
-        assert (f"{{{PLUS}}}DataMining" in xmp_properties(read_xmp(out) or b"")) is optout

@@ -54,7 +54,7 @@ def cloaks(tmp_path_factory, painting_files, weights_dir):
     painting_crop(next(p for p in painting_files if "claude-monet" in str(p)), SIZE).save(original)
     results = {}
     for method in METHODS:
-        settings = ProtectSettings(method=method, quality="fast", target_style=STYLE, overrides=FAST)
+        settings = ProtectSettings(method=method, quality="fast", target_style=STYLE, overrides=FAST, record_settings=True)
         result = Protector(settings, weights_dir=weights_dir).protect(original)
         result.save(root / f"{method}.png")
         results[method] = result
@@ -109,7 +109,7 @@ def test_cli_protect_and_audit_with_a_method(tmp_path, painting_files, weights_d
     painting_crop(painting_files[0], 48).save(originals / "a.png")
     run = CliRunner().invoke
     common = ["--quality", "fast", "--steps", "2", "--weights-dir", str(weights_dir)]
-    res = run(main, ["protect", str(originals), "--out", str(protected), "--method", "photoguard", *common])
+    res = run(main, ["protect", str(originals), "--out", str(protected), "--method", "photoguard", "--record-settings", *common])
     assert res.exit_code == 0, res.output
     assert "target style: flat-grey  (method photoguard," in res.output
     props = xmp_values(read_xmp(protected / "a.png"))

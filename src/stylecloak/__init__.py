@@ -6,16 +6,10 @@ Data flow, one folder per stage: io (load) â†’ geometry (working copy, views) â†
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("stylecloak")  # the one source: pyproject.toml, through the installed metadata
-except PackageNotFoundError:  # a source tree on sys.path that was never installed
-    __version__ = "0+unknown"
-
 from .api import Protector, ProtectResult, protect
 from .config import ProtectSettings, cloak_settings
 from .errors import ConfigError, ImageError, StylecloakError, WeightsError
+from .version import __version__
 
 __all__ = [
     "ConfigError",
@@ -25,6 +19,7 @@ __all__ = [
     "Protector",
     "StylecloakError",
     "WeightsError",
+    "__version__",
     "cloak_settings",
     "protect",
 ]

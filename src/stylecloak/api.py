@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +35,7 @@ from .styles import (
     ArtistProfile,
     Style,
     all_styles,
-    default_profile_path,
+    find_profile,
     get_style,
     load_profile,
     save_profile,
@@ -54,6 +55,9 @@ UNSPENT_DB = 0.5
 RETRY_TEXTURE = 0.8
 """Art with a smaller share of textured area (:func:`~stylecloak.protectability.assess`) gets a second round when
 weak even at the PSNR floor: line art and flat colour measured 0.11–0.83, paintings and prints 0.88–1.0."""
+
+OUTPUT_CHOICES = frozenset({"metadata", "optout", "record_settings", "creator", "rights", "credentials"})
+"""The :class:`ProtectSettings` fields that change only what an output's metadata says, never its pixels."""
 
 ArtistImage = LoadedImage | torch.Tensor | str | Path
 """An image of the artist for target selection: loaded, a (1,3,H,W) tensor in [0, 1], or a file or folder."""
@@ -101,10 +105,11 @@ class ProtectResult:
         with torch.no_grad():
             return self.work.crop(self.renderer.decode(self.renderer.encode(image)))
 
-    def save(self, path: str | Path, *, optout: bool | None = None) -> Path:
-        """Write the cloaked image in the source's format, size and metadata (atomically)."""
-        optout = self.settings.optout if optout is None else optout
-        return save_image(self.source, self.cloaked, path, optout=optout, provenance=provenance(self.settings, self.target_style))
+    def save(self, path: str | Path, *, warn: Callable[[str], None] | None = None) -> Path:
+        """Write the cloaked image in the source's format and size (atomically), with the metadata the settings choose
+        (:meth:`~stylecloak.config.ProtectSettings.output_metadata`); a warning (XMP left out) goes to ``warn``."""
+        metadata = self.settings.output_metadata(provenance(self.settings, self.target_style))
+        return save_image(self.source, self.cloaked, path, metadata=metadata, warn=warn)
 
     def preview(self) -> Image.Image:
         """Side by side: what the model sees in the original, in the cloaked image, and the target."""
@@ -176,6 +181,16 @@ class Protector:
         if self.settings.target_style is not None and self.method.needs_style:
             get_style(self.settings.target_style, self.styles)  # fail early on a typo
 
+    def with_output(self, **choices) -> Protector:
+        """This protector, its models shared, writing outputs with other metadata choices (``metadata``, ``optout``,
+        ``record_settings``, ``creator``, ``rights`` of :class:`ProtectSettings`)."""
+        unknown = set(choices) - OUTPUT_CHOICES
+        if unknown:
+            raise ConfigError(f"{', '.join(sorted(unknown))}: not an output choice; choose among {', '.join(sorted(OUTPUT_CHOICES))}")
+        clone = copy.copy(self)
+        clone.settings = replace(self.settings, **choices)
+        return clone
+
     def choose_target(
         self,
         images: Iterable[ArtistImage],
@@ -188,7 +203,7 @@ class Protector:
         """The artist's target style: from the profile if one exists, else chosen (Glaze §5.3) from
         :func:`style_sample` of ``images`` and saved. Every entry point (``protect()``, the CLI, the web app)
         decides here, so the same images and artist give the same target style in each."""
-        path = Path(profile) if profile else default_profile_path(artist)
+        path = Path(profile) if profile else find_profile(artist)
         existing = load_profile(path)
         if existing is not None:
             if existing.target_style not in self.styles:
@@ -362,8 +377,8 @@ def protect(
 
 
 def provenance(settings: ProtectSettings, style: str) -> dict[str, str]:
-    """What protect did, written into each output's XMP and the batch journal so ``audit`` finds it:
-    target style, method, backbones and a hash of every setting."""
+    """What protect did, recorded in the report and the batch journal so ``audit`` finds it (and in each output's
+    XMP only with ``record_settings``): target style, method, backbones and a hash of every setting."""
     data = settings_dict(settings) | {"resolved_style": style}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), "settings": digest}

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 
 from .backbones import DEFAULT_BACKBONE
 from .errors import ConfigError
+from .io import OutputMetadata
+from .io.credentials import Identity
 from .transforms import EOTSettings
 
 INTENSITY: dict[str, dict] = {
@@ -24,7 +26,7 @@ LPIPS_BUDGET = {"low": 0.03, "default": 0.05, "high": 0.10}
 """Budget p when the distance is LPIPS-AlexNet: Glaze's user study values (p = 0.05 used throughout)."""
 
 ROBUST = EOTSettings(jpeg_prob=0.4, rescale_prob=0.3, noise_prob=0.1, blur_prob=0.1, shift_prob=0.0)
-"""The EOT mix that measured best (README, "Choosing the defaults"): JPEG q50-95, rescale 0.5-1, noise, blur."""
+"""The EOT mix that measured best (docs/decisions/0002-l2-steps-and-eot.md): JPEG q50-95, rescale 0.5-1, noise, blur."""
 
 
 MIMIC_SIZES: tuple[int, ...] = (512, 768, 1024)
@@ -38,7 +40,7 @@ QUALITY: dict[str, dict] = {
     "default": {**_VIEWS, "steps": 50, "eot": ROBUST, "view_order": "worst", "retry_below": 0.30},
     "slow": {**_VIEWS, "steps": 80, "eot": ROBUST, "view_order": "cycle", "retry_below": 0.30},
 }
-"""Steps, EOT (robustness) and mimic views (README, "Protection at every mimic size"); all use the ``l2``
+"""Steps, EOT (robustness) and mimic views (docs/decisions/0001-multi-scale-mimic-views.md); all use the ``l2``
 method at a cosine-decayed step of 0.5/255."""
 
 SINGLE_SCALE = {"work_size": 512, "view_sizes": (), "steps": 80, "eot": ROBUST}
@@ -94,8 +96,8 @@ class CloakSettings:
     """Stop early after this many steps without 1 % progress (0: never)."""
     retry_below: float | None = _DEFAULT["retry_below"]
     """Where the worst mimic size's target progress after ``steps`` is below this, optimise again from scratch
-    with twice the steps and keep the better cloak (hard styles at 768 px and above need it; README, "Hard
-    styles"). None: one round. Glaze only."""
+    with twice the steps and keep the better cloak (hard styles at 768 px and above need it; see
+    docs/decisions/0005-second-round-for-weak-cloaks.md). None: one round. Glaze only."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -187,12 +189,32 @@ class ProtectSettings:
     """Distance the budget is measured in: ``efficientnet``, ``lpips-alex``, or ``auto`` (LPIPS-AlexNet
     when the ``lpips`` package and its weights are present). A :class:`Protector` resolves ``auto``."""
     seed: int = 0
-    optout: bool = True
+    optout: str = "genai"
+    """The "no AI training" wish written into every output (:data:`~stylecloak.io.OPTOUTS`): ``genai``, ``ai``,
+    ``all`` or ``none``."""
     overrides: dict = field(default_factory=dict)
     """CloakSettings fields that replace the presets' values (e.g. ``{"steps": 10}``)."""
+    metadata: str = "minimal"
+    """What outputs keep of the input's metadata: ``keep``, ``minimal`` or ``strip`` (:func:`~stylecloak.io.metadata.output_info`)."""
+    record_settings: bool = False
+    """Also write what protect did (target style, method, backbones, settings hash) into each output's XMP; the
+    report and the output folder's journal always hold it."""
+    creator: str | None = None
+    """Written as the outputs' dc:creator (only when given)."""
+    rights: str | None = None
+    """Written as the outputs' dc:rights (only when given)."""
+    credentials: Identity | None = None
+    """Sign each output's Content Credentials (C2PA "no AI training", :mod:`~stylecloak.io.credentials`) with this
+    certificate and key; None: no credentials."""
 
     def __post_init__(self) -> None:
         _ = self.cloak  # an unknown preset or override is a ConfigError here, not at first use
+        _ = self.output_metadata()  # likewise an unknown metadata mode or opt-out
+
+    def output_metadata(self, provenance: dict[str, str] | None = None) -> OutputMetadata:
+        """What the outputs carry besides pixels; *provenance* is written only with ``record_settings``."""
+        record = dict(provenance or {}) if self.record_settings else {}
+        return OutputMetadata(self.metadata, self.optout, self.creator, self.rights, record, self.credentials)
 
     @property
     def cloak(self) -> CloakSettings:

@@ -52,8 +52,8 @@ class _Worker:
         torch.set_num_threads(threads)
         self.protector = spec.build()
 
-    def protect(self, task: Task, style: str, views: tuple[str, ...]) -> Outcome:
-        return protect_file(self.protector, task, style, views=views)
+    def protect(self, task: Task, style: str) -> Outcome:
+        return protect_file(self.protector, task, style)
 
 
 class RayEngine:
@@ -115,7 +115,7 @@ class RayEngine:
             ray.shutdown()
             self._started = False
 
-    def run(self, tasks, style, *, views=(), on_start, progress_factory=None):
+    def run(self, tasks, style, *, on_start, progress_factory=None):
         """Keep every worker busy with one image; yield outcomes as they finish. Per-step progress is not reported."""
         import ray
         from ray.exceptions import ActorDiedError, RayError
@@ -126,8 +126,8 @@ class RayEngine:
         while todo or running:
             while todo and idle:
                 task, actor = todo.pop(), idle.pop()
-                sent = replace(task, input=task.input.absolute(), output=task.output.absolute())
-                running[actor.protect.remote(sent, style, tuple(views))] = (task, actor)
+                sent = replace(task, input=task.input.absolute(), output=task.output.absolute(), views={k: v.absolute() for k, v in task.views.items()})
+                running[actor.protect.remote(sent, style)] = (task, actor)
                 on_start(task)
             [ref], _ = ray.wait(list(running), num_returns=1)
             task, actor = running.pop(ref)
@@ -148,11 +148,8 @@ class RayEngine:
 def _local_paths(outcome: Outcome, task: Task) -> Outcome:
     """The outcome with the driver's own paths (the worker was sent absolute ones)."""
 
-    def back(p: Path) -> Path:
-        return task.output.parent / p.name
-
-    output = back(outcome.output) if outcome.output is not None else None
-    return replace(outcome, task=task, output=output, views={k: back(v) for k, v in outcome.views.items()})
+    output = task.output if outcome.output is not None else None
+    return replace(outcome, task=task, output=output, views={k: task.views[k] for k in outcome.views})
 
 
 def _last_line(exc: BaseException) -> str:

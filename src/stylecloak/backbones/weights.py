@@ -1,7 +1,9 @@
-"""Find, download and verify weight files: explicit folder -> user cache -> download.
+"""Find, download and verify weight files: explicit folder -> bundled with the package -> user cache -> download.
 
-Upstream: github.com/madebyollin/taesd at a pinned commit. Every file is verified before use:
-by sha256 where it is pinned, otherwise by its git blob id at that commit.
+Upstream: github.com/madebyollin/taesd at a pinned commit (MIT licence, ``bundled/LICENSE-taesd.txt``). The
+package ships the files the default protection and the audit need (:data:`BUNDLED`), so a first run works
+offline; the other encoders download on first use. Every file is verified before use: by sha256 where it is
+pinned, otherwise by its git blob id at that commit.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ GIT_BLOB: dict[str, str] = {
     "taesana_decoder.pth": "aa645f9d0a0a1c6b5ed1fc5b446e764af4843a9f",
 }
 
+BUNDLED_DIR = Path(__file__).with_name("bundled")
+"""Weight files shipped inside the package (TAEF2 encoder and decoder, TAESana encoder)."""
+
 log = logging.getLogger(__name__)
 
 download_progress: ContextVar[Callable[[str], DownloadProgress] | None] = ContextVar("download_progress", default=None)
@@ -76,9 +81,9 @@ def verify(path: Path, name: str | None = None) -> bool:
 def resolve(name: str, weights_dir: str | Path | None = None, progress: DownloadProgress | None = None) -> Path:
     """Path to a verified copy of weight file ``name``.
 
-    Order: ``weights_dir`` (or $STYLECLOAK_WEIGHTS) -> user cache -> download into the cache.
-    A user-provided file that fails verification is an error (it is not touched); a corrupt
-    cache file is deleted and downloaded again.
+    Order: ``weights_dir`` (or $STYLECLOAK_WEIGHTS) -> the package's bundled copy -> user cache ->
+    download into the cache. A user-provided or bundled file that fails verification is an error
+    (it is not touched); a corrupt cache file is deleted and downloaded again.
     """
     folder = weights_dir or os.environ.get("STYLECLOAK_WEIGHTS")
     if folder:
@@ -87,6 +92,11 @@ def resolve(name: str, weights_dir: str | Path | None = None, progress: Download
             if not verify(path):
                 raise WeightsError(f"{path}: checksum mismatch; replace it with {name} from madebyollin/taesd@{UPSTREAM_COMMIT[:7]}")
             return path
+    bundled = BUNDLED_DIR / name
+    if bundled.is_file():
+        if not verify(bundled):
+            raise WeightsError(f"{bundled}: the bundled weight file is damaged (checksum mismatch); reinstall stylecloak")
+        return bundled
     cached = cache_dir() / name
     if cached.is_file():
         if verify(cached):

@@ -46,7 +46,7 @@ def write_json(path: Path, data: dict) -> None:
         json.dump(data, f, indent=2, default=str)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__)
 @click.option("-v", "--verbose", is_flag=True, help="Also show the library's log (downloads, choices, tracebacks of failed files).")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
@@ -54,10 +54,12 @@ def write_json(path: Path, data: dict) -> None:
 def main(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """Protect artwork from AI style mimicry with Glaze-style cloaks.
 
-    New here? Run `stylecloak demo`: it protects a built-in sample painting and explains the result.
+    New here? `stylecloak serve --open` opens the app in your web browser; `stylecloak demo` protects a
+    built-in sample painting and explains the result.
 
     \b
     Examples:
+      stylecloak serve --open
       stylecloak demo
       stylecloak check art/
       stylecloak protect art/ --out protected/
@@ -67,11 +69,21 @@ def main(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """
     if verbose and quiet:
         raise click.UsageError("choose either --verbose or --quiet")
+    if ctx.invoked_subcommand is None:  # `stylecloak` alone: how to start, then the usual help
+        if interactive():
+            click.echo("To protect your images in the web browser, run:  stylecloak serve --open\n")
+        click.echo(ctx.get_help())
+        ctx.exit()
     console.quiet = quiet
     handler = RichHandler(console=errors, show_path=False, show_time=False)
     ctx.with_resource(_logging(handler, logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING))
     if not quiet:
         ctx.with_resource(_download_bars())
+
+
+def interactive() -> bool:
+    """Whether a person is at the terminal (standard input and output are both a terminal)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 @contextmanager
@@ -118,3 +130,4 @@ from . import check as _check  # noqa: F401
 from . import demo as _demo  # noqa: F401
 from . import protect as _protect  # noqa: F401
 from . import serve as _serve  # noqa: F401
+from . import verify as _verify  # noqa: F401

@@ -78,7 +78,7 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
       stylecloak audit art/ protected/ --style cubist-facets --json audit.json
       stylecloak audit a.png protected/a.png --profile me.json --countermeasures jpeg75,impress
       stylecloak audit art/ protected/ --style woodcut --mimic-sizes 512,1024
-      stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings ../shared/data/paintings --plot tp.png
+      stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings paintings/ --plot tp.png
       stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings P --cloaked-fraction 0.25,1 --countermeasures none,robust_encoder
     """
     try:

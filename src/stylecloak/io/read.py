@@ -15,13 +15,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from stylecloak.errors import ImageError
 
 from .metadata import ORIENTATION, collect_metadata, xmp_bytes
+from .pngdata import check_png_complete
 
 MIN_SIDE = 16
 MAX_PIXELS = 100_000_000
 """Default cap on an image's pixel count, checked from the header before decoding."""
-SERVE_MAX_PIXELS = 50_000_000
-"""The web app's lower default cap (``stylecloak serve --max-pixels``): its uploads come from a browser, several
-jobs may wait at once, and a server keeps running after one image is too much for memory."""
+WEB_MAX_PIXELS = 16_000_000
+"""The web app's default cap (``stylecloak serve --max-pixels``), sized for memory.
+
+Rule: a protect run needs about 6 GB for the models and the training-size views, plus up to about
+120 bytes per pixel of the full-size image (peak RSS of ``stylecloak protect --quality fast --steps 1
+--preview --threads 1`` at OMP_NUM_THREADS=1 grew by 112 B/px from 1 to 4 MP and by 59 B/px from 4
+to 9 MP); the cap lets the full-size part add at most about 2 GB: 2 GB / 120 B ≈ 16 M px.
+"""
 
 _READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 _FORMAT_ALIASES = {"JPG": "JPEG", "MPO": "JPEG", "TIF": "TIFF"}
@@ -78,10 +84,24 @@ def probe_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[str,
     Raises :class:`ImageError`, with :func:`load_image`'s messages, for a file that is not a
     readable PNG/JPEG/WebP/TIFF/BMP/GIF or whose size is outside the limits.
     """
-    path = Path(path)
+    return _inspect(Path(path), max_pixels, decode=False)
+
+
+def verify_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
+    """:func:`probe_image`, then decode the first frame and drop it: return (format, width, height).
+
+    A truncated or corrupt file raises :class:`ImageError` here, not when it is protected. The size
+    is checked from the header first, so at most one frame of ``max_pixels`` is ever decoded.
+    """
+    return _inspect(Path(path), max_pixels, decode=True)
+
+
+def _inspect(path: Path, max_pixels: int, decode: bool) -> tuple[str, int, int]:
     with _open(path) as im:
         try:
             _check_size(str(path), *im.size, max_pixels)
+            if decode:
+                _load_whole(im, path)
         except ImageError:
             raise
         except Exception as exc:  # any parser failure on untrusted bytes is the file's fault
@@ -141,7 +161,7 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         frames = int(getattr(im, "n_frames", 1))
         if im.tell() != 0:
             im.seek(0)
-        im.load()
+        _load_whole(im, path)
         transposed = _orientation(im) in range(2, 9)
         final = ImageOps.exif_transpose(im) if transposed else im
         rgb, alpha, bits16 = _pixels(final)
@@ -161,6 +181,13 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         info=info,
         frames=frames,
     )
+
+
+def _load_whole(im: Image.Image, path: Path | None) -> None:
+    """Decode the frame; a PNG from a file must hold every row (Pillow fills missing ones with zeros)."""
+    im.load()
+    if path is not None and im.format == "PNG":
+        check_png_complete(path)
 
 
 def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
