@@ -27,7 +27,7 @@ from PIL import Image
 from stylecloak.cli import main
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ImageError
-from stylecloak.io import JOURNAL, Journal, load_image, save_image
+from stylecloak.io import JOURNAL, Journal, OutputMetadata, load_image, save_image
 from stylecloak.plan import PlanError, Task, check_plan, plan_batch
 from stylecloak.runner import run_plan
 
@@ -44,8 +44,8 @@ class FakeResult:
     target_style: str
     warnings: list = field(default_factory=list)
 
-    def save(self, path):
-        return save_image(self.source, self.cloaked, path, optout=False)
+    def save(self, path, warn=None):
+        return save_image(self.source, self.cloaked, path, metadata=OutputMetadata(optout="none"), warn=warn)
 
     def preview(self) -> Image.Image:
         return Image.new("RGB", (24, 8), (200, 10, 10))
@@ -139,7 +139,7 @@ def test_outputs_of_one_batch_never_collide(tmp_path):
     assert res.exit_code == 2 and f"and {b} would be written here" in res.output
     (tmp_path / "a" / "rgb.gif").rename(tmp_path / "a" / "other.gif")
     res = cli(tmp_path / "a", "--out", tmp_path / "out")
-    assert res.exit_code == 0 and "2 protected, 0 already done" in res.output
+    assert res.exit_code == 0 and "2 protected, 0 already done" in res.output, res.output
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["other.png", "rgb.png"]
     assert hashes(tmp_path / "b") == {"rgb.png": before["b/rgb.png"]} and hashes(tmp_path / "a")["rgb.png"] == before["a/rgb.png"]
 

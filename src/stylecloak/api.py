@@ -59,6 +59,9 @@ weak even at the PSNR floor: line art and flat colour measured 0.11–0.83, pain
 OUTPUT_CHOICES = frozenset({"metadata", "optout", "record_settings", "creator", "rights", "credentials"})
 """The :class:`ProtectSettings` fields that change only what an output's metadata says, never its pixels."""
 
+Source = LoadedImage | str | Path | Image.Image | torch.Tensor
+"""An image to protect: a file, a PIL image, a (1,3,H,W) or (3,H,W) float tensor in [0, 1], or an image already loaded."""
+
 ArtistImage = LoadedImage | torch.Tensor | str | Path
 """An image of the artist for target selection: loaded, a (1,3,H,W) tensor in [0, 1], or a file or folder."""
 
@@ -159,7 +162,7 @@ class Protector:
         *,
         weights_dir: str | Path | None = None,
         styles: dict[str, Style] | None = None,
-        device: str | torch.device = "cpu",
+        device: str | torch.device = "auto",
     ):
         settings = settings or ProtectSettings()
         self.method: Method = get_method(settings.method)
@@ -232,22 +235,22 @@ class Protector:
             by_size[max(size)] = target_progress(z0, z1, t)
         return cloaked, seen, by_size
 
-    def estimate(self, image: LoadedImage | str | Path, target_style: str | None = None) -> Assessment:
+    def estimate(self, image: Source, target_style: str | None = None) -> Assessment:
         """Before protecting: how well ``image`` can be protected, from a quick trial cloak (:data:`~.protectability.PILOT`,
         about 2 s on a laptop CPU) whose TP predicts the full cloak's. Calibrated for glaze: other methods get texture only."""
-        source = image if isinstance(image, LoadedImage) else load_image(image)
+        source = load_image(image)
         if not self.method.calibrated:
             return assess(source.rgb)
         trial = self.protect(source, target_style, settings=replace(self.settings, intensity="default", quality="fast", overrides=PILOT).cloak)
         return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4), side=max(source.rgb.shape[-2:]))
 
     def protect(
-        self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None
+        self, image: Source, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None
     ) -> ProtectResult:
         """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
         have a fixed target and ignore it), with ``settings`` (default: the protector's)."""
         start = time.perf_counter()
-        source = image if isinstance(image, LoadedImage) else load_image(image)
+        source = load_image(image)
         style_name = self.method.target_label(target_style or self.settings.target_style)
         if style_name is None:
             raise ConfigError("no target style: pass target_style or call choose_target() first")
@@ -359,17 +362,17 @@ def _artist_images(images: Iterable[ArtistImage], exclude: str | Path | None) ->
 
 
 def protect(
-    image: LoadedImage | str | Path | Image.Image,
+    image: Source,
     settings: ProtectSettings | None = None,
     *,
     artist: str = "default",
     profile: str | Path | None = None,
     weights_dir: str | Path | None = None,
     progress: Progress | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> ProtectResult:
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
-    source = image if isinstance(image, LoadedImage) else load_image(image)
+    source = load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
     style = protector.method.target_label(protector.settings.target_style)
     style = style or protector.choose_target([source], artist=artist, profile=profile).target_style

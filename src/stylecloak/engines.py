@@ -12,6 +12,8 @@ actor), retries an image whose worker died, and needs inputs and outputs on a fi
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -89,10 +91,12 @@ class RayEngine:
             raise ConfigError(f"the Ray engine needs the 'ray' extra ({exc.name} is missing); install it with: pip install 'stylecloak[ray]'") from None
         if not ray.is_initialized():
             try:
+                # workers' OpenMP threads wait passively, as the CLI's do: several workers share a machine's cores
+                env = {"env_vars": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}}
                 if self.address:
-                    ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+                    ray.init(address=self.address, runtime_env=env, log_to_driver=False, configure_logging=False)
                 else:
-                    ray.init(num_cpus=cpu_cores(), include_dashboard=False, log_to_driver=False, configure_logging=False)
+                    ray.init(num_cpus=cpu_cores(), include_dashboard=False, runtime_env=env, log_to_driver=False, configure_logging=False)
             except ConnectionError as exc:
                 raise ConfigError(f"--address {self.address}: cannot connect to a Ray cluster ({exc}); start one with `ray start --head` or leave out --address") from None
             self._started = True

@@ -46,7 +46,7 @@ from . import console, errors, fail, main, write_json
 @click.option("--backbones", default=DEFAULT_BACKBONE, show_default=True, help="Comma-separated encoders to attack (ensemble).")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
 @click.option("--perceptual", type=click.Choice(list(PERCEPTUAL)), default="auto", show_default=True, help="Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).")
-@click.option("--steps", type=int, help="Override the preset's number of optimisation steps.")
+@click.option("--steps", type=click.IntRange(1), help="Override the preset's number of optimisation steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--preview", is_flag=True, help="Also write NAME.preview.png (what the model sees: before/after/target) under --preview-dir.")
 @click.option("--preview-dir", type=click.Path(path_type=Path), help="Folder for the previews, mirroring the inputs' folders (default: OUT/previews); implies --preview.")
@@ -86,8 +86,8 @@ from . import console, errors, fail, main, write_json
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True, help="local: one image after another here; ray: spread over a Ray cluster.")
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
-@click.option("--workers", type=int, help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
-@click.option("--threads", type=int, help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
+@click.option("--workers", type=click.IntRange(1), help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
+@click.option("--threads", type=click.IntRange(1), help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
 def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, preview_dir, report, metadata, optout, no_optout_metadata, creator, rights, record_settings, c2pa, c2pa_cert, c2pa_key, device, engine, address, workers, threads):
     """Cloak IMAGES (files or folders) into --out.
 
@@ -120,8 +120,6 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
             raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({chosen.target_label(None)}): drop --style")
         if no_optout_metadata and optout not in (None, "none"):
             raise ConfigError(f"--no-optout-metadata means --optout none, not --optout {optout}: give one of them")
-        if threads is not None and threads < 1:
-            raise ConfigError(f"--threads {threads}: give at least 1")
         if threads:
             torch.set_num_threads(threads)
         settings = ProtectSettings(

@@ -63,14 +63,21 @@ class LoadedImage:
 
 
 def load_image(
-    source: str | Path | Image.Image, *, max_pixels: int = MAX_PIXELS
+    source: str | Path | Image.Image | torch.Tensor | LoadedImage, *, max_pixels: int = MAX_PIXELS
 ) -> LoadedImage:
-    """Decode the first frame of *source* into a (1,3,H,W) float tensor in [0, 1].
+    """Decode the first frame of *source* (a file, a PIL image, or an RGB float tensor (3,H,W) or (1,3,H,W) in
+    [0, 1]) into a (1,3,H,W) float tensor in [0, 1]; a :class:`LoadedImage` is returned as it is.
 
     EXIF orientation is applied and reset to 1 in ``info["exif"]``. The pixel count is
     checked against *max_pixels* from the header, before anything is decoded. Every
     failure raises :class:`ImageError` naming the file.
     """
+    if isinstance(source, LoadedImage):
+        return source
+    if isinstance(source, torch.Tensor):
+        return _from_tensor(source, max_pixels)
+    if not isinstance(source, (str, Path, Image.Image)):
+        raise ImageError(f"cannot read an image from a {type(source).__name__}; pass a file path, a PIL image or a (1,3,H,W) tensor in [0, 1]")
     if isinstance(source, Image.Image):
         return _decode(source, None, str(getattr(source, "filename", "") or "in-memory image"), max_pixels)
     path = Path(source)
@@ -181,6 +188,18 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         info=info,
         frames=frames,
     )
+
+
+def _from_tensor(rgb: torch.Tensor, max_pixels: int) -> LoadedImage:
+    """An in-memory RGB tensor as a :class:`LoadedImage` (saved as PNG unless another format is asked for)."""
+    x = rgb[None] if rgb.dim() == 3 else rgb
+    if x.dim() != 4 or x.shape[:2] != (1, 3) or not x.is_floating_point():
+        raise ImageError(f"in-memory tensor of shape {tuple(rgb.shape)} and type {rgb.dtype}: pass one RGB image as a float tensor (1,3,H,W) or (3,H,W) in [0, 1]")
+    _check_size("in-memory tensor", int(x.shape[-1]), int(x.shape[-2]), max_pixels)
+    x = x.detach().to("cpu", torch.float32)
+    if not bool(torch.isfinite(x).all()) or float(x.min()) < 0 or float(x.max()) > 1:
+        raise ImageError("in-memory tensor: values must be finite and in [0, 1]; divide 8-bit pixels by 255")
+    return LoadedImage(path=None, rgb=x.contiguous(), alpha=None, mode="RGB", format="PNG", info={}, frames=1)
 
 
 def _load_whole(im: Image.Image, path: Path | None) -> None:
