@@ -7,6 +7,7 @@ decided by what survives a re-upload, time estimates, the app's modules staying 
 
 from __future__ import annotations
 
+import json
 import ast
 import io
 import shutil
@@ -274,3 +275,11 @@ def test_stylecloak_alone_says_how_to_start_the_app(at_terminal: bool, monkeypat
     result = CliRunner().invoke(main, [])
     assert result.exit_code == 0 and "Usage:" in result.output and "Commands:" in result.output
     assert ("run:  stylecloak serve --open" in result.output) == at_terminal
+
+
+def test_summaries_reach_the_page_as_json_even_with_inf_deep_inside():
+    from stylecloak.web.execute import finite
+
+    cleaned = finite({"psnr_db": float("inf"), "visibility": {"psnr_db": float("inf"), "vif": 1.0}, "rows": [float("nan"), 0.5]})
+    assert cleaned == {"psnr_db": None, "visibility": {"psnr_db": None, "vif": 1.0}, "rows": [None, 0.5]}
+    json.dumps(cleaned, allow_nan=False)

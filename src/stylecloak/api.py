@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from . import referee
 from .backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
 from .cloak import Method, get_method, mimic_views, optimise
 from .config import CloakSettings, ProtectSettings
@@ -127,6 +128,11 @@ class ProtectResult:
             draw.text((i * (w + 10) + 4, 6), label, fill=(0, 0, 0))
         return canvas
 
+    @cached_property
+    def visibility(self) -> dict[str, float | None]:
+        """The visibility referee's numbers for the saved image (:mod:`stylecloak.referee`; computed on first use)."""
+        return referee.visibility(self.source.rgb, self.cloaked)
+
     @property
     def worst_size(self) -> int:
         """The mimic size (px) where the cloak is weakest."""
@@ -145,6 +151,7 @@ class ProtectResult:
             "perceptual": self.settings.perceptual,
             "budget": self.settings.cloak.budget,
             "psnr_db": round(self.psnr_db, 2),
+            "visibility": self.visibility,
             "seconds": round(self.seconds, 2),
             "width": self.source.rgb.shape[-1],
             "height": self.source.rgb.shape[-2],

@@ -96,7 +96,7 @@ def _events(queue: Queue, job: Job, protector: Protector, style: str) -> Callabl
         elif kind == "warning":
             queue.update(item, warning=job.public(entry.warning or "", item))
         elif kind == "done":
-            summary = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in (entry.summary or {}).items() if k != "input"}
+            summary = finite({k: v for k, v in (entry.summary or {}).items() if k != "input"})
             queue.pace.add(item)
             queue.update(item, status="checking", files={"download": entry.output, **entry.views}, summary=summary)
             _check(queue, job, item, style)
@@ -179,3 +179,12 @@ def _message(job: Job, item: Item, entry: BatchItem) -> str:
     if entry.cause == "unexpected":
         return f"{item.name}: unexpected error; see the server's log"
     return job.public(entry.error or "", item)
+
+
+def finite(value):
+    """``value`` with every non-finite float (e.g. PSNR inf of an unchanged image), at any depth, as None: JSON has no inf."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
