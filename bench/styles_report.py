@@ -1,7 +1,7 @@
 """Protection per style class: the hard set (line art, flat colour, soft digital painting), woodblock prints
 and paintings, at the default and high intensities (one table).
 
-The hard set is drawn by :mod:`stylecloak.hardset` at ``--size`` px long side; the woodblock prints are the
+The hard set is drawn by :mod:`hardset` (beside this script) at ``--size`` px long side; the woodblock prints are the
 shared Hokusai files, the paintings one work per other artist (manifest order), brought to the same long side
 (Lanczos, PNG). Each configuration × intensity protects every image toward ``--style`` and audits it at the
 mimic sizes (worst size, as the audit's headline) with JPEG q75. Prints one line per image, then the means per
@@ -23,7 +23,7 @@ from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import AuditSettings, audit, pair_files, read_manifest
 from stylecloak.cloak import optimiser
 from stylecloak.config import MIMIC_SIZES
-from stylecloak.hardset import hard_set
+from hardset import hard_set
 from stylecloak.perceptual import PerceptualDistance
 
 CONFIGS = ("default", "previous")

@@ -22,14 +22,15 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import referee
-from .backbones import Backbone, encode_all, load_backbone, target_progress
-from .cloak import Progress, fixed_views, glaze_views, optimise, target_name, uses_style
+from .backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
+from .cloak import Method, get_method, mimic_views, optimise
 from .config import CloakSettings, ProtectSettings
 from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device
 from .errors import ConfigError, StylecloakError
 from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
+from .progress import Progress
 from .protectability import PILOT, Assessment, advice, assess
 from .styles import (
     ArtistProfile,
@@ -40,7 +41,6 @@ from .styles import (
     load_profile,
     save_profile,
     select_target,
-    style_stats,
 )
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,7 @@ class Protector:
         device: str | torch.device = "auto",
     ):
         settings = settings or ProtectSettings()
+        self.method: Method = get_method(settings.method)
         self.device = resolve_device(device)
         make_deterministic(self.device)
         keep_cpu_memory(self.device)
@@ -226,14 +227,14 @@ class Protector:
         self.settings = replace(settings, perceptual=name)
         self.cloak_settings: CloakSettings = self.settings.cloak
         if not self.settings.backbones:
-            raise ConfigError("no backbone given; use e.g. --backbones taef2")
+            raise ConfigError(f"no backbone given; use e.g. --backbones {DEFAULT_BACKBONE}")
         self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]
         self.renderer = next((b for b in self.backbones if b.has_decoder), None)
         if self.renderer is None:
-            raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
+            raise ConfigError(f"no backbone with a decoder in the list; include {DEFAULT_BACKBONE} (or another with a decoder) to render targets")
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
-        if self.settings.target_style is not None and uses_style(self.settings.method):
+        if self.settings.target_style is not None and self.method.needs_style:
             get_style(self.settings.target_style, self.styles)  # fail early on a typo
 
     def with_output(self, **choices) -> Protector:
@@ -297,7 +298,7 @@ class Protector:
         """Before protecting: how well ``image`` can be protected, from a quick trial cloak (:data:`~.protectability.PILOT`,
         about 2 s on a laptop CPU) whose TP predicts the full cloak's. Calibrated for glaze: other methods get texture only."""
         source = load_image(image)
-        if not uses_style(self.settings.method):
+        if not self.method.calibrated:
             return assess(source.rgb)
         trial = self.protect(source, target_style, settings=replace(self.settings, intensity="default", quality="fast", overrides=PILOT).cloak)
         return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4), side=max(source.rgb.shape[-2:]))
@@ -309,8 +310,7 @@ class Protector:
         have a fixed target and ignore it), with ``settings`` (default: the protector's)."""
         start = time.perf_counter()
         source = load_image(image)
-        method = self.settings.method
-        style_name = target_name(method) or target_style or self.settings.target_style
+        style_name = self.method.target_label(target_style or self.settings.target_style)
         if style_name is None:
             raise ConfigError("no target style: pass target_style or call choose_target() first")
         s = settings or self.cloak_settings
@@ -318,16 +318,14 @@ class Protector:
         # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω
         #    (glaze: the view style-transferred toward T; other methods: their fixed target image at the view's size)
         work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
-        if uses_style(method):
-            views = glaze_views(self.renderer, work, style_stats(self.renderer, get_style(style_name, self.styles)), s, self.settings.style_strength, self.multiple)
-        else:
-            views = fixed_views(method, work, s, self.multiple)
+        aim = self.method.aim(self.renderer, style_name, self.styles, self.settings.style_strength, work)
+        views = mimic_views(work, s, self.multiple, aim)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file; 3. measure what was achieved as
-        #    mimics would see it, at each view size on the first backbone; a second round where that is weak (glaze,
-        #    see _retry; from scratch, with twice the steps: continuing the first δ measured worse)
+        #    mimics would see it, at each view size on the first backbone; a second round where that is weak (for a
+        #    calibrated method, see _retry; from scratch, with twice the steps: continuing the first δ measured worse)
         assessment = assess(source.rgb)
-        rounds = [s, replace(s, steps=2 * s.steps)] if s.retry_below is not None and uses_style(method) else [s]
+        rounds = [s, replace(s, steps=2 * s.steps)] if s.retry_below is not None and self.method.calibrated else [s]
         kept, before = None, 0
         score = self._scorer(work, views)
         for r in rounds:
@@ -437,7 +435,7 @@ def protect(
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
     source = load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
-    style = target_name(protector.settings.method) or protector.settings.target_style
+    style = protector.method.target_label(protector.settings.target_style)
     style = style or protector.choose_target([source], artist=artist, profile=profile).target_style
     return protector.protect(source, style, progress)
 

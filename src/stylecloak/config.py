@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import dataclass, field, fields, replace
 
+from .backbones import DEFAULT_BACKBONE
 from .backbones.families import backbones_for
 from .errors import ConfigError
 from .io import OutputMetadata
@@ -99,20 +101,65 @@ class CloakSettings:
     docs/decisions/0005-second-round-for-weak-cloaks.md). None: one round. Glaze only."""
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        _check_numbers(self)
+        _choose("method", self.method, OPTIMISERS)
+        _choose("view_order", self.view_order, VIEW_ORDERS)
+        if self.eot is not None and not isinstance(self.eot, EOTSettings):
+            raise ConfigError(f"eot must be EOTSettings or None, not {self.eot!r}")
+        if any(not isinstance(s, int) or s < 8 for s in self.view_sizes):
+            raise ConfigError(f"view_sizes {self.view_sizes} must be long sides (px) of at least 8")
+        if self.view_weights is not None:
+            if len(self.view_weights) != len(self.view_sizes):
+                raise ConfigError(f"view_weights {self.view_weights} need one weight per view size {self.view_sizes}")
+            if min(self.view_weights, default=0) < 0 or sum(self.view_weights) <= 0:
+                raise ConfigError(f"view_weights {self.view_weights} must be ≥ 0 with a positive sum")
 
-DEFAULT_BACKBONES: tuple[str, ...] = ("taef2",)
+
+DEFAULT_BACKBONES: tuple[str, ...] = (DEFAULT_BACKBONE,)
 """The encoders a cloak is made against unless ``backbones`` or ``against`` says otherwise (FLUX.2's latent space)."""
 
-GLAZE = "glaze"
-METHODS: tuple[str, ...] = (GLAZE, "mist", "photoguard")
-"""The protection methods (``--method``; one module each in :mod:`stylecloak.cloak`)."""
+
+OPTIMISERS: tuple[str, ...] = ("adam", "l2", "sign")
+"""The step rules of :attr:`CloakSettings.method`."""
+VIEW_ORDERS: tuple[str, ...] = ("random", "cycle", "worst", "all")
+"""How :attr:`CloakSettings.view_order` chooses a step's view."""
+
+_LIMITS = {
+    "budget": (0, math.inf),
+    "penalty": (0, math.inf),
+    "max_linf": (0, 1),
+    "min_psnr": (0, math.inf),
+    "delta_scale": (0, 1),
+    "steps": (1, math.inf),
+    "lr": (0, math.inf),
+    "work_size": (8, math.inf),
+    "patience": (0, math.inf),
+    "retry_below": (0, 1),
+}
+"""Inclusive range of each numeric :class:`CloakSettings` field (an optional field may also be None)..."""
+_ABOVE_ZERO = ("max_linf", "delta_scale", "lr")
+"""...and the fields that must also be above 0."""
 
 
-def check_method(name: str) -> str:
-    """``name`` if it is a known method, else a :class:`ConfigError` naming the choices."""
-    if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    return name
+def _check_numbers(s: CloakSettings) -> None:
+    for f in fields(s):
+        value = getattr(s, f.name)
+        if f.name not in _LIMITS or value is None:
+            continue
+        low, high = _LIMITS[f.name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high or (f.name in _ABOVE_ZERO and value == 0):
+            above = "above" if f.name in _ABOVE_ZERO else "from"
+            raise ConfigError(f"cloak setting {f.name}={value!r} must be a number {above} {low} to {high}")
+
+
+def _choose(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown cloak setting {name}={value!r}; choose one of {', '.join(choices)}")
+
+
+DEFAULT_METHOD = "glaze"
+"""The protection method when none is given (one of :data:`stylecloak.cloak.METHODS`)."""
 
 
 def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, perceptual: str = "efficientnet", **overrides) -> CloakSettings:
@@ -136,8 +183,9 @@ class ProtectSettings:
 
     intensity: str = "default"
     quality: str = "default"
-    method: str = GLAZE
-    """``glaze``, ``mist`` or ``photoguard`` (:mod:`stylecloak.cloak.methods`): what the cloak pulls the encoder's view toward."""
+    method: str = DEFAULT_METHOD
+    """A name in :data:`stylecloak.cloak.METHODS` (checked by the :class:`~stylecloak.api.Protector`, which
+    resolves it): what the cloak pulls the encoder's view toward."""
     backbones: tuple[str, ...] = DEFAULT_BACKBONES
     """The encoders the cloak is optimised against (an ensemble); set from ``against`` when that is given."""
     against: tuple[str, ...] = ()
@@ -169,7 +217,6 @@ class ProtectSettings:
     certificate and key; None: no credentials."""
 
     def __post_init__(self) -> None:
-        check_method(self.method)
         if self.against:
             chosen = backbones_for(self.against)
             if tuple(self.backbones) not in (DEFAULT_BACKBONES, chosen):

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from .geometry import Working
+from .verdict import MODERATE
 from .visibility import masking_map
-
-WEAK = 0.25
-"""Below this target progress protection is called weak and the artist is warned."""
 
 PILOT = {"steps": 8, "work_size": 128, "view_sizes": (), "eot": None}
 """The trial cloak: the fast preset's settings at the default intensity with these overrides."""
@@ -66,7 +64,7 @@ class Assessment:
     def warnings(self, intensity: str = "default") -> list[str]:
         """Before protecting: a plain-words warning when protection is expected to be weak."""
         expected = self.expected(intensity)
-        if expected is None or expected >= WEAK:
+        if expected is None or expected >= MODERATE:
             return []
         return [f"expect weak protection (TP ~{expected:.2f}, from a quick trial cloak); {self.cause()}{_stronger(intensity, expected)}"]
 
@@ -102,7 +100,7 @@ def assess(image: torch.Tensor) -> Assessment:
 def advice(assessment: Assessment, target_progress: float, intensity: str = "default") -> list[str]:
     """After protecting: a warning when the measured TP (worst mimic size) is weak, with the likely cause and what
     the next intensity is expected to give for an image that reached this TP."""
-    if target_progress >= WEAK:
+    if target_progress >= MODERATE:
         return []
     text = f"weak protection: the AI model's view moved only {max(target_progress, 0):.0%} of the way to the target style (TP {target_progress:.2f}); {assessment.cause()}"
     return [text + _stronger(intensity, max(target_progress, 0.0))]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 STRONG = 0.5
 """Worst TP from which protection is called strong."""
 MODERATE = 0.25
-"""Worst TP from which protection is called moderate; below it, weak."""
+"""Worst TP from which protection is called moderate; below it, weak, and the artist is warned (:mod:`.protectability`)."""
 AFTER_REUPLOAD = "after_reupload"
 """Summary key: check name (an audit countermeasure, e.g. ``jpeg75``) → TP left after it, worst over the mimic sizes."""
 

@@ -35,15 +35,16 @@ from pathlib import Path
 
 import torch
 
-from ..backbones import Backbone, encode_all, load_backbone, target_progress
-from ..cloak.methods import fixed_target, uses_style
+from ..backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
+from ..cloak import Target, get_method
 from ..device import resolve_device
 from ..errors import ConfigError, ImageError, StylecloakError
 from ..geometry import Working, fit
 from ..io import LoadedImage, load_image
 from ..perceptual import PerceptualDistance, psnr, ssim
+from ..progress import AuditProgress
 from ..referee import visibility
-from ..styles import LatentStats, Style, get_style, style_stats, style_transfer
+from ..styles import Style, all_styles, get_style
 from ..transforms import COUNTERMEASURES, purify
 from .judge import (
     content_paintings,
@@ -63,9 +64,6 @@ from .robust_encoder import (
 from .settings import ADAPTIVE, AuditSettings
 from .style_progress import style_progress, style_target
 
-AuditProgress = Callable[[str, int, int], None]
-"""Called with (what was just measured, units done, units in all)."""
-
 Image = LoadedImage | torch.Tensor | str | Path
 """An image file, a loaded image, or a (1,3,H,W) tensor in [0, 1]."""
 
@@ -75,10 +73,10 @@ class _Models:
     renderer: Backbone
     attacked: list[Backbone]
     transfer: list[Backbone]
+    aim: Target
+    """The method's target of a view (Ω(view, T) for glaze)."""
     style: Style | None
     """The target style (glaze); None for methods with a fixed target."""
-    stats: LatentStats | None
-    """The target style's statistics, as Ω uses them (glaze); None for methods with a fixed target."""
     perceptual: PerceptualDistance
     memo: dict = field(default_factory=dict)
     """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
@@ -98,14 +96,14 @@ class _Models:
 def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dict[str, Style] | None, device: torch.device) -> _Models:
     renderer = load_backbone(settings.renderer, weights_dir=weights_dir, device=device)
     if not renderer.has_decoder:
-        raise ConfigError(f"renderer {settings.renderer} has no decoder; use taef2")
-    style = get_style(settings.target_style, styles) if uses_style(settings.method) else None
+        raise ConfigError(f"renderer {settings.renderer} has no decoder; use {DEFAULT_BACKBONE}")
+    method = get_method(settings.method)
     return _Models(
         renderer=renderer,
         attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],
         transfer=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.transfer if n not in settings.backbones],
-        style=style,
-        stats=None if style is None else style_stats(renderer, style),
+        aim=method.aim(renderer, settings.target_style, all_styles(styles), settings.style_strength),
+        style=get_style(settings.target_style, styles) if method.needs_style else None,
         perceptual=PerceptualDistance().to(device),
     )
 
@@ -225,17 +223,15 @@ def _targets(models: _Models, settings: AuditSettings, x: torch.Tensor, size: tu
     for e in models.encoders:
         m = models.multiple(e)
         if m not in omegas:
-            omegas[m] = _target_image(models, settings, fit(x.to(device), size, m))
+            omegas[m] = _target_image(models, fit(x.to(device), size, m))
         for encoder in (e, *([models.robust[e.name]] if e.name in models.robust else [])):
             targets[encoder] = encode_all([encoder], omegas[m], settings.bf16)[0]
     return targets
 
 
-def _target_image(models: _Models, settings: AuditSettings, view: torch.Tensor) -> torch.Tensor:
+def _target_image(models: _Models, view: torch.Tensor) -> torch.Tensor:
     """The image the cloak aimed the encoder's view of ``view`` at: Ω(view, T) for glaze, else the method's fixed target."""
-    if models.stats is None:
-        return fixed_target(settings.method, view)
-    return style_transfer(models.renderer, view, models.stats, settings.style_strength)
+    return models.aim(view, tuple(view.shape[-2:]))
 
 
 def _encoder(models: _Models, e: Backbone, countermeasure: str) -> Backbone:
@@ -280,7 +276,7 @@ def _train_robust(models: _Models, settings: AuditSettings, works: Sequence[Imag
     start = time.perf_counter()
     pairs = make_pairs([_load(w)[0] for w in works], settings.target_style, settings.backbones, settings.robust, method=settings.method, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
     encoders = {b.name: b for b in [models.renderer, *models.encoders]}.values()
-    models.robust, logs = robust_copies(list(encoders), models.multiple, lambda view: _target_image(models, settings, view), pairs, settings.robust, settings.bf16)
+    models.robust, logs = robust_copies(list(encoders), models.multiple, lambda view: _target_image(models, view), pairs, settings.robust, settings.bf16)
     return {
         "pairs": [_load(w)[1] if not isinstance(w, torch.Tensor) else f"image tensor {i}" for i, w in enumerate(works)],
         "pair_size": settings.robust.pair_size,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import GLAZE, MIMIC_SIZES
+from ..config import DEFAULT_METHOD, MIMIC_SIZES
 from ..transforms import COUNTERMEASURES
 from .measure import AuditProgress, audit
 from .settings import AuditSettings
@@ -29,7 +29,7 @@ def short_audit(
     weights_dir: Path | None = None,
     progress: AuditProgress | None = None,
     *,
-    method: str = GLAZE,
+    method: str = DEFAULT_METHOD,
     device: str | torch.device = "cpu",
 ) -> dict:
     """Target progress, and what remains of it after each of :data:`CHECKS`, at each mimic size the image is

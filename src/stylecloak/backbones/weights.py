@@ -21,6 +21,7 @@ from platformdirs import user_cache_dir
 
 from ..errors import WeightsError
 from ..io.atomic import atomic_file
+from ..progress import DownloadProgress
 
 UPSTREAM_COMMIT = "5cccb12dc72074a4be35680c3b108548a7c69978"
 DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/madebyollin/taesd/{UPSTREAM_COMMIT}"
@@ -50,9 +51,6 @@ BUNDLED_DIR = Path(__file__).with_name("bundled")
 """Weight files shipped inside the package (TAEF2 encoder and decoder, TAESana encoder)."""
 
 log = logging.getLogger(__name__)
-
-DownloadProgress = Callable[[int, int], None]
-"""Called with (bytes done, bytes total or 0) while a file downloads."""
 
 download_progress: ContextVar[Callable[[str], DownloadProgress] | None] = ContextVar("download_progress", default=None)
 """Where downloads report when :func:`resolve` gets no ``progress``: a factory taking the file name

@@ -25,8 +25,10 @@ from ..audit.portfolio import (
     parse_fractions,
     plot_portfolio,
 )
+from ..backbones import DEFAULT_BACKBONE
 from ..backbones.families import FAMILIES, measurable
-from ..cloak.methods import GLAZE, METHODS, target_name
+from ..cloak import METHODS, get_method
+from ..config import DEFAULT_METHOD, MIMIC_SIZES
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
 from ..io import recorded_provenance
@@ -42,10 +44,10 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.argument("originals", type=click.Path(path_type=Path))
 @click.argument("cloaked", type=click.Path(path_type=Path))
 @click.option("--style", help="Target style the cloaks aimed at (default: what protect recorded in the files / output folder).")
-@click.option("--method", type=click.Choice(METHODS), help="Protection method the cloaks were made with [default: as recorded by protect, else glaze].")
+@click.option("--method", type=click.Choice(list(METHODS)), help=f"Protection method the cloaks were made with [default: as recorded by protect, else {DEFAULT_METHOD}].")
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile holding the target style.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="A user target style from a folder of images.")
-@click.option("--backbones", help="Comma-separated encoders the cloaks were made against [default: as recorded by protect, else taef2].")
+@click.option("--backbones", help=f"Comma-separated encoders the cloaks were made against [default: as recorded by protect, else {DEFAULT_BACKBONE}].")
 @click.option("--transfer", default="taesana", show_default=True, help="Comma-separated encoders not optimised against ('' for none).")
 @click.option(
     "--against",
@@ -54,7 +56,7 @@ def _names(spec: str) -> tuple[str, ...]:
     "this machine are listed as not measured (nothing is downloaded).",
 )
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
-@click.option("--mimic-sizes", default="512,768,1024", show_default=True, help="Comma-separated long sides (px) mimics train at; each is measured and the worst is the headline.")
+@click.option("--mimic-sizes", default=",".join(map(str, MIMIC_SIZES)), show_default=True, help="Comma-separated long sides (px) mimics train at; each is measured and the worst is the headline.")
 @click.option("--work-size", type=int, help="Measure at this one long side only (alias for --mimic-sizes N).")
 @click.option("--countermeasures", default="all", show_default=True, help="all, none, or a comma-separated list (e.g. jpeg75,impress).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random countermeasures.")
@@ -91,12 +93,12 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
             raise ConfigError("--plot needs matplotlib; install it with: pip install 'stylecloak[plot]'")
         pairs, warnings = pair_files(originals, cloaked)
         recorded = None if style and backbones and method else recorded_provenance([p.cloaked for p in pairs])
-        method = method or (recorded or {}).get("method") or GLAZE
-        attacked = _names(backbones or (recorded or {}).get("backbones") or "taef2")
+        method = method or (recorded or {}).get("method") or DEFAULT_METHOD
+        attacked = _names(backbones or (recorded or {}).get("backbones") or DEFAULT_BACKBONE)
         families, absent = measurable(_names(against or ""), weights_dir)
         warnings += absent
         settings = AuditSettings(
-            target_style=target_name(method) or _target(style, profile, recorded),
+            target_style=get_method(method).target_label(None) or _target(style, profile, recorded),
             method=method,
             backbones=attacked,
             transfer=tuple(dict.fromkeys(n for n in (*_names(transfer), *families) if n not in attacked)),

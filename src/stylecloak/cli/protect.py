@@ -13,9 +13,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, provenance, settings_dict
-from ..backbones import FAMILIES
-from ..cloak import target_name
-from ..config import GLAZE, INTENSITY, METHODS, QUALITY, ProtectSettings
+from ..backbones import DEFAULT_BACKBONE, FAMILIES
+from ..cloak import METHODS, get_method
+from ..config import DEFAULT_METHOD, INTENSITY, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
@@ -35,18 +35,16 @@ from . import console, errors, fail, main, write_json
 @click.option("--quality", type=click.Choice(list(QUALITY)), default="default", show_default=True, help="How long/robustly to optimise.")
 @click.option(
     "--method",
-    type=click.Choice(METHODS),
-    default=GLAZE,
+    type=click.Choice(list(METHODS)),
+    default=DEFAULT_METHOD,
     show_default=True,
-    help="glaze: pull the model's view toward a target style; mist: toward a fixed high-contrast pattern (Mist's textural loss "
-    "only: its semantic loss needs a diffusion UNet, which does not run here); photoguard: toward a flat grey image "
-    "(PhotoGuard's encoder attack). All use the same caps (--intensity).",
+    help=" ".join(f"{name}: {m.summary}." for name, m in METHODS.items()) + " All use the same caps (--intensity).",
 )
 @click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile). Glaze only.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile file (default: in the user config folder).")
-@click.option("--backbones", default="taef2", show_default=True, help="Comma-separated encoders to attack (ensemble).")
+@click.option("--backbones", default=DEFAULT_BACKBONE, show_default=True, help="Comma-separated encoders to attack (ensemble).")
 @click.option(
     "--against",
     metavar=",".join(FAMILIES),
@@ -126,8 +124,9 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
     try:
         if engine == "local" and (address or workers):
             raise ConfigError("--address and --workers are for the Ray engine; add --engine ray")
-        if method != GLAZE and style != "auto":
-            raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({target_name(method)}): drop --style")
+        chosen = get_method(method)
+        if not chosen.needs_style and style != "auto":
+            raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({chosen.target_label(None)}): drop --style")
         if no_optout_metadata and optout not in (None, "none"):
             raise ConfigError(f"--no-optout-metadata means --optout none, not --optout {optout}: give one of them")
         if against is not None and click.get_current_context().get_parameter_source("backbones") != ParameterSource.DEFAULT:
@@ -153,7 +152,7 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
         )
         user_styles = parse_style_dirs(style_dirs)
         protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
-        target = target_name(method) or settings.target_style
+        target = chosen.target_label(settings.target_style)
         target = target or protector.choose_target([t.input for t in plan.tasks], artist=artist, profile=profile).target_style
         s = protector.cloak_settings
         console.print(f"target style: [bold]{target}[/bold]  (method {method}, {s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)

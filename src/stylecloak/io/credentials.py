@@ -27,6 +27,7 @@ from typing import Any
 from platformdirs import user_config_dir
 
 from ..errors import ConfigError, ImageError
+from ..version import __version__
 from .atomic import atomic_file
 
 TRAINING_MINING = ("cawg.ai_training", "cawg.ai_generative_training", "cawg.data_mining", "cawg.ai_inference")
@@ -162,7 +163,6 @@ def sign(path: Path, original: Path | None, identity: Identity) -> None:
     file it was made from (None: an image that never was a file). An unsupported format or a certificate the
     signer refuses raises a one-line error."""
     c2pa = require_c2pa()
-    from .. import __version__
 
     path = Path(path)
     fmt = _mime(path)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..config import INTENSITY, METHODS, QUALITY
+from ..cloak import METHODS
+from ..config import INTENSITY, QUALITY
 from ..io import METADATA_MODES, OPTOUTS
 from ..styles import all_styles
 from .records import AUTO
@@ -17,11 +18,6 @@ QUALITY_LOOK = {
     "fast": ("Quick", "not robust to re-compression"),
     "default": ("Standard", "robust to JPEG, resizing and noise"),
     "slow": ("Thorough", "most robust, at higher resolution; several minutes per image"),
-}
-METHOD_HELP = {
-    "glaze": "pull the model's view toward the target style (the default)",
-    "mist": "pull it toward a fixed high-contrast pattern (Mist's textural loss; its diffusion-based loss cannot run here); the target style is not used",
-    "photoguard": "pull it toward a flat grey image (PhotoGuard's encoder attack); the target style is not used",
 }
 
 METADATA_HELP = {
@@ -48,7 +44,7 @@ def choices(*, max_upload_mb: float, max_pixels: int, max_files: int) -> dict:
         "intensities": [_preset(k, INTENSITY_LOOK) for k in INTENSITY],
         "qualities": [_preset(k, QUALITY_LOOK) for k in QUALITY],
         "styles": [{"name": n, "help": s.description} for n, s in all_styles().items()],
-        "methods": [{"name": k, "help": METHOD_HELP[k]} for k in METHODS],
+        "methods": [{"name": k, "help": m.summary} for k, m in METHODS.items()],
         "metadata": [{"name": k, "help": METADATA_HELP[k]} for k in METADATA_MODES],
         "optouts": [{"name": k, "help": OPTOUT_HELP[k]} for k in OPTOUTS],
         "auto": AUTO,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..audit.reupload import after_reupload, short_audit
-from ..cloak import target_name, uses_style
 from ..config import MIMIC_SIZES
 from ..errors import StylecloakError
 from ..io import IMAGE_EXTENSIONS, load_image
@@ -61,7 +60,7 @@ def run_job(queue: Queue, job: Job) -> None:
     if prepared is None:
         return
     protector, style = prepared
-    if uses_style(job.options.method):
+    if protector.method.calibrated:
         _estimate(queue, job, protector, style)
     items = [BatchItem(input=item.input) for item in job.items]
     engine = LocalEngine(protector, max_pixels=queue.max_pixels)
@@ -73,7 +72,7 @@ def _prepare(queue: Queue, job: Job) -> tuple[Protector, str] | None:
     try:
         protector = queue.protector(job.options.intensity, job.options.quality, job.options.method)
         protector = protector.with_output(metadata=job.options.metadata, optout=job.options.optout)
-        style = target_name(job.options.method) or job.options.style
+        style = protector.method.target_label(job.options.style)
         if style == AUTO:
             queue.update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
             inputs = [item.input for item in job.items if item.status == "queued"]

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from ..config import GLAZE
+from ..config import DEFAULT_METHOD
 from ..errors import StylecloakError
 from ..io.read import verify_image
 from .guard import error
@@ -92,7 +92,7 @@ def _options(upload: Upload) -> JobOptions:
         quality=fields.get("quality") or "default",
         style=fields.get("style") or AUTO,
         artist=(fields.get("artist") or "").strip() or "default",
-        method=fields.get("method") or GLAZE,
+        method=fields.get("method") or DEFAULT_METHOD,
         metadata=fields.get("metadata") or "minimal",
         optout=fields.get("optout") or "genai",
     )

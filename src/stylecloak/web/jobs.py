@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ..api import Protector
-from ..config import GLAZE, ProtectSettings
+from ..config import DEFAULT_METHOD, ProtectSettings
 from ..device import cpu_cores
 from ..errors import ConfigError, StylecloakError
 from ..io.read import WEB_MAX_PIXELS
@@ -89,7 +89,7 @@ class JobQueue:
         with self._cond:
             return len(self._queue) >= self.max_queued
 
-    def protector(self, intensity: str, quality: str, method: str = GLAZE) -> Protector:
+    def protector(self, intensity: str, quality: str, method: str = DEFAULT_METHOD) -> Protector:
         """The (cached) protector for a preset pair and method; loading it checks the weights."""
         with self._load_lock:
             key = (intensity, quality, method)

@@ -8,7 +8,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..config import GLAZE, ProtectSettings
+from ..cloak import get_method
+from ..config import DEFAULT_METHOD, ProtectSettings
 from ..errors import ConfigError
 from ..styles import all_styles
 
@@ -26,8 +27,8 @@ class JobOptions:
     quality: str = "default"
     style: str = AUTO
     artist: str = "default"
-    method: str = GLAZE
-    """Under the page's "Advanced" disclosure: glaze, mist or photoguard (:mod:`stylecloak.cloak.methods`)."""
+    method: str = DEFAULT_METHOD
+    """Under the page's "Advanced" disclosure: a name in :data:`stylecloak.cloak.METHODS`."""
     metadata: str = "minimal"
     """Advanced: what the copies keep of the originals' metadata (keep, minimal, strip)."""
     optout: str = "genai"
@@ -36,7 +37,8 @@ class JobOptions:
     def check(self) -> None:
         """Raise :class:`ConfigError` for an unknown preset, method, metadata mode, opt-out or style, or an unusable artist name."""
         # the presets, method and metadata choices are checked where they live
-        ProtectSettings(intensity=self.intensity, quality=self.quality, method=self.method, metadata=self.metadata, optout=self.optout)
+        ProtectSettings(intensity=self.intensity, quality=self.quality, metadata=self.metadata, optout=self.optout)
+        get_method(self.method)
         if self.style != AUTO and self.style not in all_styles():
             raise ConfigError(f"unknown target style {self.style!r}; choose auto or one of the listed styles")
         if not self.artist or len(self.artist) > 64:

@@ -3,7 +3,7 @@ disclosure on the page."""
 
 from __future__ import annotations
 
-from ..config import GLAZE
+from ..config import DEFAULT_METHOD
 from ..verdict import AFTER_REUPLOAD, protection_verdict
 
 CHECK_NAMES = {"jpeg75": "JPEG at quality 75", "downscale_half": "halving the size"}
@@ -48,7 +48,7 @@ def _seconds(seconds: float) -> str:
 def details(summary: dict, intensity: str) -> list[dict[str, str]]:
     """The technical numbers, for whoever opens "details"."""
     style, tp = summary["target_style"], summary["target_progress"]
-    method = f" (method {summary['method']})" if summary.get("method", GLAZE) != GLAZE else ""
+    method = f" (method {summary['method']})" if summary.get("method", DEFAULT_METHOD) != DEFAULT_METHOD else ""
     distance, budget = summary["perceptual_distance"], summary["budget"]  # in the units of the distance the run used
     sizes = ", ".join(f"{k} px {max(v, 0) * 100:.0f}\u00a0%" for k, v in summary["target_progress_by_size"].items())
     lines = [
