@@ -3,7 +3,8 @@
 Originals are resized to 512 px long side (PNG) into ``--out``/originals, cloaked with
 :class:`stylecloak.Protector` (target chosen by Glaze's selection for the artist) into
 ``--out``/cloaked, and audited; prints one line per countermeasure and writes audit.json,
-audit.md and audit.png to ``--out`` (default: a new temporary folder).
+audit.md and audit.png to ``--out`` (default: a new temporary folder), and the countermeasure rows as a
+results file, bench.json (``bench/report.py`` renders it).
 
     python bench/audit.py --artist "Claude Monet" --count 5 --out bench/results/monet
     python bench/audit.py --count 4 --size 256 --countermeasures jpeg75,impress,robust_encoder   # + partly cloaked portfolios
@@ -17,7 +18,7 @@ import shlex
 import sys
 import time
 
-from common import add_shared_options, artist_originals, set_up
+from common import add_shared_options, artist_originals, set_up, write_results
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import (
@@ -106,6 +107,9 @@ def main() -> None:
     report.plot(out / "audit.png")
     for name in ("audit.json", "audit.md", "audit.png"):
         print(out / name)
+    rows = [{"countermeasure": name, "tp": tp, "transfer": tr} for name, tp, tr in report.rows()]
+    extra = {"protect_s": round(protect_s), "audit_s": round(audit_s), "target": target, "images": [p.original.name for p in pairs]}
+    write_results(out / "bench.json", "audit", rows, settings=vars(args) | extra)
 
 
 if __name__ == "__main__":

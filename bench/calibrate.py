@@ -1,6 +1,6 @@
 """Compare cloak settings on the same paintings: plain and robust target progress, transfer, PSNR, time.
 
-Used to choose the presets (README, "Choosing the defaults"). Arguments: a target style, comma-separated
+Used to choose the presets (docs/decisions/0002-l2-steps-and-eot.md). Arguments: a target style, comma-separated
 image files, then any number of settings, each a Python dict of CloakSettings fields (EOTSettings and
 ROBUST are in scope).
 
@@ -11,11 +11,13 @@ ROBUST are in scope).
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import write_results
 
 from stylecloak.backbones import encode_all, load_backbone, target_progress
 from stylecloak.cloak import CloakSettings, optimise
@@ -36,6 +38,7 @@ def main() -> None:
     style = get_style(sys.argv[1])
     files = sys.argv[2].split(",")
     print(f"{'settings':60} {'TP':>6} {'jpeg75':>6} {'half':>6} {'clean':>6} {'sana':>6} {'PSNR':>6} {'d':>6} {'s':>6}")
+    results = []
     for spec in sys.argv[3:]:
         settings = CloakSettings(**eval(spec, {"EOTSettings": EOTSettings, "ROBUST": ROBUST}))
         rows = []
@@ -54,7 +57,11 @@ def main() -> None:
                 tp(bb, x, xc), tp(bb, jpeg(x, 75), jpeg(xc, 75)), tp(bb, downscale(x, 0.5), downscale(xc, 0.5)),
                 tp(bb, adverse_cleaner(x), adverse_cleaner(xc)), tp(sana, x, xc), float(psnr(x, xc)), float(perc(x, xc)), seconds,
             ])
-        print(f"{spec[:60]:60} " + " ".join(f"{v:6.3f}" if i < 5 or i == 6 else f"{v:6.1f}" for i, v in enumerate(np.mean(rows, 0))), flush=True)
+        means = np.mean(rows, 0)
+        print(f"{spec[:60]:60} " + " ".join(f"{v:6.3f}" if i < 5 or i == 6 else f"{v:6.1f}" for i, v in enumerate(means)), flush=True)
+        results.append({"settings": spec} | dict(zip(("tp", "jpeg75", "half", "cleaner", "transfer", "psnr", "d", "seconds"), (round(float(v), 4) for v in means))))
+    path = Path(tempfile.mkdtemp(prefix="stylecloak-calibrate-")) / "calibrate.json"
+    write_results(path, "calibrate", results, settings={"style": sys.argv[1], "images": files})
 
 
 if __name__ == "__main__":

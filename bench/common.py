@@ -1,9 +1,15 @@
-"""Options and set-up every benchmark shares: output folder, paintings, weights, threads."""
+"""Options and set-up every benchmark shares: output folder, paintings, weights, threads; and the one
+shape of a results file (:func:`write_results`) that ``bench/report.py`` renders into the docs."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+import platform
+import shlex
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -43,3 +49,64 @@ def artist_originals(args: argparse.Namespace, folder: Path) -> list[Path]:
         im.save(dest)
         originals.append(dest)
     return originals
+
+
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "neon", "asimd")
+"""The /proc/cpuinfo flags that decide the encoders' speed and precision (bf16 runs natively only with
+avx512_bf16 or amx_bf16): recorded with every result."""
+
+
+def cpu_info(cpuinfo: str | None = None) -> dict:
+    """CPU model, the :data:`SIMD_FLAGS` it has, and its logical cores, from /proc/cpuinfo where there is one."""
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo = path.read_text() if path.exists() else ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    return {
+        "model": fields.get("model name") or platform.processor() or platform.machine(),
+        "flags": [f for f in SIMD_FLAGS if f in flags],
+        "cores": os.cpu_count(),
+    }
+
+
+def machine() -> dict:
+    """Where a benchmark ran: CPU, GPU (name, or None), torch version and its thread count."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu_info(), "gpu": gpu, "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def git_commit() -> str | None:
+    """The checked-out commit, with ``+dirty`` when tracked files differ from it; None outside a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def results_record(bench: str, rows: list[dict], **extra) -> dict:
+    """A benchmark's results in the shape ``bench/report.py`` renders: what ran (command, commit, date),
+    where (:func:`machine`), the rows, and any ``extra`` fields (settings, notes)."""
+    return {
+        "bench": bench,
+        "command": "python " + shlex.join(sys.argv),
+        "commit": git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "machine": machine(),
+        **extra,
+        "rows": rows,
+    }
+
+
+def write_results(path: Path, bench: str, rows: list[dict], **extra) -> Path:
+    """Write :func:`results_record` to ``path`` (copy it into ``bench/results/`` to publish it in the docs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results_record(bench, rows, **extra), indent=1, default=str) + "\n")
+    print(f"results: {path}", flush=True)
+    return path

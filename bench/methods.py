@@ -2,8 +2,8 @@
 
 Resizes an artist's first ``--count`` works to ``--size`` px long side, protects them with every method
 (a) at equal visibility — the ``--intensity`` preset's PSNR floor, L∞ cap and perceptual budget for all —
-and (b) at Mist's and PhotoGuard's own published budgets (:data:`stylecloak.cloak.mist.PUBLISHED`,
-:data:`stylecloak.cloak.photoguard.PUBLISHED`; Glaze's own budget is our default, row (a)), then audits every
+and (b) at Mist's and PhotoGuard's own published budgets (``Mist.published``,
+``PhotoGuard.published`` in :mod:`stylecloak.cloak`; Glaze's own budget is our default, row (a)), then audits every
 set with the same countermeasures and the latent mimic proxy, and prints one table. Each method's target
 progress is toward its own target, so it does not compare methods; the common yardsticks are the mimic
 proxy's ``score_drop`` (victim score of a mimic trained on the originals minus that of one trained on the
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import add_shared_options, artist_originals, set_up
+from common import add_shared_options, artist_originals, set_up, write_results
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import (
@@ -31,8 +31,8 @@ from stylecloak.audit import (
     audit,
     pair_files,
 )
-from stylecloak.cloak import METHODS, published_budget, target_name
-from stylecloak.config import GLAZE, MIMIC_SIZES, QUALITY
+from stylecloak.cloak import METHODS
+from stylecloak.config import MIMIC_SIZES, QUALITY
 from stylecloak.io import load_image
 
 COUNTERMEASURES = ("jpeg75", "impress", "noisy_upscale")
@@ -41,7 +41,7 @@ COUNTERMEASURES = ("jpeg75", "impress", "noisy_upscale")
 
 def rows() -> list[tuple[str, str]]:
     """(method, budget) in table order: every method at equal visibility, then Mist's and PhotoGuard's own budgets."""
-    return [(m, "equal") for m in METHODS] + [(m, "own") for m in METHODS if published_budget(m)]
+    return [(m, "equal") for m in METHODS] + [(name, "own") for name, m in METHODS.items() if m.published]
 
 
 def main() -> None:
@@ -76,9 +76,9 @@ def main() -> None:
         overrides = own_budget(method, args.own_steps or (QUALITY["fast"]["steps"] if args.quality == "fast" else None)) if budget == "own" else {}
         settings = ProtectSettings(intensity=args.intensity, quality=args.quality, method=method, target_style=style, overrides=overrides)
         protector = Protector(settings, weights_dir=args.weights_dir)
-        if style is None and method == GLAZE:
+        if style is None and protector.method.needs_style:
             style = protector.choose_target([im.rgb for im in loaded], artist=args.artist, profile=out / "profile.json").target_style
-        target = target_name(method) or style
+        target = protector.method.target_label(style)
         folder = out / f"{method}-{budget}"
         folder.mkdir(exist_ok=True)
         seconds = []
@@ -126,17 +126,15 @@ def main() -> None:
         f"Command: `python {shlex.join(sys.argv)}`"
     )
     print("\n" + "\n".join(lines) + "\n\n" + note)
-    record = {"rows": results, "settings": vars(args) | {"glaze_target": style, "mimic_sizes": sizes}, "command": shlex.join(sys.argv)}
     for path in (args.json, out / "methods.json"):
         if path:
-            path.write_text(json.dumps(record, indent=2, default=str))
-            print(path)
+            write_results(path, "methods", results, settings=vars(args) | {"glaze_target": style, "mimic_sizes": sizes})
 
 
 def own_budget(method: str, steps: int | None) -> dict:
     """The method's published budget; with ``steps``, that many steps, the sign step scaled to cover the same
     distance (at most a quarter of the L∞ cap)."""
-    published = published_budget(method)
+    published = dict(METHODS[method].published)
     if steps is None:
         return published
     return published | {"steps": steps, "lr": min(published["lr"] * published["steps"] / steps, published["max_linf"] / 4)}

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_results
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PAINTING = SHARED / "data" / "paintings" / "claude-monet" / "bordighera.jpg"
 
@@ -86,6 +88,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, help="override steps (both modes)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per default case; the median time is shown")
     ap.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (peak RSS is host memory only)")
+    ap.add_argument("--json", type=Path, help="Results file (default: speed.json in a new temporary folder).")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
@@ -108,6 +111,9 @@ def main() -> None:
         ratio = f"{base['seconds'] / r['seconds']:.1f}x" if base and mode == "default" else "-"
         spread = f"{times[0]}-{times[-1]}" if len(times) > 1 else "-"
         print(f"{mode + ' ' + str(size):>16} {r['pixels']:>10} {r['seconds']:>7} {spread:>11} {r['peak_rss_mb']:>7} {r['tp']:>6} {r['tp_jpeg75']:>9} {r['psnr_db']:>6} {ratio:>8}", flush=True)
+        r["case"], r["seconds_range"], r["speed_up"] = f"{mode} {size}", [times[0], times[-1]], ratio
+    path = args.json or Path(tempfile.mkdtemp(prefix="stylecloak-speed-")) / "speed.json"
+    write_results(path, "speed", list(results.values()), settings={k: v for k, v in vars(args).items() if k != "case"})
 
 
 if __name__ == "__main__":

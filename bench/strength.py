@@ -3,29 +3,33 @@ single-scale default, audited per mimic size (one table).
 
 Paintings are taken round-robin over the manifest's artists, brought to ``--size`` px long side (Lanczos,
 PNG) and cloaked toward ``--style`` by each configuration in the same run; every cloak is then audited at
-512, 768 and 1024 px with the countermeasures below. Prints one line per configuration and mimic size, and a
-"worst" line per configuration (for each column, the minimum over sizes of the mean over paintings).
+512, 768 and 1024 px with the countermeasures below, the repost trip included. Each cell is target
+progress with style progress in brackets, "TP (SP)". Prints one line per configuration and mimic size, a
+"worst" line per configuration (for each column, the minimum over sizes of the mean over paintings), the
+headline (worst size after the repost trip) and the visibility referee's mean and worst painting.
+``--size 2048`` enlarges the paintings (Lanczos), standing in for the large originals artists post, so the
+repost rows include the platform's resize (every shared painting is at most 1024 px).
 
     python bench/strength.py --count 6 --out /tmp/strength
+    python bench/strength.py --count 2 --size 2048 --countermeasures jpeg75,repost_1080,repost_2048
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from itertools import zip_longest
 from pathlib import Path
 
 import torch
-from common import add_shared_options, set_up
+from common import add_shared_options, set_up, write_results
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import AuditSettings, audit, pair_files, read_manifest
 from stylecloak.config import MIMIC_SIZES, SINGLE_SCALE
 
-COUNTERMEASURES = ("jpeg90", "jpeg75", "downscale_half", "adverse_cleaner", "noisy_upscale", "impress")
+COUNTERMEASURES = ("jpeg90", "jpeg75", "downscale_half", "adverse_cleaner", "noisy_upscale", "impress", "repost_1080", "repost_2048")
 CONFIGS = {"single-scale 512 (previous default)": SINGLE_SCALE, "default": {}}
 
 
@@ -41,7 +45,7 @@ def paintings(folder: Path, count: int) -> list[Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=6)
-    ap.add_argument("--size", type=int, default=1024, help="Long side the paintings are brought to (px).")
+    ap.add_argument("--size", type=int, default=1024, help="Long side the paintings are brought to (px; larger ones are enlarged, e.g. 2048).")
     ap.add_argument("--style", default="woodcut")
     ap.add_argument("--intensity", default="default")
     ap.add_argument("--quality", default="default")
@@ -59,9 +63,9 @@ def main() -> None:
         im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS).save(originals / f"{path.stem}.png")
 
     countermeasures = tuple(c for c in args.countermeasures.split(",") if c)
-    header = ["config", "size", "TP", *countermeasures, "transfer", "s/image"]
+    header = ["config", "size", "TP (SP)", *countermeasures, "transfer", "s/image"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
-    results = {}
+    results, extra = [], {"protection": {}, "visibility": {}, "images": {}}
     for name in args.configs.split(","):
         overrides = CONFIGS[name]
         cloaked = out / name.split(" ")[0]
@@ -79,14 +83,34 @@ def main() -> None:
         report = audit(pair_files(originals, cloaked)[0], settings, weights_dir=args.weights_dir, device=args.device)
         s = report.summary
         per_image = sum(seconds) / len(seconds)
-        rows = [(size, entry) for size, entry in s["sizes"].items()] + [("worst", s)]
-        for size, entry in rows:
-            cells = [entry["target_progress"], *(entry["countermeasures"][c]["target_progress"] for c in countermeasures), entry["transfer_progress"]]
-            print(f"| {name} | {size} | " + " | ".join(f"{v:.3f}" for v in cells) + f" | {per_image:.1f} |", flush=True)
-        results[name] = {"summary": s, "seconds": seconds, "psnr_min": min(im["psnr_db"] for im in report.images)}
-        print(f"  {name}: PSNR min {results[name]['psnr_min']:.2f} dB, worst size {s['worst_size']} px", flush=True)
-    (out / "strength.json").write_text(json.dumps(results, indent=1))
-    print(f"written: {out / 'strength.json'}; device {args.device}; {len(list(originals.glob('*.png')))} paintings at {args.size} px", flush=True)
+        psnr_min = min(im["psnr_db"] for im in report.images)
+        for size, entry in [(size, entry) for size, entry in s["sizes"].items()] + [("worst", s)]:
+            cells = [_cell(entry), *(_cell(entry["countermeasures"][c]) for c in countermeasures), _number(entry["transfer_progress"])]
+            print(f"| {name} | {size} | " + " | ".join(cells) + f" | {per_image:.1f} |", flush=True)
+            row = {"config": name, "size": str(size), "tp": entry["target_progress"], "transfer": entry["transfer_progress"]}
+            row |= {c: entry["countermeasures"][c]["target_progress"] for c in countermeasures}
+            row |= {"sp": {"none": entry["style_progress"], **{c: entry["countermeasures"][c]["style_progress"] for c in countermeasures}}}
+            results.append(row | {"seconds_per_image": round(per_image, 2), "psnr_min": psnr_min})
+        head, vis = s["protection"], s["visibility"]
+        print(
+            f"  {name}: after the repost trip TP {_number(head['target_progress'])} ({head['countermeasure']} at {head['size']} px), "
+            f"SP {_number(head['style_progress'])}; PSNR min {psnr_min:.2f} dB, worst size {s['worst_size']} px",
+            flush=True,
+        )
+        print("  visibility mean / worst: " + ", ".join(f"{k} {_number(vis['mean'][k])} / {_number(vis['worst'][k])}" for k in vis["mean"]), flush=True)
+        extra["protection"][name], extra["visibility"][name] = head, vis
+        extra["images"][name] = [{**im, "original": Path(im["original"]).name, "cloaked": Path(im["cloaked"]).name} for im in report.images]
+    settings = vars(args) | {"paintings_used": sorted(f.name for f in originals.glob("*.png"))}
+    write_results(out / "strength.json", "strength", results, settings=settings, **extra)
+
+
+def _number(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def _cell(entry: dict) -> str:
+    """Target progress with style progress in brackets."""
+    return f"{_number(entry['target_progress'])} ({_number(entry['style_progress'])})"
 
 
 if __name__ == "__main__":

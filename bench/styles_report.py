@@ -1,7 +1,7 @@
 """Protection per style class: the hard set (line art, flat colour, soft digital painting), woodblock prints
 and paintings, at the default and high intensities (one table).
 
-The hard set is drawn by :mod:`stylecloak.hardset` at ``--size`` px long side; the woodblock prints are the
+The hard set is drawn by :mod:`hardset` (beside this script) at ``--size`` px long side; the woodblock prints are the
 shared Hokusai files, the paintings one work per other artist (manifest order), brought to the same long side
 (Lanczos, PNG). Each configuration × intensity protects every image toward ``--style`` and audits it at the
 mimic sizes (worst size, as the audit's headline) with JPEG q75. Prints one line per image, then the means per
@@ -13,18 +13,17 @@ style class, with the protectability estimate made before protecting next to the
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from common import add_shared_options, set_up
+from common import add_shared_options, set_up, write_results
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import AuditSettings, audit, pair_files, read_manifest
 from stylecloak.cloak import optimiser
 from stylecloak.config import MIMIC_SIZES
-from stylecloak.hardset import hard_set
+from hardset import hard_set
 from stylecloak.perceptual import PerceptualDistance
 
 CONFIGS = ("default", "previous")
@@ -112,7 +111,7 @@ def main() -> None:
                 rows.append(row)
                 cells = [config, intensity, name, row["class"], f"{row['tp']:.3f}", f"{row['jpeg75']:.3f}", f"{row['psnr']:.2f}", f"{row['d']:.3f}", "–" if row["estimate"] is None else f"{row['estimate']:.2f}", str(len(row["warnings"])), f"{seconds:.0f}"]
                 print("| " + " | ".join(cells) + " |", flush=True)
-            (out / "styles_report.json").write_text(json.dumps({"size": args.size, "style": args.style, "rows": rows}, indent=1))
+            write_results(out / "styles_report.json", "styles_report", rows, size=args.size, style=args.style, settings=vars(args))
 
     print("\n| config | intensity | class | images | TP | JPEG q75 | PSNR | d | estimate |\n|---|---|---|---|---|---|---|---|---|")
     order = ["line art", "flat colour", "digital painting", "woodblock print", "painting"]
@@ -124,7 +123,7 @@ def main() -> None:
                     mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("tp", "jpeg75", "psnr", "d")}
                     estimate = "–" if any(r["estimate"] is None for r in sel) else f"{sum(r['estimate'] for r in sel) / len(sel):.2f}"
                     print(f"| {config} | {intensity} | {group} | {len(sel)} | {mean['tp']:.3f} | {mean['jpeg75']:.3f} | {mean['psnr']:.2f} | {mean['d']:.3f} | {estimate} |")
-    print(f"written: {out / 'styles_report.json'}; {len(classes)} images at {args.size} px, target {args.style}")
+    print(f"{len(classes)} images at {args.size} px, target {args.style}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ long batch amortises. Each line also says whether the outputs are byte-identical
     python bench/throughput.py --count 4 --size 256 --quality fast
 
 The last case, 2 workers with ``--threads 1``, does not oversubscribe a 2-core machine; its bytes
-match ``--engine local --threads 1`` rather than the default local run (see README, "Devices").
+match ``--engine local --threads 1`` rather than the default local run (see docs/devices.md).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_results
 from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -53,6 +54,7 @@ def main() -> None:
     ap.add_argument("--style", default="mosaic")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--weights", default=str(SHARED / "models"))
+    ap.add_argument("--json", type=Path, help="Results file (default: throughput.json in the run's temporary folder).")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="throughput-"))
     (root / "in").mkdir()
@@ -63,7 +65,7 @@ def main() -> None:
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     print(f"{args.count} images, {args.size} px, quality {args.quality}{f', {args.steps} steps' if args.steps else ''}, device {args.device}, {os.cpu_count()} cores")
     print(f"{'case':>28} {'wall s':>8} {'images/hour':>12} {'same bytes as local':>20}")
-    reference = None
+    reference, rows = None, []
     for i, (name, extra) in enumerate(CASES.items()):
         out = root / f"out{i}"
         cmd = [sys.executable, "-m", "stylecloak.cli", "protect", str(root / "in"), "--out", str(out), *common, *extra]
@@ -74,6 +76,8 @@ def main() -> None:
         reference = reference or got
         same = "yes" if got == reference else "no"
         print(f"{name:>28} {wall:>8.1f} {len(got) / wall * 3600:>12.0f} {same:>20}", flush=True)
+        rows.append({"case": name, "wall_s": round(wall, 1), "images_per_hour": round(len(got) / wall * 3600), "same_bytes_as_local": same})
+    write_results(args.json or root / "throughput.json", "throughput", rows, settings=vars(args))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import PAINTINGS, SHARED, install_tiny_backbones, painting_crop, real_weights, to_tensor
+from helpers import (
+    PAINTINGS,
+    SHARED,
+    install_tiny_backbones,
+    painting_crop,
+    real_weights,
+    to_tensor,
+)
 
 from stylecloak.sample import paint_sample
 from stylecloak.styles import transfer

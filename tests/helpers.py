@@ -14,7 +14,7 @@ from torch import nn
 
 from stylecloak import backbones
 from stylecloak.backbones import TINY, Backbone, taesd
-from stylecloak.backbones.weights import cache_dir
+from stylecloak.backbones.weights import BUNDLED_DIR, cache_dir
 
 SHARED = Path(os.environ.get("STYLECLOAK_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 """The shared data folder beside the repository (weights, paintings; $STYLECLOAK_SHARED elsewhere): read from,
@@ -25,8 +25,9 @@ STYLE = "cubist-facets"
 
 
 def real_weights() -> Path | None:
-    """The first folder holding the real TAEF2 weights: $STYLECLOAK_WEIGHTS, the shared models, the user cache."""
-    folders = [os.environ.get("STYLECLOAK_WEIGHTS"), SHARED / "models", cache_dir()]
+    """The first folder holding the real TAEF2 weights: $STYLECLOAK_WEIGHTS, the shared models, the package's
+    bundled copy, the user cache."""
+    folders = [os.environ.get("STYLECLOAK_WEIGHTS"), SHARED / "models", BUNDLED_DIR, cache_dir()]
     return next((Path(f) for f in folders if f and (Path(f) / "taef2_encoder.pth").is_file()), None)
 
 

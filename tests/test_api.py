@@ -15,7 +15,9 @@ from stylecloak import Protector, ProtectSettings, protect
 from stylecloak.audit import AuditSettings, audit_pair
 from stylecloak.backbones import encode_all, target_progress
 from stylecloak.errors import ConfigError
+from stylecloak.geometry import Working
 from stylecloak.io import load_image
+from stylecloak.perceptual import psnr
 from stylecloak.styles import style_stats, style_transfer
 
 FAST = {"steps": 10, "work_size": 128}
@@ -59,6 +61,24 @@ def test_reported_progress_matches_an_independent_measurement(protector, rgba_pn
     omega = style_transfer(bb, work, style_stats(bb, protector.styles["stained-glass"]))
     z0, z1, t = (encode_all([bb], im)[0] for im in (work, result.seen, omega))
     assert target_progress(z0, z1, t) == pytest.approx(result.target_progress, abs=1e-6)
+
+
+def test_report_measures_the_saved_file_read_back(protector, art_files, tmp_path):
+    """A JPEG loses some of the cloak in saving: the report's ``saved`` numbers are those of the file on disk."""
+    src = tmp_path / "art.jpg"
+    painting_crop(art_files[0], 96).save(src, quality=90)
+    result = protector.protect(src)
+    out = result.save(tmp_path / "out" / "art.jpg")
+    saved = result.summary()["saved"]
+    assert (saved["input_bytes"], saved["output_bytes"]) == (src.stat().st_size, out.stat().st_size)
+    written = load_image(out).rgb
+    assert saved["psnr_db"] == pytest.approx(float(psnr(load_image(src).rgb, written)), abs=0.01)
+    assert saved["psnr_db"] != pytest.approx(result.psnr_db, abs=0.01)  # measured after the JPEG save, not before
+    bb = protector.backbones[0]
+    work = result.work.image
+    omega = style_transfer(bb, work, style_stats(bb, protector.styles["stained-glass"]))
+    z0, z1, t = (encode_all([bb], im)[0] for im in (work, Working.of(written, FAST["work_size"], bb.factor).image, omega))
+    assert saved["target_progress"] == pytest.approx(target_progress(z0, z1, t), abs=1e-4)
 
 
 def test_saved_image_meets_the_psnr_floor(tiny_weights, art_files, tmp_path):

@@ -33,14 +33,15 @@ SETTINGS = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasure
 
 
 def cloaked_pair(root: Path, source: Path, weights: Path) -> tuple[Path, ProtectResult]:
-    """originals/bordighera.png (a 96 px crop of ``source``) and cloaked/bordighera.png (8 steps, no EOT), plus the protect result."""
+    """originals/bordighera.png (a 96 px crop of ``source``) and cloaked/bordighera.png (8 steps, no EOT, settings
+    recorded), plus the protect result."""
     (root / "originals").mkdir()
     (root / "cloaked").mkdir()
     original = root / "originals" / "bordighera.png"
     painting_crop(source, SIZE).save(original)
-    settings = ProtectSettings(quality="fast", target_style=STYLE, overrides={"steps": 8, "work_size": SIZE})
+    settings = ProtectSettings(quality="fast", target_style=STYLE, overrides={"steps": 8, "work_size": SIZE}, record_settings=True)
     result = Protector(settings, weights_dir=weights).protect(original)
-    result.save(root / "cloaked" / original.name)
+    result.save(root / "cloaked" / original.name)  # with the settings in its XMP, where audit finds them (no journal here)
     return root, result
 
 

@@ -70,10 +70,32 @@ def test_unknown_backbone_is_a_config_error():
 
 @pytest.fixture()
 def isolated_cache(tmp_path, monkeypatch):
+    """No user folder, no bundled copy, an empty cache: what a download sees."""
     cache = tmp_path / "cache"
     monkeypatch.setattr(weights, "cache_dir", lambda: cache)
+    monkeypatch.setattr(weights, "BUNDLED_DIR", tmp_path / "no-bundled")
     monkeypatch.delenv("STYLECLOAK_WEIGHTS", raising=False)
     return cache
+
+
+def test_bundled_weights_match_their_pins_and_resolve_offline(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "cache_dir", lambda: tmp_path / "empty-cache")
+    monkeypatch.delenv("STYLECLOAK_WEIGHTS", raising=False)
+    monkeypatch.setenv("STYLECLOAK_OFFLINE", "1")
+    for name in ("taef2_encoder.pth", "taef2_decoder.pth", "taesana_encoder.pth"):
+        path = weights.resolve(name)
+        assert path.parent == weights.BUNDLED_DIR
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == weights.SHA256[name]
+    assert (weights.BUNDLED_DIR / "LICENSE-taesd.txt").read_text().startswith("MIT License")
+    assert not (tmp_path / "empty-cache").exists()
+
+
+def test_damaged_bundled_file_is_an_error_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "BUNDLED_DIR", tmp_path)
+    monkeypatch.delenv("STYLECLOAK_WEIGHTS", raising=False)
+    (tmp_path / "taef2_encoder.pth").write_bytes(b"damaged")
+    with pytest.raises(WeightsError, match="taef2_encoder.pth: the bundled weight file is damaged.*reinstall"):
+        weights.resolve("taef2_encoder.pth")
 
 
 def test_checksum_mismatch_in_user_folder_is_reported_and_file_kept(tmp_path, isolated_cache):

@@ -44,7 +44,7 @@ def test_protect_folder_report_preview_and_bad_file(portfolio, tmp_path, tiny_we
     assert "broken.png" in res.output and "1 failed" in res.output
     assert Image.open(out / "a.png").size == (64, 64)
     assert Image.open(out / "series" / "b.jpg").size == (72, 72)
-    assert (out / "a.preview.png").exists()
+    assert (out / "previews" / "a.png.preview.png").exists() and not list(out.glob("*.preview.png"))
     data = json.loads(report.read_text())
     done = [i for i in data["images"] if i["status"] == "done"]
     assert len(done) == 2
@@ -88,12 +88,13 @@ def test_sigkill_mid_batch_then_resume_does_each_image_once(tmp_path, art_files,
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "stylecloak.cli", "protect", str(src), "--out", str(out), "--weights-dir", str(weights_dir), "--quality", "fast", "--steps", "12", "--style", "mosaic"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = out / ".stylecloak" / "done.jsonl"
     deadline = time.time() + 300
-    while not list(out.glob("p*.png")) and time.time() < deadline and proc.poll() is None:
+    while not (done.exists() and done.read_text().strip()) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    first = sorted(p.name for p in out.glob("p*.png"))
+    first = [json.loads(line)["output"] for line in done.read_text().splitlines()]  # finished: written and journaled
     assert first and len(first) < 4, "the kill should land mid-batch"
 
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
@@ -118,18 +119,19 @@ def test_audit_finds_what_protect_did(tmp_path, art_files, tiny_weights):
     originals, protected = tmp_path / "originals", tmp_path / "protected"
     (originals / "sub").mkdir(parents=True)
     painting_crop(art_files[0], 48).save(originals / "a.png")
-    painting_crop(art_files[1], 48).save(originals / "sub" / "b.bmp")  # BMP holds no XMP: found in the journal
+    painting_crop(art_files[1], 48).save(originals / "sub" / "b.bmp")
     profile = tmp_path / "artist.json"
     res = run_cli("protect", str(originals), "--out", str(protected), "--profile", str(profile), "--quality", "fast", "--steps", "2", "--weights-dir", str(tiny_weights))
     assert res.exit_code == 0, res.output
     style = json.loads(profile.read_text())["target_style"]
 
-    props = xmp_values(read_xmp(protected / "a.png"))
-    assert props["targetStyle"] == style and props["method"] == "glaze" and props["backbones"] == "taef2" and len(props["settings"]) == 16
+    assert xmp_values(read_xmp(protected / "a.png")) == {}  # the target is not named in the file without --record-settings
     journal = [json.loads(line) for line in (protected / ".stylecloak" / "done.jsonl").read_text().splitlines()]
+    settings = journal[0]["settings"]
+    assert len(settings) == 16
     assert {(j["path"], j["targetStyle"], j["method"], j["backbones"], j["settings"]) for j in journal} == {
-        ("a.png", style, "glaze", "taef2", props["settings"]),
-        ("sub/b.bmp", style, "glaze", "taef2", props["settings"]),
+        ("a.png", style, "glaze", "taef2", settings),
+        ("sub/b.bmp", style, "glaze", "taef2", settings),
     }
 
     audit_args = ["--countermeasures", "none", "--transfer", "", "--weights-dir", str(tiny_weights)]
@@ -160,7 +162,7 @@ def test_output_problems_are_found_before_any_work(tmp_path, art_files, tiny_wei
     calls: list = []
     monkeypatch.setattr(Protector, "protect", lambda *a, **k: calls.append(a) or pytest.fail("optimised anyway"))
     res = run_cli("protect", str(tmp_path / "a.png"), "--out", str(tmp_path), "--weights-dir", str(tiny_weights), *ARGS)
-    assert res.exit_code == 1 and "would overwrite the input image" in res.output and not calls
+    assert res.exit_code == 2 and "would overwrite the input image" in res.output and not calls
     (tmp_path / "file").write_text("x")
     built: list = []
     monkeypatch.setattr(Protector, "__init__", lambda *a, **k: built.append(a) or pytest.fail("models loaded anyway"))
@@ -227,3 +229,41 @@ def test_dependencies_follow_the_packaging_rules():
     extras = project["optional-dependencies"]
     assert "matplotlib" not in core and any(d.startswith("matplotlib") for d in extras["plot"])
     assert any(d.startswith("lpips") for d in extras["lpips"]) and "pillow>=11.1" in project["dependencies"]
+
+
+def test_protect_writes_only_the_metadata_chosen(tmp_path, tiny_weights):
+    """End to end: by default no GPS, free text or target in the outputs, the opt-out in; a JPEG whose XMP cannot fit
+    is protected with a warning; every choice spelled out on the command line lands in the file."""
+    from test_metadata import SECRET, artwork, big_xmp_jpeg
+
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    artwork(originals, "PNG", ".png")
+    big_xmp_jpeg(originals)
+    before = snapshot(originals)
+    common = ["--quality", "fast", "--steps", "2", "--style", "mosaic", "--artist", "Ada", "--weights-dir", str(tiny_weights)]
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    res = run_cli("protect", str(originals), "--out", str(out), "--report", str(report), *common)
+    assert res.exit_code == 0, res.output
+    with Image.open(out / "art.png") as im:
+        assert not im.getexif().get_ifd(0x8825) and SECRET not in str(im.info) and im.info["Author"] == "Ada Painter"
+    for name in ("art.png", "big.jpg"):
+        packet = read_xmp(out / name) or b""
+        assert b"DMI-PROHIBITED-GENAIMLTRAINING" in packet and b"mosaic" not in packet and b"Ada<" not in packet
+    journal = [json.loads(line) for line in (out / ".stylecloak" / "done.jsonl").read_text().splitlines()]
+    assert {j["targetStyle"] for j in journal} == {"mosaic"}  # recorded where audit finds it...
+    assert json.loads(report.read_text())["provenance"]["targetStyle"] == "mosaic"  # ...and in the report
+
+    out, report = tmp_path / "kept", tmp_path / "kept.json"
+    chosen = ["--metadata", "keep", "--optout", "all", "--creator", "Ada Lovelace", "--rights", "© Ada", "--record-settings"]
+    res = run_cli("protect", str(originals / "big.jpg"), "--out", str(out), "--report", str(report), *chosen, *common)
+    assert res.exit_code == 0, res.output
+    assert "big.jpg: its XMP metadata" in res.output and "too large for a JPEG" in res.output
+    assert "too large for a JPEG" in json.loads(report.read_text())["images"][0]["warning"]
+    packet = read_xmp(out / "big.jpg") or b""
+    assert b"ldf/vocab/DMI-PROHIBITED<" in packet and b"Ada Lovelace" in packet and b"\xc2\xa9 Ada" in packet
+    assert xmp_values(packet)["targetStyle"] == "mosaic"
+    assert snapshot(originals) == before
+
+    res = run_cli("protect", str(originals), "--out", str(tmp_path / "o3"), "--no-optout-metadata", "--optout", "ai", *common)
+    assert res.exit_code == 1 and "--no-optout-metadata means --optout none" in res.output

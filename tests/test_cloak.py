@@ -77,10 +77,25 @@ def test_single_scale_cloak_is_not_seen_at_another_scale(setup):
     assert at_half < progress_of(bb, x, x_adv, omega) - 0.1
 
 
-def test_unknown_method_is_a_config_error(setup):
-    bb, x, omega, perc = setup
-    with pytest.raises(ConfigError, match="method 'sgd'; choose adam, l2 or sign"):
-        optimise(x, omega, [bb], CloakSettings(steps=1, method="sgd"), perc)
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"method": "sgd"}, "method='sgd'; choose one of adam, l2, sign"),
+        ({"view_order": "wrost"}, "view_order='wrost'; choose one of random, cycle, worst, all"),
+        ({"view_sizes": (512, 768), "view_weights": (1.0,)}, r"view_weights \(1.0,\) need one weight per view size \(512, 768\)"),
+        ({"view_weights": (0.0, 0.0, 0.0)}, "must be ≥ 0 with a positive sum"),
+        ({"steps": 0}, "steps=0 must be a number from 1"),
+        ({"lr": 0}, "lr=0 must be a number above 0"),
+        ({"max_linf": 2.0}, "max_linf=2.0 must be a number above 0 to 1"),
+        ({"budget": "0.3"}, "budget='0.3' must be a number"),
+        ({"eot": {"jpeg_prob": 1}}, "eot must be EOTSettings or None"),
+    ],
+)
+def test_bad_cloak_settings_are_refused_with_the_field_named(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        CloakSettings(**fields)
+    with pytest.raises(ConfigError, match=message):  # presets with overrides go through the same check
+        cloak_settings(**fields)
 
 
 def test_tight_budget_is_respected(setup):
@@ -126,7 +141,7 @@ def test_energy_cap_is_spent_on_changes_that_survive_the_clamp(setup):
     """On white paper half of any δ would brighten past 1 and be clamped away: the PSNR cap must not count it."""
     from helpers import to_tensor
 
-    from stylecloak.hardset import draw
+    from bench.hardset import draw
 
     bb, _, _, perc = setup
     x = to_tensor(draw("architecture", 128).image)[..., :96, :]

@@ -13,8 +13,9 @@ from helpers import to_tensor
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
+from stylecloak.audit.reupload import CHECKS, short_audit
 from stylecloak.cli import main
-from stylecloak.cli.demo import CHECKS, DEMO_STYLE, short_audit, summary_lines
+from stylecloak.cli.demo import DEMO_STYLE, summary_lines
 from stylecloak.errors import ConfigError
 from stylecloak.perceptual import psnr
 from stylecloak.sample import paint_sample

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stylecloak.errors import ConfigError
-from stylecloak.hardset import PIECES, draw, hard_set
+from bench.hardset import PIECES, draw, hard_set
 
 
 @pytest.fixture(scope="module")

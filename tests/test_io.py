@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,26 +11,27 @@ import pytest
 import torch
 from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
+from stylecloak.config import INTENSITY
 from stylecloak.errors import ConfigError, ImageError
 from stylecloak.io import (
     LoadedImage,
+    OutputMetadata,
     iter_images,
     load_image,
     output_path,
     output_suffix,
-    read_xmp,
     save_image,
     to_pil,
     xmp_optout_packet,
-    xmp_values,
 )
+from stylecloak.io.encoding import JPEG_QUALITY_CAP, JPEG_QUALITY_FLOOR, webp_lossless
 
 PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
 TDM = "http://www.w3.org/ns/tdmrep/"
 DC = "http://purl.org/dc/elements/1.1/"
-PROHIBITED = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"
+GENAI = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-GENAIMLTRAINING"
+KEEP, NO_OPTOUT = OutputMetadata(mode="keep"), OutputMetadata(optout="none")
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-EXIFTOOL = shutil.which("exiftool")
 
 
 def colour(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -85,8 +84,9 @@ def jpeg_xmp_marker(xmp: bytes) -> bytes:
     return b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body
 
 
-def cloak(image: LoadedImage, seed: int = 3) -> torch.Tensor:
-    noise = torch.from_numpy(np.random.default_rng(seed).uniform(-0.03, 0.03, image.rgb.shape).astype(np.float32))
+def cloak(image: LoadedImage, seed: int = 3, amount: float = 0.03) -> torch.Tensor:
+    """*image* plus uniform noise of up to ±``amount``."""
+    noise = torch.from_numpy(np.random.default_rng(seed).uniform(-amount, amount, image.rgb.shape).astype(np.float32))
     return (image.rgb + noise).clamp(0, 1)
 
 
@@ -161,7 +161,7 @@ def test_round_trip_keeps_size_mode_alpha(
         if lossless:
             assert np.array_equal(np.asarray(im), np.asarray(expected))
     error = (load_image(out).rgb - load_image(expected).rgb).abs().mean()
-    assert float(error) < (1e-6 if lossless else 0.03)
+    assert float(error) < (1e-6 if lossless else 0.04)  # JPEG of pure noise at quality 90
 
 
 def test_sixteen_bit_png_stays_sixteen_bit(tmp_path: Path) -> None:
@@ -202,9 +202,13 @@ def test_png_dpi_and_text_survive(tmp_path: Path) -> None:
     text.add_text("Author", "Ada")
     text.add_itxt("Description", "café", lang="fr")
     Image.fromarray(colour()).save(src, dpi=(300, 300), pnginfo=text)
-    out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o.png")
+    out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o.png", metadata=KEEP)
     with Image.open(out) as im:
         assert im.info["Author"] == "Ada" and im.info["Description"] == "café"
+        assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+    minimal = save_image(load_image(src), load_image(src).rgb, tmp_path / "m.png")
+    with Image.open(minimal) as im:
+        assert im.info["Author"] == "Ada" and "Description" not in im.info  # creator kept, free text dropped
         assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
 
 
@@ -225,14 +229,49 @@ def quant_tables(path: Path) -> dict[int, list[int]]:
         return {k: list(v) for k, v in im.quantization.items()}
 
 
-@pytest.mark.parametrize(("quality", "expected"), [(60, 95), (99, 99)])
-def test_jpeg_quality_at_least_95(tmp_path: Path, quality: int, expected: int) -> None:
+@pytest.mark.parametrize(("quality", "expected"), [(60, JPEG_QUALITY_FLOOR), (JPEG_QUALITY_FLOOR + 2, JPEG_QUALITY_FLOOR + 2), (99, JPEG_QUALITY_CAP)])
+def test_jpeg_quality_is_the_inputs_within_floor_and_cap(tmp_path: Path, quality: int, expected: int) -> None:
     src = tmp_path / "q.jpg"
     Image.fromarray(colour()).save(src, quality=quality)
     out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o.jpg")
     reference = tmp_path / "ref.jpg"
     Image.fromarray(colour()).save(reference, quality=expected)
     assert quant_tables(out) == quant_tables(reference)
+
+
+DEFAULT_CLOAK = 3**0.5 * 10 ** (-INTENSITY["default"]["min_psnr"] / 20)
+"""Uniform noise of up to ± this has the energy the default intensity allows (its PSNR floor); white noise costs
+JPEG more bytes than a real cloak of the same energy."""
+
+
+def painting_like(h: int = 384, w: int = 512, seed: int = 3) -> np.ndarray:
+    """Smooth colour fields with brush-like texture: compresses as a painting does, unlike uniform noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(6 * x + c) * np.cos(4 * y - c) for c in (0.0, 1.3, 2.6)], axis=-1)
+    strokes = np.repeat(rng.normal(0, 1, (h, w // 8, 3)), 8, axis=1)  # horizontal strokes, 8 px long
+    return np.clip(128 + 90 * base + 12 * strokes, 0, 255).astype(np.uint8)
+
+
+def test_jpeg_output_stays_near_the_inputs_size(tmp_path: Path) -> None:
+    src = tmp_path / "painting.jpg"
+    Image.fromarray(painting_like()).save(src, quality=90, subsampling=2)
+    image = load_image(src)
+    out = save_image(image, cloak(image, amount=DEFAULT_CLOAK), tmp_path / "out" / "painting.jpg")
+    assert out.stat().st_size <= 1.5 * src.stat().st_size
+
+
+def test_lossy_webp_stays_lossy_and_smaller_than_lossless(tmp_path: Path) -> None:
+    pixels = painting_like()
+    lossy, lossless = tmp_path / "lossy.webp", tmp_path / "lossless.webp"
+    Image.fromarray(pixels).save(lossy, quality=80)
+    Image.fromarray(pixels).save(lossless, lossless=True)
+    outs = {}
+    for src in (lossy, lossless):
+        image = load_image(src)
+        outs[src.name] = save_image(image, cloak(image, amount=DEFAULT_CLOAK), tmp_path / "out" / src.name)
+    assert webp_lossless(outs["lossy.webp"]) is False and webp_lossless(outs["lossless.webp"]) is True
+    assert outs["lossy.webp"].stat().st_size < outs["lossless.webp"].stat().st_size
 
 
 def test_non_jpeg_saved_as_jpeg_uses_444(tmp_path: Path) -> None:
@@ -387,9 +426,12 @@ def test_cmyk_profile_only_travels_with_cmyk_output(tmp_path: Path) -> None:
 def test_jpeg_progressive_and_comment_survive(tmp_path: Path) -> None:
     src = tmp_path / "p.jpg"
     Image.fromarray(colour()).save(src, progressive=True, comment=b"by Ada")
-    out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o" / "p.jpg")
+    out = save_image(load_image(src), load_image(src).rgb, tmp_path / "o" / "p.jpg", metadata=KEEP)
     with Image.open(out) as im:
         assert im.info.get("progressive") and im.info.get("comment") == b"by Ada"
+    minimal = save_image(load_image(src), load_image(src).rgb, tmp_path / "m" / "p.jpg")
+    with Image.open(minimal) as im:
+        assert im.info.get("progressive") and "comment" not in im.info
 
 
 # --------------------------------------------------------------------------- opt-out XMP
@@ -402,12 +444,9 @@ def test_optout_xmp_written(tmp_path: Path, fmt: str, suffix: str) -> None:
     image = load_image(src)
     out = save_image(image, image.rgb, tmp_path / "on" / src.name)
     props = xmp_properties(written_xmp(out) or b"")
-    assert props[f"{{{PLUS}}}DataMining"] == PROHIBITED and props[f"{{{TDM}}}reservation"] == "1"
-    plain = save_image(image, image.rgb, tmp_path / "off" / src.name, optout=False)
+    assert props[f"{{{PLUS}}}DataMining"] == GENAI and props[f"{{{TDM}}}reservation"] == "1"
+    plain = save_image(image, image.rgb, tmp_path / "off" / src.name, metadata=NO_OPTOUT)
     assert written_xmp(plain) is None
-    if EXIFTOOL:  # an independent reader must see the same properties
-        result = subprocess.run([EXIFTOOL, "-XMP:all", "-s", "-s", str(out)], capture_output=True, text=True, check=True)
-        assert f"DataMining: {PROHIBITED}" in result.stdout and "Reservation: 1" in result.stdout
 
 
 EXISTING = (
@@ -437,19 +476,26 @@ def test_existing_xmp_is_merged(tmp_path: Path, fmt: str, suffix: str) -> None:
         Image.fromarray(colour()).save(src, format=fmt, xmp=EXISTING)
     image = load_image(src)
     assert image.info["xmp"].strip(b"\x00") == EXISTING.strip(b"\x00")
-    out = save_image(image, image.rgb, tmp_path / "out" / src.name)
+    out = save_image(image, image.rgb, tmp_path / "out" / src.name, metadata=KEEP)
     props = xmp_properties(written_xmp(out) or b"")
     assert props[f"{{{DC}}}creator"] == "Ada & Co"
     assert props["{http://ns.adobe.com/xap/1.0/}CreatorTool"] == "Krita"
-    assert props[f"{{{PLUS}}}DataMining"] == PROHIBITED and props[f"{{{TDM}}}reservation"] == "1"
-    kept = save_image(image, image.rgb, tmp_path / "kept" / src.name, optout=False)
+    assert props[f"{{{PLUS}}}DataMining"] == GENAI and props[f"{{{TDM}}}reservation"] == "1"
+    kept = save_image(image, image.rgb, tmp_path / "kept" / src.name, metadata=OutputMetadata(mode="keep", optout="none"))
     assert f"{{{DC}}}creator" in xmp_properties(written_xmp(kept) or b"")
+    minimal = xmp_properties(written_xmp(save_image(image, image.rgb, tmp_path / "minimal" / src.name)) or b"")
+    assert minimal[f"{{{DC}}}creator"] == "Ada & Co" and minimal[f"{{{PLUS}}}DataMining"] == GENAI
+    assert "{http://ns.adobe.com/xap/1.0/}CreatorTool" not in minimal
 
 
 def test_xmp_packet_merge_rules() -> None:
     fresh = xmp_optout_packet()
     assert fresh.startswith(b"<?xpacket begin=") and fresh.rstrip().endswith(b'<?xpacket end="w"?>')
-    assert xmp_properties(fresh) == {f"{{{PLUS}}}DataMining": PROHIBITED, f"{{{TDM}}}reservation": "1"}
+    assert xmp_properties(fresh) == {
+        f"{{{PLUS}}}DataMining": GENAI,
+        f"{{{PLUS}}}OtherConstraints": "Do not use this image to train generative AI models. Text and data mining rights are reserved.",
+        f"{{{TDM}}}reservation": "1",
+    }
     merged = xmp_optout_packet(EXISTING)
     assert merged.count(b"<plus:DataMining>") == 1 and merged.count(b"DataMining") == 2 and b"DMI-ALLOWED" not in merged
     assert b"<dc:creator>" in merged and b'xmp:CreatorTool="Krita"' in merged  # prefixes kept
@@ -489,15 +535,3 @@ def test_iter_images_walks_sorted_and_skips_hidden(tmp_path: Path) -> None:
         (single, tmp_path),
         (tmp_path / "missing.png", tmp_path),
     ]
-
-
-@pytest.mark.parametrize(("fmt", "suffix"), [("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp"), ("TIFF", ".tif")])
-def test_provenance_is_written_as_xmp_with_or_without_the_optout(tmp_path: Path, fmt: str, suffix: str) -> None:
-    src = tmp_path / f"in{suffix}"
-    Image.fromarray(colour()).save(src, format=fmt)
-    image = load_image(src)
-    record = {"targetStyle": "woodcut", "method": "glaze", "backbones": "taef2", "settings": "0123456789abcdef"}
-    for optout in (True, False):
-        out = save_image(image, image.rgb, tmp_path / f"out-{optout}{suffix}", optout=optout, provenance=record)
-        assert xmp_values(read_xmp(out)) == record
-        assert (f"{{{PLUS}}}DataMining" in xmp_properties(read_xmp(out) or b"")) is optout

@@ -58,7 +58,7 @@ def test_grain_makes_invisible_changes_cheap_on_flat_art_and_leaves_paintings_al
     import torch
     from helpers import to_tensor
 
-    from stylecloak.hardset import draw
+    from bench.hardset import draw
 
     poster = to_tensor(draw("poster", 128).image)
     gen = torch.Generator().manual_seed(3)

@@ -7,7 +7,6 @@ import errno
 import io
 import os
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -31,6 +30,7 @@ from stylecloak.io import read_xmp, xmp_values
 from stylecloak.protectability import Assessment
 from stylecloak.sample import paint_sample
 from stylecloak.styles import ArtistProfile, default_profile_path, save_profile
+from stylecloak.verdict import protection_verdict
 from stylecloak.web import create_app
 from stylecloak.web.folders import portable_name
 from stylecloak.web.jobs import JobQueue
@@ -87,7 +87,9 @@ def test_protect_download_and_delete(client: TestClient, painting: Path) -> None
     assert status["status"] == "done" and status["target_style"] == "cubist-facets"
     (item,) = status["items"]
     assert item["status"] == "done" and item["step"] == item["total"] == 3
-    assert item["summary"]["width"] == 80 and "of the way toward 'cubist-facets'" in item["words"][0]["text"]
+    assert item["summary"]["width"] == 80 and "of the way toward 'cubist-facets'" in item["details"][0]["text"]
+    assert set(item["summary"]["after_reupload"]) >= {"jpeg75", "downscale_half"}  # checked after protecting
+    assert (item["gauge"]["word"], item["gauge"]["percent"]) == protection_verdict(item["summary"])
     pilot = client.app.state.jobs.protector("default", "fast", "glaze").estimate(painting, "cubist-facets").pilot
     assert item["expected"] == pytest.approx(Assessment(0.0, pilot, side=80).expected(), abs=1e-6)  # the trial ran before protecting
 
@@ -115,10 +117,22 @@ def test_advanced_method_is_offered_used_and_named(client: TestClient, painting:
     status = wait(client, upload(client, painting, method="mist", style="auto").json()["id"])  # no profile needed
     (item,) = status["items"]
     assert status["target_style"] == "mist-pattern" and status["options"]["method"] == "mist" and item["status"] == "done"
-    assert item["summary"]["method"] == "mist" and "toward 'mist-pattern' (method mist)" in item["words"][0]["text"]
+    assert item["summary"]["method"] == "mist" and "toward 'mist-pattern' (method mist)" in item["details"][0]["text"]
     assert item["expected"] is None  # the trial is calibrated for glaze only
     (tmp_path / "out.jpg").write_bytes(client.get(item["urls"]["download"]).content)
-    assert xmp_values(read_xmp(tmp_path / "out.jpg"))["method"] == "mist"
+    assert xmp_values(read_xmp(tmp_path / "out.jpg")) == {}  # the file does not name its target
+
+
+def test_advanced_metadata_and_optout_are_offered_and_used(client: TestClient, painting: Path, tmp_path: Path) -> None:
+    options = client.get("/api/options").json()
+    assert [m["name"] for m in options["metadata"]] == ["keep", "minimal", "strip"]
+    assert [o["name"] for o in options["optouts"]] == ["genai", "ai", "all", "none"]
+    status = wait(client, upload(client, painting, metadata="strip", optout="ai").json()["id"])
+    (item,) = status["items"]
+    assert item["status"] == "done" and (status["options"]["metadata"], status["options"]["optout"]) == ("strip", "ai")
+    (tmp_path / "out.jpg").write_bytes(client.get(item["urls"]["download"]).content)
+    packet = read_xmp(tmp_path / "out.jpg") or b""
+    assert b"http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING" in packet and b"<tdm:reservation>1</tdm:reservation>" in packet
 
 
 def test_auto_style_comes_from_the_artist_profile(client: TestClient, painting: Path, profiles: Path) -> None:
@@ -156,6 +170,8 @@ def test_non_image_is_refused(client: TestClient) -> None:
         ({"style": "nope"}, "unknown target style"),
         ({"artist": "x" * 65}, "artist name"),
         ({"method": "nightshade"}, "unknown method"),
+        ({"metadata": "everything"}, "unknown metadata mode"),
+        ({"optout": "yes"}, "unknown opt-out"),
     ],
 )
 def test_bad_options_are_refused(client: TestClient, painting: Path, data: dict, message: str) -> None:
@@ -241,7 +257,7 @@ def test_serve_port_zero_prints_the_real_url(tiny_weights: Path, monkeypatch: py
     assert f"http://studio.local:{bound[1][1]}/?token=" in remote.output
 
 
-# --------------------------------------------------------------------------- hardening (issue #13)
+# --------------------------------------------------------------------------- hardening
 
 
 def test_cross_site_requests_are_refused(client: TestClient, painting: Path, profiles: Path) -> None:
@@ -284,14 +300,14 @@ def test_uploads_are_decoded_only_by_the_worker(client: TestClient, painting: Pa
     monkeypatch.setattr(io_read, "_pixels", spy)
     status = wait(client, upload(client, painting).json()["id"])
     assert status["items"][0]["status"] == "done"
-    assert decoded_in and set(decoded_in) == {"stylecloak-worker"}  # the request thread only read the header
+    assert decoded_in and set(decoded_in) == {"stylecloak-worker"}  # the request thread only checked the file
 
 
 def test_header_checks_run_two_at_a_time(tiny_weights: Path, painting: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import stylecloak.web.app as web_app
+    import stylecloak.web.intake as web_app
 
     running, peak, lock = 0, 0, threading.Lock()
-    real = web_app.probe_image
+    real = web_app.verify_image
 
     def slow_probe(path, **kw):
         nonlocal running, peak
@@ -303,14 +319,14 @@ def test_header_checks_run_two_at_a_time(tiny_weights: Path, painting: Path, mon
             running -= 1
         raise ImageError("stop here")  # nothing is queued
 
-    monkeypatch.setattr(web_app, "probe_image", slow_probe)
-    app = create_app(weights_dir=tiny_weights)
+    monkeypatch.setattr(web_app, "verify_image", slow_probe)
+    app = create_app(weights_dir=tiny_weights, max_uploads=6)
     codes = parallel_uploads(app, painting, 6)
     assert codes == [400] * 6 and peak == 2 and real is not slow_probe
 
 
 def test_queue_limit_holds_under_parallel_uploads(tiny_weights: Path, painting: Path) -> None:
-    app = create_app(weights_dir=tiny_weights, steps_override=5000, max_queued=3)
+    app = create_app(weights_dir=tiny_weights, steps_override=5000, max_queued=3, max_uploads=12)
     codes = parallel_uploads(app, painting, 12)
     accepted = codes.count(202)
     assert 3 <= accepted <= 3 + 1  # the worker may have taken one job off the queue meanwhile
@@ -341,11 +357,11 @@ def test_finished_jobs_are_capped_in_number_and_bytes(tiny_weights: Path, painti
         assert client.get(f"/api/jobs/{ids[0]}").status_code == 404  # the oldest finished job made room
         assert all(client.get(f"/api/jobs/{i}").status_code == 200 for i in ids[1:])
         done = next(iter(jobs._jobs.values())).folder
-        jobs.max_disk = sum(p.stat().st_size for p in done.iterdir())  # room for about one finished job
+        jobs.storage.max_bytes = sum(p.stat().st_size for p in done.iterdir())  # room for about one finished job
         last = wait(client, upload(client, painting).json()["id"])["id"]
         assert [i for i in ids if client.get(f"/api/jobs/{i}").status_code == 200] == []
         assert client.get(f"/api/jobs/{last}").status_code == 200
-        jobs.max_disk = 0
+        jobs.storage.max_bytes = 0
         wait(client, last)
         full = upload(client, painting)  # nothing left to evict but the new upload itself
         assert full.status_code == 507 and "storage" in full.json()["error"]
@@ -410,8 +426,7 @@ def test_failed_save_names_the_users_file_and_leaves_nothing(client: TestClient,
     assert not folder.exists() or not list(folder.iterdir())  # no download, views or temporary files left
 
 
-def test_stale_server_folders_are_removed_at_start(tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_stale_server_folders_are_removed_at_start(tiny_weights: Path, tmp_path: Path) -> None:
     crashed = tmp_path / "stylecloak-web-crashed"
     (crashed / "upload-1").mkdir(parents=True)
     (crashed / ".lock").touch()
@@ -419,10 +434,10 @@ def test_stale_server_folders_are_removed_at_start(tiny_weights: Path, tmp_path:
     old.mkdir()
     recent.mkdir()
     os.utime(old, (time.time() - 2 * 86400,) * 2)
-    running = JobQueue(weights_dir=tiny_weights)
+    running = JobQueue(weights_dir=tiny_weights, work_dir=tmp_path)
     try:
         assert not crashed.exists() and not old.exists() and recent.exists() and running.root.exists()
-        JobQueue(weights_dir=tiny_weights).close()  # a second server leaves the running one's folder alone
+        JobQueue(weights_dir=tiny_weights, work_dir=tmp_path).close()  # a second server leaves the running one's folder alone
         assert running.root.exists()
     finally:
         running.close()
@@ -472,7 +487,7 @@ def test_budget_words_use_the_distance_the_run_measured_in(tiny_weights: Path, p
     with own_client(app) as client:
         (item,) = wait(client, upload(client, painting).json()["id"])["items"]
     assert item["status"] == "done" and item["summary"]["perceptual"] == "lpips-alex"
-    words = next(w["text"] for w in item["words"] if w["label"] == "Perceptual distance")
+    words = next(w["text"] for w in item["details"] if w["label"] == "Perceptual distance")
     assert words.endswith("the 'default' intensity's budget of 0.05.") and words.split(",")[1].strip().startswith(
         "within" if item["summary"]["perceptual_distance"] <= 0.05 * 1.1 else "above"
     )

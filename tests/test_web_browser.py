@@ -1,4 +1,4 @@
-"""End to end: a real headless Chromium drives the page served by uvicorn.
+"""End to end: a real headless Chromium drives the page served by uvicorn, with the weights bundled in the package.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright for Python
 (``pip install playwright``; its own browser download is not used).
@@ -10,6 +10,7 @@ import base64
 import functools
 import http.server
 import io
+import re
 import socket
 import threading
 import time
@@ -20,12 +21,11 @@ from typing import NamedTuple
 import pytest
 from PIL import Image
 
-pytest.importorskip("fastapi", reason="the web extra is not installed: pip install 'stylecloak[web]'")
-uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is not installed: pip install 'stylecloak[web]'")
+uvicorn = pytest.importorskip("uvicorn")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed: pip install playwright")
 
-
 from stylecloak.sample import paint_sample
+from stylecloak.verdict import AFTER_REUPLOAD, protection_verdict
 from stylecloak.web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +43,8 @@ class Served(NamedTuple):
 
 @pytest.fixture
 def server(tiny_weights: Path, tmp_path: Path) -> Iterator[Served]:
-    """uvicorn serving the app on a free loopback port, in a thread."""
-    app = create_app(weights_dir=tiny_weights, profile_dir=tmp_path / "profiles")
+    """uvicorn serving the app on a free loopback port, in a thread (two optimisation steps an image)."""
+    app = create_app(weights_dir=tiny_weights, profile_dir=tmp_path / "profiles", work_dir=tmp_path / "work", steps_override=2, device="cpu")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     instance = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
@@ -61,34 +61,55 @@ def server(tiny_weights: Path, tmp_path: Path) -> Iterator[Served]:
     assert not app.state.jobs.root.exists()
 
 
-def test_protect_in_the_browser(server: Served, tmp_path: Path) -> None:
-    with paint_sample(256) as im:
-        im.thumbnail((128, 128), Image.LANCZOS)
-        source = tmp_path / "my painting.jpg"
-        im.save(source, quality=92)
-        size = im.size
+def launch(pw):
+    return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+
+def test_a_mixed_batch_the_gauge_and_a_reload(server: Served, tmp_path: Path) -> None:
+    source = tmp_path / "my painting.jpg"
+    paint_sample(64).save(source, quality=92)
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image at all")
 
     with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch(pw)
         try:
             page = browser.new_page(accept_downloads=True, viewport={"width": 1200, "height": 900})
             page.goto(server.url)
             page.wait_for_selector("#style option[value='mosaic']", state="attached")
+            assert page.locator("#intensity option:checked").inner_text() == "Subtle (default)"
             page.select_option("#quality", "fast")
             page.select_option("#style", "mosaic")
-            page.set_input_files("#file-input", str(source))
+            page.set_input_files("#file-input", [str(source), str(bad)])
+            assert page.locator("#chosen img.thumb").count() == 2
             page.click("#protect")
-            job = page.locator("article.job")
-            page.locator("article.job[data-status='done']").wait_for(timeout=90_000)
+            job = page.locator("article.job[data-status='done']")
+            job.wait_for(timeout=120_000)
+            job_id = job.get_attribute("data-job")
 
             item = job.locator(".item[data-status='done']")
             assert item.locator("h3").inner_text() == "my painting.jpg"
-            preview = item.locator(".preview img")
-            preview.wait_for()
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=preview.element_handle())
-            words = item.locator(".words dd").all_inner_texts()
-            assert "of the way toward 'mosaic'" in words[0] and "PSNR" in words[1]
-            assert item.locator(".stage img.before").evaluate("img => img.naturalWidth") == size[0]
+            failed = job.locator(".item[data-status='failed']")
+            assert failed.locator("h3").inner_text() == "notes.png"
+            assert failed.locator(".error").inner_text().startswith("notes.png: not a PNG")
+
+            (done,) = [i for i in server.app.state.jobs.status(job_id)["items"] if i["status"] == "done"]
+            word, percent = protection_verdict(done["summary"])
+            assert set(done["summary"][AFTER_REUPLOAD]) >= {"jpeg75", "downscale_half"}
+            assert item.locator(".gauge-word").inner_text().lower() == word
+            assert item.locator(".gauge-percent").inner_text() == f"{percent} %"
+            assert re.match(rf"Protection {word}: {percent}\W%", item.locator(".gauge-text").inner_text())
+
+            assert "PSNR" not in item.locator(".result-side > .words").inner_text()
+            details = item.locator("details.details")
+            assert not details.locator(".technical").is_visible()
+            details.locator("summary").click()
+            assert "dB" in details.locator(".technical").inner_text()
+
+            captions = item.locator(".preview-captions span")
+            assert captions.count() == 3 and "mosaic" in captions.nth(2).inner_text()
+            assert captions.nth(0).evaluate("node => parseFloat(getComputedStyle(node).fontSize)") >= 12
+            assert item.locator(".stage img.before").evaluate("img => img.complete && img.naturalWidth") == 64
 
             with page.expect_download() as info:
                 item.locator("a.primary").click()
@@ -96,7 +117,13 @@ def test_protect_in_the_browser(server: Served, tmp_path: Path) -> None:
             info.value.save_as(download)
             assert download.name == "my painting-protected.jpg"
             with Image.open(download) as out:
-                assert out.size == size and out.format == "JPEG"
+                assert out.size == (64, 48) and out.format == "JPEG"
+
+            page.reload()
+            again = page.locator(f"article.job[data-job='{job_id}'][data-status='done']")
+            again.wait_for(timeout=10_000)
+            assert again.locator(".item[data-status='failed'] h3").inner_text() == "notes.png"
+            assert again.locator(".item[data-status='done'] .gauge-word").inner_text().lower() == word
 
             shot = ROOT / "artifacts" / "web-finished.png"
             shot.parent.mkdir(exist_ok=True)
@@ -160,7 +187,7 @@ def evil_site(server: Served, tmp_path: Path) -> Iterator[str]:
 def test_other_websites_cannot_start_jobs(server: Served, evil_site: str) -> None:
     jobs = server.app.state.jobs
     with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch(pw)
         try:
             page = browser.new_page()
             page.goto(evil_site)
@@ -174,7 +201,11 @@ def test_other_websites_cannot_start_jobs(server: Served, evil_site: str) -> Non
 
             page.goto(server.url)  # the app's own page still gets through both checks
             page.wait_for_selector("#style option[value='mosaic']", state="attached")
-            answer = page.evaluate("api('/api/jobs/unknown/cancel', { method: 'POST' }).catch((e) => e.message)")
+            answer = page.evaluate(
+                """fetch('/api/jobs/unknown/cancel', { method: 'POST', headers: {
+                     'X-Stylecloak-Token': document.querySelector('meta[name="stylecloak-token"]').content } })
+                   .then((r) => r.json()).then((body) => body.error)"""
+            )
             assert answer.startswith("No such job")
         finally:
             browser.close()

@@ -6,16 +6,20 @@ Data flow, one folder per stage: io (load) â†’ geometry (working copy, views) â†
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("stylecloak")  # the one source: pyproject.toml, through the installed metadata
-except PackageNotFoundError:  # a source tree on sys.path that was never installed
-    __version__ = "0+unknown"
-
-from .api import Protector, ProtectResult, protect
-from .config import ProtectSettings, cloak_settings
 from .errors import ConfigError, ImageError, StylecloakError, WeightsError
+from .version import __version__
+
+_LAZY = {"Protector": "api", "ProtectResult": "api", "protect": "api", "ProtectSettings": "config", "cloak_settings": "config"}
+"""Public names whose modules import torch: loaded on first use, so ``stylecloak --help`` starts fast."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",
@@ -25,6 +29,7 @@ __all__ = [
     "Protector",
     "StylecloakError",
     "WeightsError",
+    "__version__",
     "cloak_settings",
     "protect",
 ]

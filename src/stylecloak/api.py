@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -20,25 +21,26 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .backbones import Backbone, encode_all, load_backbone, target_progress
-from .cloak import Progress, fixed_views, glaze_views, optimise, target_name, uses_style
+from . import referee
+from .backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
+from .cloak import Method, get_method, mimic_views, optimise
 from .config import CloakSettings, ProtectSettings
 from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device
 from .errors import ConfigError, StylecloakError
 from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image, save_image
 from .perceptual import load_perceptual, psnr
+from .progress import Progress
 from .protectability import PILOT, Assessment, advice, assess
 from .styles import (
     ArtistProfile,
     Style,
     all_styles,
-    default_profile_path,
+    find_profile,
     get_style,
     load_profile,
     save_profile,
     select_target,
-    style_stats,
 )
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,39 @@ RETRY_TEXTURE = 0.8
 """Art with a smaller share of textured area (:func:`~stylecloak.protectability.assess`) gets a second round when
 weak even at the PSNR floor: line art and flat colour measured 0.11–0.83, paintings and prints 0.88–1.0."""
 
+OUTPUT_CHOICES = frozenset({"metadata", "optout", "record_settings", "creator", "rights", "credentials"})
+"""The :class:`ProtectSettings` fields that change only what an output's metadata says, never its pixels."""
+
+Source = LoadedImage | str | Path | Image.Image | torch.Tensor
+"""An image to protect: a file, a PIL image, a (1,3,H,W) or (3,H,W) float tensor in [0, 1], or an image already loaded."""
+
 ArtistImage = LoadedImage | torch.Tensor | str | Path
 """An image of the artist for target selection: loaded, a (1,3,H,W) tensor in [0, 1], or a file or folder."""
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    """A protected file as written: its size beside the input's, and what it achieves read back from disk."""
+
+    input_bytes: int | None
+    """None for an image that did not come from a file."""
+    output_bytes: int
+    target_progress: float | None
+    """TP of the file read back, the worst over the mimic sizes (``by_size``), as :attr:`ProtectResult.target_progress`."""
+    by_size: dict[int, float]
+    psnr_db: float
+    """PSNR of the file read back against the original."""
+
+    def summary(self) -> dict:
+        """The numbers, JSON-ready."""
+        tp = self.target_progress
+        return {
+            "input_bytes": self.input_bytes,
+            "output_bytes": self.output_bytes,
+            "target_progress": None if tp is None else round(tp, 4),
+            "target_progress_by_size": {str(k): round(v, 4) for k, v in self.by_size.items()},
+            "psnr_db": round(self.psnr_db, 2),
+        }
 
 
 @dataclass
@@ -68,11 +101,13 @@ class ProtectResult:
     """(1,3,H,W) in [0, 1], quantised to 8 bits."""
     target_style: str
     target_progress: float
-    """TP = 1 − ‖Φ(x′)−t‖ / ‖Φ(x)−t‖ on the first backbone: the worst over the mimic sizes (``by_size``)."""
+    """TP = 1 − ‖Φ(x′)−t‖ / ‖Φ(x)−t‖ on the first backbone: the worst over the mimic sizes (``by_size``), of the
+    cloak rounded to 8 bits before the file is written (:attr:`saved` has the written file's)."""
     by_size: dict[int, float]
     """TP at each mimic view size (long side in px; sizes above the image's are measured once, at its own)."""
     perceptual_distance: float
     psnr_db: float
+    """PSNR of the 8-bit cloak against the original, before the file is written (:attr:`saved` has the written file's)."""
     seconds: float
     settings: ProtectSettings
     renderer: Backbone = field(repr=False)
@@ -86,6 +121,10 @@ class ProtectResult:
     """Share of the image with edges or texture to hide the cloak in (:func:`~stylecloak.protectability.assess`)."""
     warnings: list[str] = field(default_factory=list)
     """Plain-words warnings about the protection reached (weak protection and what may help)."""
+    score: Callable[[torch.Tensor], dict[int, float]] | None = field(default=None, repr=False)
+    """TP at each mimic size (as ``by_size``) of a full-resolution image (1,3,H,W) in [0, 1]."""
+    saved: SavedFile | None = None
+    """What the file :meth:`save` wrote last holds (None before saving)."""
 
     @cached_property
     def original_view(self) -> torch.Tensor:
@@ -101,10 +140,26 @@ class ProtectResult:
         with torch.no_grad():
             return self.work.crop(self.renderer.decode(self.renderer.encode(image)))
 
-    def save(self, path: str | Path, *, optout: bool | None = None) -> Path:
-        """Write the cloaked image in the source's format, size and metadata (atomically)."""
-        optout = self.settings.optout if optout is None else optout
-        return save_image(self.source, self.cloaked, path, optout=optout, provenance=provenance(self.settings, self.target_style))
+    def save(self, path: str | Path, *, warn: Callable[[str], None] | None = None) -> Path:
+        """Write the cloaked image in the source's format and size (atomically), with the metadata the settings choose
+        (:meth:`~stylecloak.config.ProtectSettings.output_metadata`); a warning (XMP left out) goes to ``warn``."""
+        metadata = self.settings.output_metadata(provenance(self.settings, self.target_style))
+        dest = save_image(self.source, self.cloaked, path, metadata=metadata, warn=warn)
+        self.saved = self._measure_saved(dest)
+        return dest
+
+    def _measure_saved(self, path: Path) -> SavedFile:
+        """The file at ``path`` read back: its bytes, and its TP and PSNR against the original (a JPEG or lossy WebP
+        loses some of the cloak in saving)."""
+        written = load_image(path).rgb
+        by_size = self.score(written) if self.score is not None else {}
+        return SavedFile(
+            input_bytes=self.source.path.stat().st_size if self.source.path is not None else None,
+            output_bytes=path.stat().st_size,
+            target_progress=min(by_size.values()) if by_size else None,
+            by_size=by_size,
+            psnr_db=float(psnr(self.source.rgb, written)),
+        )
 
     def preview(self) -> Image.Image:
         """Side by side: what the model sees in the original, in the cloaked image, and the target."""
@@ -118,6 +173,11 @@ class ProtectResult:
             canvas.paste(Image.fromarray(a), (i * (w + 10), 24))
             draw.text((i * (w + 10) + 4, 6), label, fill=(0, 0, 0))
         return canvas
+
+    @cached_property
+    def visibility(self) -> dict[str, float | None]:
+        """The visibility referee's numbers for the saved image (:mod:`stylecloak.referee`; computed on first use)."""
+        return referee.visibility(self.source.rgb, self.cloaked)
 
     @property
     def worst_size(self) -> int:
@@ -137,12 +197,13 @@ class ProtectResult:
             "perceptual": self.settings.perceptual,
             "budget": self.settings.cloak.budget,
             "psnr_db": round(self.psnr_db, 2),
+            "visibility": self.visibility,
             "seconds": round(self.seconds, 2),
             "width": self.source.rgb.shape[-1],
             "height": self.source.rgb.shape[-2],
             "texture": self.texture,
             "warnings": list(self.warnings),
-        }
+        } | ({"saved": self.saved.summary()} if self.saved is not None else {})
 
 
 class Protector:
@@ -154,9 +215,10 @@ class Protector:
         *,
         weights_dir: str | Path | None = None,
         styles: dict[str, Style] | None = None,
-        device: str | torch.device = "cpu",
+        device: str | torch.device = "auto",
     ):
         settings = settings or ProtectSettings()
+        self.method: Method = get_method(settings.method)
         self.device = resolve_device(device)
         make_deterministic(self.device)
         keep_cpu_memory(self.device)
@@ -165,15 +227,25 @@ class Protector:
         self.settings = replace(settings, perceptual=name)
         self.cloak_settings: CloakSettings = self.settings.cloak
         if not self.settings.backbones:
-            raise ConfigError("no backbone given; use e.g. --backbones taef2")
+            raise ConfigError(f"no backbone given; use e.g. --backbones {DEFAULT_BACKBONE}")
         self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]
         self.renderer = next((b for b in self.backbones if b.has_decoder), None)
         if self.renderer is None:
-            raise ConfigError("no backbone with a decoder in the list; include taef2 (or another with a decoder) to render targets")
+            raise ConfigError(f"no backbone with a decoder in the list; include {DEFAULT_BACKBONE} (or another with a decoder) to render targets")
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
-        if self.settings.target_style is not None and uses_style(self.settings.method):
+        if self.settings.target_style is not None and self.method.needs_style:
             get_style(self.settings.target_style, self.styles)  # fail early on a typo
+
+    def with_output(self, **choices) -> Protector:
+        """This protector, its models shared, writing outputs with other metadata choices (``metadata``, ``optout``,
+        ``record_settings``, ``creator``, ``rights`` of :class:`ProtectSettings`)."""
+        unknown = set(choices) - OUTPUT_CHOICES
+        if unknown:
+            raise ConfigError(f"{', '.join(sorted(unknown))}: not an output choice; choose among {', '.join(sorted(OUTPUT_CHOICES))}")
+        clone = copy.copy(self)
+        clone.settings = replace(self.settings, **choices)
+        return clone
 
     def choose_target(
         self,
@@ -187,7 +259,7 @@ class Protector:
         """The artist's target style: from the profile if one exists, else chosen (Glaze §5.3) from
         :func:`style_sample` of ``images`` and saved. Every entry point (``protect()``, the CLI, the web app)
         decides here, so the same images and artist give the same target style in each."""
-        path = Path(profile) if profile else default_profile_path(artist)
+        path = Path(profile) if profile else find_profile(artist)
         existing = load_profile(path)
         if existing is not None:
             if existing.target_style not in self.styles:
@@ -201,39 +273,44 @@ class Protector:
         log.info("artist %r: target style %s chosen from %d image(s), saved in %s", artist, chosen.target_style, len(sample), path)
         return chosen
 
-    def _measure(self, source: LoadedImage, work: Working, views: dict, delta: torch.Tensor, s: CloakSettings) -> tuple[torch.Tensor, torch.Tensor, dict[int, float]]:
+    def _scorer(self, work: Working, views: dict) -> Callable[[torch.Tensor], dict[int, float]]:
+        """Target progress at each view size (long side) on the first backbone, as mimics would see it, of an image at
+        the working resolution (padded like ``work``); the original's and the targets' latents are encoded once."""
+        encoder = self.backbones[0]
+        anchors = {size: encode_all([encoder], torch.cat([view_of(work.image, work.size, size, self.multiple), view.target]))[0].split(1) for size, view in views.items()}
+
+        def score(seen: torch.Tensor) -> dict[int, float]:
+            return {max(size): target_progress(z0, encode_all([encoder], view_of(seen, work.size, size, self.multiple))[0], t) for size, (z0, t) in anchors.items()}
+
+        return score
+
+    def _measure(self, source: LoadedImage, score: Callable[[torch.Tensor], dict[int, float]], work: Working, delta: torch.Tensor, s: CloakSettings) -> tuple[torch.Tensor, torch.Tensor, dict[int, float]]:
         """δ carried to full resolution and quantised like the saved file; that image at the working resolution;
-        and its target progress at each view size (long side) on the first backbone, as mimics would see it."""
+        and its target progress at each view size (``score``)."""
         full_delta = work.to_full(delta).cpu()
         if s.max_linf is not None:
             full_delta = full_delta.clamp(-s.max_linf, s.max_linf)
         cloaked = _quantised(source.rgb, full_delta, s.min_psnr)
         seen = Working.of(cloaked.to(self.device), s.work_size, self.multiple).image
-        by_size = {}
-        for size, view in views.items():
-            images = [view_of(im, work.size, size, self.multiple) for im in (work.image, seen)]
-            z0, z1, t = encode_all([self.backbones[0]], torch.cat([*images, view.target]))[0].split(1)
-            by_size[max(size)] = target_progress(z0, z1, t)
-        return cloaked, seen, by_size
+        return cloaked, seen, score(seen)
 
-    def estimate(self, image: LoadedImage | str | Path, target_style: str | None = None) -> Assessment:
+    def estimate(self, image: Source, target_style: str | None = None) -> Assessment:
         """Before protecting: how well ``image`` can be protected, from a quick trial cloak (:data:`~.protectability.PILOT`,
         about 2 s on a laptop CPU) whose TP predicts the full cloak's. Calibrated for glaze: other methods get texture only."""
-        source = image if isinstance(image, LoadedImage) else load_image(image)
-        if not uses_style(self.settings.method):
+        source = load_image(image)
+        if not self.method.calibrated:
             return assess(source.rgb)
         trial = self.protect(source, target_style, settings=replace(self.settings, intensity="default", quality="fast", overrides=PILOT).cloak)
         return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4), side=max(source.rgb.shape[-2:]))
 
     def protect(
-        self, image: LoadedImage | str | Path, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None
+        self, image: Source, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None
     ) -> ProtectResult:
         """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
         have a fixed target and ignore it), with ``settings`` (default: the protector's)."""
         start = time.perf_counter()
-        source = image if isinstance(image, LoadedImage) else load_image(image)
-        method = self.settings.method
-        style_name = target_name(method) or target_style or self.settings.target_style
+        source = load_image(image)
+        style_name = self.method.target_label(target_style or self.settings.target_style)
         if style_name is None:
             raise ConfigError("no target style: pass target_style or call choose_target() first")
         s = settings or self.cloak_settings
@@ -241,22 +318,21 @@ class Protector:
         # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω
         #    (glaze: the view style-transferred toward T; other methods: their fixed target image at the view's size)
         work = Working.of(source.rgb.to(self.device), s.work_size, self.multiple)
-        if uses_style(method):
-            views = glaze_views(self.renderer, work, style_stats(self.renderer, get_style(style_name, self.styles)), s, self.settings.style_strength, self.multiple)
-        else:
-            views = fixed_views(method, work, s, self.multiple)
+        aim = self.method.aim(self.renderer, style_name, self.styles, self.settings.style_strength, work)
+        views = mimic_views(work, s, self.multiple, aim)
 
         # 2. optimise δ, carry it to full resolution, quantise like the saved file; 3. measure what was achieved as
-        #    mimics would see it, at each view size on the first backbone; a second round where that is weak (glaze,
-        #    see _retry; from scratch, with twice the steps: continuing the first δ measured worse)
+        #    mimics would see it, at each view size on the first backbone; a second round where that is weak (for a
+        #    calibrated method, see _retry; from scratch, with twice the steps: continuing the first δ measured worse)
         assessment = assess(source.rgb)
-        rounds = [s, replace(s, steps=2 * s.steps)] if s.retry_below is not None and uses_style(method) else [s]
+        rounds = [s, replace(s, steps=2 * s.steps)] if s.retry_below is not None and self.method.calibrated else [s]
         kept, before = None, 0
+        score = self._scorer(work, views)
         for r in rounds:
             told = progress and (lambda step, total, info, before=before: progress(before + step, before + total, info))
             delta = optimise(work.image, list(views.values()), self.backbones, r, self.perceptual, told, valid=work.size)
             before += r.steps
-            measured = self._measure(source, work, views, delta, s)
+            measured = self._measure(source, score, work, delta, s)
             if kept is None or min(measured[2].values()) > min(kept[2].values()):
                 kept = measured
             if not _retry(s, source.rgb, *kept[::2], assessment.texture):
@@ -283,6 +359,7 @@ class Protector:
             target_view=work.crop(omega),
             texture=assessment.texture,
             warnings=advice(assessment, min(by_size.values()), self.settings.intensity),
+            score=lambda rgb: score(Working.of(rgb.to(self.device), s.work_size, self.multiple).image),
         )
 
 
@@ -346,26 +423,26 @@ def _artist_images(images: Iterable[ArtistImage], exclude: str | Path | None) ->
 
 
 def protect(
-    image: LoadedImage | str | Path | Image.Image,
+    image: Source,
     settings: ProtectSettings | None = None,
     *,
     artist: str = "default",
     profile: str | Path | None = None,
     weights_dir: str | Path | None = None,
     progress: Progress | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> ProtectResult:
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
-    source = image if isinstance(image, LoadedImage) else load_image(image)
+    source = load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
-    style = target_name(protector.settings.method) or protector.settings.target_style
+    style = protector.method.target_label(protector.settings.target_style)
     style = style or protector.choose_target([source], artist=artist, profile=profile).target_style
     return protector.protect(source, style, progress)
 
 
 def provenance(settings: ProtectSettings, style: str) -> dict[str, str]:
-    """What protect did, written into each output's XMP and the batch journal so ``audit`` finds it:
-    target style, method, backbones and a hash of every setting."""
+    """What protect did, recorded in the report and the batch journal so ``audit`` finds it (and in each output's
+    XMP only with ``record_settings``): target style, method, backbones and a hash of every setting."""
     data = settings_dict(settings) | {"resolved_style": style}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), "settings": digest}

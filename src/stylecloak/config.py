@@ -6,9 +6,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import dataclass, field, fields, replace
 
+from .backbones import DEFAULT_BACKBONE
+from .backbones.families import backbones_for
 from .errors import ConfigError
+from .io import OutputMetadata
+from .io.credentials import Identity
 from .transforms import EOTSettings
 
 INTENSITY: dict[str, dict] = {
@@ -22,7 +27,7 @@ LPIPS_BUDGET = {"low": 0.03, "default": 0.05, "high": 0.10}
 """Budget p when the distance is LPIPS-AlexNet: Glaze's user study values (p = 0.05 used throughout)."""
 
 ROBUST = EOTSettings(jpeg_prob=0.4, rescale_prob=0.3, noise_prob=0.1, blur_prob=0.1, shift_prob=0.0)
-"""The EOT mix that measured best (README, "Choosing the defaults"): JPEG q50-95, rescale 0.5-1, noise, blur."""
+"""The EOT mix that measured best (docs/decisions/0002-l2-steps-and-eot.md): JPEG q50-95, rescale 0.5-1, noise, blur."""
 
 
 MIMIC_SIZES: tuple[int, ...] = (512, 768, 1024)
@@ -36,7 +41,7 @@ QUALITY: dict[str, dict] = {
     "default": {**_VIEWS, "steps": 50, "eot": ROBUST, "view_order": "worst", "retry_below": 0.30},
     "slow": {**_VIEWS, "steps": 80, "eot": ROBUST, "view_order": "cycle", "retry_below": 0.30},
 }
-"""Steps, EOT (robustness) and mimic views (README, "Protection at every mimic size"); all use the ``l2``
+"""Steps, EOT (robustness) and mimic views (docs/decisions/0001-multi-scale-mimic-views.md); all use the ``l2``
 method at a cosine-decayed step of 0.5/255."""
 
 SINGLE_SCALE = {"work_size": 512, "view_sizes": (), "steps": 80, "eot": ROBUST}
@@ -92,21 +97,69 @@ class CloakSettings:
     """Stop early after this many steps without 1 % progress (0: never)."""
     retry_below: float | None = _DEFAULT["retry_below"]
     """Where the worst mimic size's target progress after ``steps`` is below this, optimise again from scratch
-    with twice the steps and keep the better cloak (hard styles at 768 px and above need it; README, "Hard
-    styles"). None: one round. Glaze only."""
+    with twice the steps and keep the better cloak (hard styles at 768 px and above need it; see
+    docs/decisions/0005-second-round-for-weak-cloaks.md). None: one round. Glaze only."""
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        _check_numbers(self)
+        _choose("method", self.method, OPTIMISERS)
+        _choose("view_order", self.view_order, VIEW_ORDERS)
+        if self.eot is not None and not isinstance(self.eot, EOTSettings):
+            raise ConfigError(f"eot must be EOTSettings or None, not {self.eot!r}")
+        if any(not isinstance(s, int) or s < 8 for s in self.view_sizes):
+            raise ConfigError(f"view_sizes {self.view_sizes} must be long sides (px) of at least 8")
+        if self.view_weights is not None:
+            if len(self.view_weights) != len(self.view_sizes):
+                raise ConfigError(f"view_weights {self.view_weights} need one weight per view size {self.view_sizes}")
+            if min(self.view_weights, default=0) < 0 or sum(self.view_weights) <= 0:
+                raise ConfigError(f"view_weights {self.view_weights} must be ≥ 0 with a positive sum")
 
-GLAZE = "glaze"
-METHODS: tuple[str, ...] = (GLAZE, "mist", "photoguard")
-"""The protection methods (``--method``; one module each in :mod:`stylecloak.cloak`)."""
+
+DEFAULT_BACKBONES: tuple[str, ...] = (DEFAULT_BACKBONE,)
+"""The encoders a cloak is made against unless ``backbones`` or ``against`` says otherwise (FLUX.2's latent space)."""
 
 
-def check_method(name: str) -> str:
-    """``name`` if it is a known method, else a :class:`ConfigError` naming the choices."""
-    if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    return name
+OPTIMISERS: tuple[str, ...] = ("adam", "l2", "sign")
+"""The step rules of :attr:`CloakSettings.method`."""
+VIEW_ORDERS: tuple[str, ...] = ("random", "cycle", "worst", "all")
+"""How :attr:`CloakSettings.view_order` chooses a step's view."""
+
+_LIMITS = {
+    "budget": (0, math.inf),
+    "penalty": (0, math.inf),
+    "max_linf": (0, 1),
+    "min_psnr": (0, math.inf),
+    "delta_scale": (0, 1),
+    "steps": (1, math.inf),
+    "lr": (0, math.inf),
+    "work_size": (8, math.inf),
+    "patience": (0, math.inf),
+    "retry_below": (0, 1),
+}
+"""Inclusive range of each numeric :class:`CloakSettings` field (an optional field may also be None)..."""
+_ABOVE_ZERO = ("max_linf", "delta_scale", "lr")
+"""...and the fields that must also be above 0."""
+
+
+def _check_numbers(s: CloakSettings) -> None:
+    for f in fields(s):
+        value = getattr(s, f.name)
+        if f.name not in _LIMITS or value is None:
+            continue
+        low, high = _LIMITS[f.name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high or (f.name in _ABOVE_ZERO and value == 0):
+            above = "above" if f.name in _ABOVE_ZERO else "from"
+            raise ConfigError(f"cloak setting {f.name}={value!r} must be a number {above} {low} to {high}")
+
+
+def _choose(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown cloak setting {name}={value!r}; choose one of {', '.join(choices)}")
+
+
+DEFAULT_METHOD = "glaze"
+"""The protection method when none is given (one of :data:`stylecloak.cloak.METHODS`)."""
 
 
 def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, perceptual: str = "efficientnet", **overrides) -> CloakSettings:
@@ -130,9 +183,14 @@ class ProtectSettings:
 
     intensity: str = "default"
     quality: str = "default"
-    method: str = GLAZE
-    """``glaze``, ``mist`` or ``photoguard`` (:mod:`stylecloak.cloak.methods`): what the cloak pulls the encoder's view toward."""
-    backbones: tuple[str, ...] = ("taef2",)
+    method: str = DEFAULT_METHOD
+    """A name in :data:`stylecloak.cloak.METHODS` (checked by the :class:`~stylecloak.api.Protector`, which
+    resolves it): what the cloak pulls the encoder's view toward."""
+    backbones: tuple[str, ...] = DEFAULT_BACKBONES
+    """The encoders the cloak is optimised against (an ensemble); set from ``against`` when that is given."""
+    against: tuple[str, ...] = ()
+    """Model families (:data:`~stylecloak.backbones.FAMILIES`) to protect against, a friendly name for ``backbones``:
+    ``("sdxl", "flux2")`` sets ``backbones=("taesdxl", "taef2")``. Give one or the other."""
     target_style: str | None = None
     """None: take it from the artist profile, choosing one (Glaze §5.3) the first time."""
     style_strength: float = 1.0
@@ -140,13 +198,37 @@ class ProtectSettings:
     """Distance the budget is measured in: ``efficientnet``, ``lpips-alex``, or ``auto`` (LPIPS-AlexNet
     when the ``lpips`` package and its weights are present). A :class:`Protector` resolves ``auto``."""
     seed: int = 0
-    optout: bool = True
+    optout: str = "genai"
+    """The "no AI training" wish written into every output (:data:`~stylecloak.io.OPTOUTS`): ``genai``, ``ai``,
+    ``all`` or ``none``."""
     overrides: dict = field(default_factory=dict)
     """CloakSettings fields that replace the presets' values (e.g. ``{"steps": 10}``)."""
+    metadata: str = "minimal"
+    """What outputs keep of the input's metadata: ``keep``, ``minimal`` or ``strip`` (:func:`~stylecloak.io.metadata.output_info`)."""
+    record_settings: bool = False
+    """Also write what protect did (target style, method, backbones, settings hash) into each output's XMP; the
+    report and the output folder's journal always hold it."""
+    creator: str | None = None
+    """Written as the outputs' dc:creator (only when given)."""
+    rights: str | None = None
+    """Written as the outputs' dc:rights (only when given)."""
+    credentials: Identity | None = None
+    """Sign each output's Content Credentials (C2PA "no AI training", :mod:`~stylecloak.io.credentials`) with this
+    certificate and key; None: no credentials."""
 
     def __post_init__(self) -> None:
-        check_method(self.method)
+        if self.against:
+            chosen = backbones_for(self.against)
+            if tuple(self.backbones) not in (DEFAULT_BACKBONES, chosen):
+                raise ConfigError("--against names the backbones by model family: give --against or --backbones, not both")
+            object.__setattr__(self, "backbones", chosen)
         _ = self.cloak  # an unknown preset or override is a ConfigError here, not at first use
+        _ = self.output_metadata()  # likewise an unknown metadata mode or opt-out
+
+    def output_metadata(self, provenance: dict[str, str] | None = None) -> OutputMetadata:
+        """What the outputs carry besides pixels; *provenance* is written only with ``record_settings``."""
+        record = dict(provenance or {}) if self.record_settings else {}
+        return OutputMetadata(self.metadata, self.optout, self.creator, self.rights, record, self.credentials)
 
     @property
     def cloak(self) -> CloakSettings:

@@ -91,7 +91,7 @@ def _glibc() -> ctypes.CDLL | None:
 def keep_cpu_memory(device: torch.device) -> bool:
     """On CPU with glibc: serve large tensors from the heap and keep freed memory for the next optimisation step,
     instead of mapping and zeroing fresh pages for every activation. A TAEF2 forward and backward pass at 512 px
-    then takes about a fifth less time (system time 5× less; README, "Measured speed"). Process-wide; each image
+    then takes about a fifth less time (system time 5× less; docs/decisions/0008-cpu-speed.md). Process-wide; each image
     ends with :func:`release_memory`; ``STYLECLOAK_KEEP_CPU_MEMORY=0`` turns it off. Returns whether it applied."""
     libc = _glibc() if device.type == "cpu" and os.environ.get("STYLECLOAK_KEEP_CPU_MEMORY", "1") != "0" else None
     if libc is None:
@@ -104,3 +104,8 @@ def release_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

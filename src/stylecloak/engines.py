@@ -13,6 +13,7 @@ actor), retries an image whose worker died, and needs inputs and outputs on a fi
 from __future__ import annotations
 
 import os
+
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch
 
 from .api import Protector
 from .config import ProtectSettings
+from .device import cpu_cores
 from .errors import ConfigError
 from .runner import Outcome, Task, protect_file
 from .styles import Style
@@ -52,8 +54,8 @@ class _Worker:
         torch.set_num_threads(threads)
         self.protector = spec.build()
 
-    def protect(self, task: Task, style: str, views: tuple[str, ...]) -> Outcome:
-        return protect_file(self.protector, task, style, views=views)
+    def protect(self, task: Task, style: str) -> Outcome:
+        return protect_file(self.protector, task, style)
 
 
 class RayEngine:
@@ -89,10 +91,12 @@ class RayEngine:
             raise ConfigError(f"the Ray engine needs the 'ray' extra ({exc.name} is missing); install it with: pip install 'stylecloak[ray]'") from None
         if not ray.is_initialized():
             try:
+                # workers' OpenMP threads wait passively, as the CLI's do: several workers share a machine's cores
+                env = {"env_vars": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}}
                 if self.address:
-                    ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+                    ray.init(address=self.address, runtime_env=env, log_to_driver=False, configure_logging=False)
                 else:
-                    ray.init(num_cpus=cpu_cores(), include_dashboard=False, log_to_driver=False, configure_logging=False)
+                    ray.init(num_cpus=cpu_cores(), include_dashboard=False, runtime_env=env, log_to_driver=False, configure_logging=False)
             except ConnectionError as exc:
                 raise ConfigError(f"--address {self.address}: cannot connect to a Ray cluster ({exc}); start one with `ray start --head` or leave out --address") from None
             self._started = True
@@ -115,7 +119,7 @@ class RayEngine:
             ray.shutdown()
             self._started = False
 
-    def run(self, tasks, style, *, views=(), on_start, progress_factory=None):
+    def run(self, tasks, style, *, on_start, progress_factory=None):
         """Keep every worker busy with one image; yield outcomes as they finish. Per-step progress is not reported."""
         import ray
         from ray.exceptions import ActorDiedError, RayError
@@ -126,8 +130,8 @@ class RayEngine:
         while todo or running:
             while todo and idle:
                 task, actor = todo.pop(), idle.pop()
-                sent = replace(task, input=task.input.absolute(), output=task.output.absolute())
-                running[actor.protect.remote(sent, style, tuple(views))] = (task, actor)
+                sent = replace(task, input=task.input.absolute(), output=task.output.absolute(), views={k: v.absolute() for k, v in task.views.items()})
+                running[actor.protect.remote(sent, style)] = (task, actor)
                 on_start(task)
             [ref], _ = ray.wait(list(running), num_returns=1)
             task, actor = running.pop(ref)
@@ -145,19 +149,11 @@ class RayEngine:
             yield outcome
 
 
-def cpu_cores() -> int:
-    """CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _local_paths(outcome: Outcome, task: Task) -> Outcome:
     """The outcome with the driver's own paths (the worker was sent absolute ones)."""
 
-    def back(p: Path) -> Path:
-        return task.output.parent / p.name
-
-    output = back(outcome.output) if outcome.output is not None else None
-    return replace(outcome, task=task, output=output, views={k: back(v) for k, v in outcome.views.items()})
+    output = task.output if outcome.output is not None else None
+    return replace(outcome, task=task, output=output, views={k: task.views[k] for k in outcome.views})
 
 
 def _last_line(exc: BaseException) -> str:

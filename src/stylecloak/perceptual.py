@@ -73,7 +73,7 @@ class PerceptualDistance(nn.Module):
     level by default): on a perfectly flat area (white paper, a flat fill) the network amplifies changes
     far below what anyone can see (±1 grey level scored 0.30 on a flat-colour poster, the whole default
     budget, against 0.003 on a painting); the grain removes that without changing textured images' scores
-    (README, "Hard styles"). ``grain=0`` gives the raw distance.
+    (docs/decisions/0004-perceptual-distance.md). ``grain=0`` gives the raw distance.
 
     >>> d = PerceptualDistance()
     >>> d(x, x + 0.01 * torch.randn_like(x))   # (B,)

@@ -3,7 +3,7 @@
 Before protecting, a quick trial cloak tells: :data:`PILOT` steps of the fast preset on a small copy (about
 2 s on a laptop CPU, :meth:`stylecloak.api.Protector.estimate`). The target progress it reaches predicts the
 full cloak's along a straight line per intensity, fitted on ``bench/styles_report.py``'s rows by
-``bench/fit_estimate.py`` (README, "Hard styles"). After protecting, the measured TP decides the words.
+``bench/fit_estimate.py`` (docs/decisions/0006-estimate-from-a-trial-cloak.md). After protecting, the measured TP decides the words.
 The cause named is texture: a cloak needs places to hide, and edges and texture mask a change while flat
 areas show it (:func:`assess`, from :func:`~stylecloak.visibility.masking_map`).
 """
@@ -16,18 +16,16 @@ from dataclasses import dataclass
 import torch
 
 from .geometry import Working
+from .verdict import MODERATE
 from .visibility import masking_map
-
-WEAK = 0.25
-"""Below this target progress protection is called weak and the artist is warned."""
 
 PILOT = {"steps": 8, "work_size": 128, "view_sizes": (), "eot": None}
 """The trial cloak: the fast preset's settings at the default intensity with these overrides."""
 
 EXPECTED = (0.3099, 0.2749, -0.0605)
 """(a, b, c) of the TP expected at the default intensity ≈ a + b · the trial's TP + c · log2(long side / 512), the long
-side clamped to :data:`SIDES`: least squares over the bench rows (``python bench/fit_estimate.py``; README, "Hard
-styles", gives the rows, the correlation and the error). Larger images are harder to protect within the budget."""
+side clamped to :data:`SIDES`: least squares over the bench rows (``python bench/fit_estimate.py``;
+docs/decisions/0006-estimate-from-a-trial-cloak.md gives the rows, the correlation and the error). Larger images are harder to protect within the budget."""
 
 SIDES = (256, 1024)
 """The long sides (px) the size term is clamped to: the bench measured 256 and 768 px, mimics train up to 1024."""
@@ -66,7 +64,7 @@ class Assessment:
     def warnings(self, intensity: str = "default") -> list[str]:
         """Before protecting: a plain-words warning when protection is expected to be weak."""
         expected = self.expected(intensity)
-        if expected is None or expected >= WEAK:
+        if expected is None or expected >= MODERATE:
             return []
         return [f"expect weak protection (TP ~{expected:.2f}, from a quick trial cloak); {self.cause()}{_stronger(intensity, expected)}"]
 
@@ -102,7 +100,7 @@ def assess(image: torch.Tensor) -> Assessment:
 def advice(assessment: Assessment, target_progress: float, intensity: str = "default") -> list[str]:
     """After protecting: a warning when the measured TP (worst mimic size) is weak, with the likely cause and what
     the next intensity is expected to give for an image that reached this TP."""
-    if target_progress >= WEAK:
+    if target_progress >= MODERATE:
         return []
     text = f"weak protection: the AI model's view moved only {max(target_progress, 0):.0%} of the way to the target style (TP {target_progress:.2f}); {assessment.cause()}"
     return [text + _stronger(intensity, max(target_progress, 0.0))]

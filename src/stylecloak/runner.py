@@ -1,12 +1,12 @@
 """The one protect → save → journal loop that the command line, the web app and the Ray engine share.
 
-A :class:`Task` is one input file and its output path. An engine does each task's work,
-:func:`protect_file` (load → protect → save atomically → views), in this process (:class:`LocalEngine`) or
-on a Ray cluster (:class:`~stylecloak.engines.RayEngine`), and yields its :class:`Outcome`; :func:`run`
-journals each finished file and reports every step as an event. :func:`run_batch` plans a folder batch
-for it first: walks and mirrors the inputs, refuses outputs that would overwrite them, and skips what the
-output folder's journal (:mod:`stylecloak.io.journal`) says is done. One bad file never stops a run: it
-becomes a failed item with a one-line error.
+A :class:`Task` is one input file and the paths it writes, planned and checked by :mod:`stylecloak.plan`.
+An engine does each task's work, :func:`protect_file` (load → protect → save atomically → views), in this
+process (:class:`LocalEngine`) or on a Ray cluster (:class:`~stylecloak.engines.RayEngine`), and yields its
+:class:`Outcome`; :func:`run` journals each finished file and reports every step as an event.
+:func:`run_plan` runs a planned folder batch: it skips what the output folder's journal
+(:mod:`stylecloak.io.journal`) says is done and claims the rest in the journal before any is written.
+One bad file never stops a run: it becomes a failed item with a one-line error.
 
 >>> report = run_batch(["art/"], "protected/", protector, "woodcut", views=("preview",))
 >>> [item.status for item in report.items]
@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -29,16 +29,13 @@ from .errors import StylecloakError
 from .io import (
     MAX_PIXELS,
     Journal,
-    check_out_dir,
-    check_output,
     file_hash,
     frames_warning,
-    iter_images,
     load_image,
-    output_path,
     save_png,
     to_pil,
 )
+from .plan import Plan, Task, plan_batch
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +46,6 @@ browser shows them, and what the model sees (original, cloaked, target side by s
 
 class Cancelled(Exception):
     """Raised by a progress callback to stop the image it reports on, and the run."""
-
-
-@dataclass(frozen=True)
-class Task:
-    """One image to cloak: ``index`` in the run, the input file and the output path."""
-
-    index: int
-    input: Path
-    output: Path
-    digest: str | None = None
-    """The input's sha256, as the journal records it (None: not journalled)."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +63,14 @@ class Outcome:
     """For callers that word failures their own way: ``save`` (writing the outputs failed), ``disk-full``
     (the same, for want of space) or ``unexpected`` (a bug); None for errors the message explains."""
     warning: str | None = None
-    """A one-line warning about the input (e.g. only the first frame of an animation is used)."""
+    """A one-line warning about the input (e.g. only the first frame of an animation is used, or its XMP was too large
+    for the output format and left out)."""
     cancelled: bool = False
 
 
-def protect_file(
-    protector: Protector, task: Task, style: str, *, views: Sequence[str] = (), progress: Progress | None = None, max_pixels: int = MAX_PIXELS
-) -> Outcome:
-    """Every engine's per-image work: cloak ``task.input`` toward ``style``, save it atomically with the
-    ``views`` (:data:`VIEWS`) beside it. Any error (a bad file, a full disk, running out of memory) becomes the
+def protect_file(protector: Protector, task: Task, style: str, *, progress: Progress | None = None, max_pixels: int = MAX_PIXELS) -> Outcome:
+    """Every engine's per-image work: cloak ``task.input`` toward ``style``, save it atomically with its
+    ``views`` (:data:`VIEWS`). Any error (a bad file, a full disk, running out of memory) becomes the
     outcome's ``error``, and whatever was written for this image is removed; :class:`Cancelled` from
     ``progress`` a cancelled outcome."""
     warning = None
@@ -99,16 +84,17 @@ def protect_file(
         log.debug("%s failed", task.input, exc_info=exc)
         return Outcome(task, error=describe(task.input, exc), cause=None if _explained(exc) else "unexpected", warning=warning)
     written: list[Path] = []
+    notes = [warning] if warning else []
     try:
-        written.append(result.save(task.output))
-        for kind in views:
-            written.append(save_png(render_view(result, kind), task.output.with_name(f"{task.output.stem}.{kind}.png")))
+        written.append(result.save(task.output, warn=notes.append))
+        for kind, path in task.views.items():
+            written.append(save_png(render_view(result, kind), path))
     except Exception as exc:
         for path in written:
             path.unlink(missing_ok=True)
         log.debug("saving %s failed", task.output, exc_info=exc)
         return Outcome(task, error=describe(task.input, exc), cause="disk-full" if _disk_full(exc) else "save", warning=warning)
-    return Outcome(task, written[0], dict(zip(views, written[1:])), result.summary(), warning=warning)
+    return Outcome(task, written[0], dict(zip(task.views, written[1:])), result.summary(), warning="; ".join(notes) or None)
 
 
 def render_view(result: ProtectResult, kind: str) -> Image.Image:
@@ -152,7 +138,7 @@ ProgressFactory = Callable[[Task], Progress]
 
 
 class Engine(Protocol):
-    def run(self, tasks: list[Task], style: str, *, views: Sequence[str], on_start: Callable[[Task], None], progress_factory: ProgressFactory | None) -> Iterator[Outcome]:
+    def run(self, tasks: list[Task], style: str, *, on_start: Callable[[Task], None], progress_factory: ProgressFactory | None) -> Iterator[Outcome]:
         """Cloak ``tasks``, yielding each outcome as it finishes (in any order)."""
 
 
@@ -162,11 +148,11 @@ class LocalEngine:
     def __init__(self, protector: Protector, *, max_pixels: int = MAX_PIXELS):
         self.protector, self.max_pixels = protector, max_pixels
 
-    def run(self, tasks, style, *, views=(), on_start, progress_factory=None):
+    def run(self, tasks, style, *, on_start, progress_factory=None):
         for task in tasks:
             on_start(task)
             progress = progress_factory(task) if progress_factory else None
-            yield protect_file(self.protector, task, style, views=views, progress=progress, max_pixels=self.max_pixels)
+            yield protect_file(self.protector, task, style, progress=progress, max_pixels=self.max_pixels)
 
 
 @dataclass
@@ -217,7 +203,6 @@ def run(
     engine: Engine,
     style: str,
     *,
-    views: Sequence[str] = (),
     journal: Journal | None = None,
     record: dict[str, str] | None = None,
     on_event: Event | None = None,
@@ -235,7 +220,7 @@ def run(
     def progress(task: Task) -> Progress:
         return progress_factory(items[task.index], task.index)
 
-    outcomes = engine.run(tasks, style, views=views, on_start=started, progress_factory=progress if progress_factory else None)
+    outcomes = engine.run(tasks, style, on_start=started, progress_factory=progress if progress_factory else None)
     for outcome in outcomes:
         index = outcome.task.index
         item = items[index]
@@ -249,7 +234,7 @@ def run(
             return
         if outcome.error is None and journal is not None and record is not None:
             try:
-                journal.add(outcome.task.digest, outcome.output, record)
+                journal.add(outcome.task.digest, outcome.output, record, outcome.views)
             except OSError as exc:
                 outcome = Outcome(outcome.task, error=f"{journal.path}: cannot record {outcome.output} ({exc}); check the output folder", cause="save")
         if outcome.error is not None:
@@ -266,39 +251,57 @@ def run_batch(
     style: str,
     *,
     views: Sequence[str] = (),
+    view_dir: str | Path | None = None,
     on_event: Event | None = None,
     progress_factory: Callable[[BatchItem, int], Progress] | None = None,
     engine: Engine | None = None,
 ) -> BatchReport:
-    """Protect every image under ``inputs`` into ``out_dir`` (mirrored), skipping files already done.
+    """Protect every image under ``inputs`` into ``out_dir`` (mirrored), ``views`` under ``view_dir``: the plan
+    (:func:`~stylecloak.plan.plan_batch`, which raises :class:`~stylecloak.plan.PlanError`), then :func:`run_plan`."""
+    plan = plan_batch(inputs, out_dir, views=views, view_dir=view_dir)
+    return run_plan(plan, protector, style, on_event=on_event, progress_factory=progress_factory, engine=engine)
+
+
+def run_plan(
+    plan: Plan,
+    protector: Protector,
+    style: str,
+    *,
+    on_event: Event | None = None,
+    progress_factory: Callable[[BatchItem, int], Progress] | None = None,
+    engine: Engine | None = None,
+) -> BatchReport:
+    """Protect a planned batch, skipping files already done with the same settings.
 
     ``engine`` does the cloaking (default: :class:`LocalEngine` on ``protector``); ``progress_factory`` gives
     per-step progress where the engine reports it.
     """
-    out_dir = Path(out_dir)
-    check_out_dir(out_dir)
-    files = list(iter_images(inputs, exclude=out_dir))
-    journal = Journal(out_dir)
+    journal = plan.journal
     record = provenance(protector.settings, style)
     report = BatchReport(target_style=style)
     emit = on_event or (lambda *a: None)
     tasks = []
-    for index, (path, root) in enumerate(files):
-        item = BatchItem(input=path)
+    for planned in plan.tasks:
+        index, path = planned.index, planned.input
+        item = BatchItem(input=path, output=planned.output)
         report.items.append(item)
         try:
-            item.output = output_path(path, out_dir, root)
-            check_output(path, item.output)
             digest = file_hash(path)
-        except (StylecloakError, OSError) as exc:  # one bad file must not stop the batch
-            _fail(item, describe(path, exc), None, emit, index, len(files))
+        except OSError as exc:  # one bad file must not stop the batch
+            _fail(item, describe(path, exc), None, emit, index, len(plan.tasks))
             continue
-        if journal.finished(digest, record["settings"], item.output):
+        if journal.finished(digest, record["settings"], planned.output) and all(v.exists() for v in planned.views.values()):
             item.status = "skipped"
-            emit("skipped", item, index, len(files))
+            emit("skipped", item, index, len(plan.tasks))
             continue
-        tasks.append(Task(index, path, item.output, digest))
-    run(report.items, tasks, engine or LocalEngine(protector), style, views=views, journal=journal, record=record, on_event=on_event, progress_factory=progress_factory)
+        tasks.append(replace(planned, digest=digest))
+    try:
+        journal.claim([path for task in tasks for path in task.files()])
+    except OSError as exc:
+        for task in tasks:
+            _fail(report.items[task.index], f"{journal.claims}: cannot be written ({exc}); check the output folder's permissions", "save", emit, task.index, len(plan.tasks))
+        return report
+    run(report.items, tasks, engine or LocalEngine(protector), style, journal=journal, record=record, on_event=on_event, progress_factory=progress_factory)
     return report
 
 

@@ -5,7 +5,7 @@ the same noise beside an edge or inside texture is masked by it. :func:`masking_
 image has local contrast (luminance gradient ≥ ``edge``, dilated by ``radius`` px and softened) and
 falls to ``floor`` on flat areas; its mean (floor 0) is the share of an image a cloak can hide in
 (:mod:`stylecloak.protectability`). Steering the optimiser's steps by it was measured and not adopted
-(README, "Hard styles").
+(docs/decisions/0004-perceptual-distance.md).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ P(a | x) ∝ exp(−‖z(x) − c_a‖ / τ), with the temperature τ fitted by 
 reference set (:func:`fit_temperature`); :func:`victim_score` normalises it by a base rate.
 
 >>> judge = StyleJudge.from_paintings("../shared/data/paintings")
->>> judge.rank_images(images)[0][:3]   # three most likely artists of the first image
+>>> judge.rank(style_features(images, judge.long_side))[0][:3]   # three most likely artists of the first image
 """
 
 from __future__ import annotations
@@ -163,10 +163,6 @@ class StyleJudge:
         """Artists from most to least likely, for each row of ``features`` (N, D)."""
         dist = torch.cdist(self._standardise(features), self.centroids)
         return [[self.artists[j] for j in row] for row in dist.argsort(1).tolist()]
-
-    def rank_images(self, images: Iterable[torch.Tensor]) -> list[list[str]]:
-        """Artists from most to least likely, for each image (tensors in [0, 1])."""
-        return self.rank(style_features(images, self.long_side))
 
     def probabilities(self, features: torch.Tensor, temperature: float) -> torch.Tensor:
         """P(artist | image) (N, A), columns in the order of ``self.artists``: softmax of −distance / τ."""

@@ -6,11 +6,16 @@ applied to *both* images with the same seed:
     TP_C = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖,   t = Φ(Ω(x, T))
 
 measured at each size a mimic trains at (``mimic_sizes``: the long side the image is resized to, never
-enlarged), with the target image Ω(x, T) rendered from the original at that size by the TAEF2 decoder.
-Headline numbers are the worst (minimum) over the sizes, so no size where a cloak fails can hide. On the encoders the cloak was optimised
-against this is the target progress; on the others (TAESana) the transfer. TP = 0: no effect; 1: the
-mimic's encoder sees the target. Cost is PSNR and SSIM at full resolution and the perceptual distance
-at the working resolution. ``impress`` is purification (:mod:`stylecloak.transforms.purify`); ``robust_encoder``
+enlarged), with the target image Ω(x, T) rendered from the original at the size the mimic sees. Countermeasures
+work on the saved full-resolution file, before the mimic's resize; the repost trip (``repost_1080``,
+``repost_2048``: what a platform serves) may shrink it, and a mimic size above what was served is measured at
+the served size. The summary's numbers are the worst (minimum) over the sizes, so no size where a cloak fails
+can hide; the headline ``protection`` is the worst size after the repost trip, plain TP beside it as the floor.
+On the encoders the cloak was optimised against this is the target progress; on the others (TAESana) the
+transfer. TP = 0: no effect; 1: the mimic's encoder sees the target. Style progress SP (:mod:`.style_progress`)
+measures the latent statistics a mimic learns instead of one target latent. Cost is PSNR and SSIM at full
+resolution and the perceptual distance at the working resolution; ``visibility`` is the referee's
+(:mod:`stylecloak.referee`). ``impress`` is purification (:mod:`stylecloak.transforms.purify`); ``robust_encoder``
 measures through encoder copies an adaptive mimic robust-trained (:mod:`.robust_encoder`). With
 :class:`~.mimic.MimicSettings` the audit also runs the latent style-mimic proxy, for partly cloaked
 portfolios too (:mod:`.portfolio`).
@@ -30,14 +35,16 @@ from pathlib import Path
 
 import torch
 
-from ..backbones import Backbone, encode_all, load_backbone, target_progress
-from ..cloak.methods import fixed_target, uses_style
+from ..backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
+from ..cloak import Target, get_method
 from ..device import resolve_device
 from ..errors import ConfigError, ImageError, StylecloakError
-from ..geometry import Working
+from ..geometry import Working, fit
 from ..io import LoadedImage, load_image
 from ..perceptual import PerceptualDistance, psnr, ssim
-from ..styles import LatentStats, Style, get_style, style_stats, style_transfer
+from ..progress import AuditProgress
+from ..referee import visibility
+from ..styles import Style, all_styles, get_style
 from ..transforms import COUNTERMEASURES, purify
 from .judge import (
     content_paintings,
@@ -55,9 +62,7 @@ from .robust_encoder import (
     training_works,
 )
 from .settings import ADAPTIVE, AuditSettings
-
-AuditProgress = Callable[[str, int, int], None]
-"""Called with (what was just measured, units done, units in all)."""
+from .style_progress import style_progress, style_target
 
 Image = LoadedImage | torch.Tensor | str | Path
 """An image file, a loaded image, or a (1,3,H,W) tensor in [0, 1]."""
@@ -68,8 +73,10 @@ class _Models:
     renderer: Backbone
     attacked: list[Backbone]
     transfer: list[Backbone]
-    stats: LatentStats | None
-    """The target style's statistics (glaze); None for methods with a fixed target."""
+    aim: Target
+    """The method's target of a view (Ω(view, T) for glaze)."""
+    style: Style | None
+    """The target style (glaze); None for methods with a fixed target."""
     perceptual: PerceptualDistance
     memo: dict = field(default_factory=dict)
     """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
@@ -89,12 +96,14 @@ class _Models:
 def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dict[str, Style] | None, device: torch.device) -> _Models:
     renderer = load_backbone(settings.renderer, weights_dir=weights_dir, device=device)
     if not renderer.has_decoder:
-        raise ConfigError(f"renderer {settings.renderer} has no decoder; use taef2")
+        raise ConfigError(f"renderer {settings.renderer} has no decoder; use {DEFAULT_BACKBONE}")
+    method = get_method(settings.method)
     return _Models(
         renderer=renderer,
         attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],
         transfer=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.transfer if n not in settings.backbones],
-        stats=style_stats(renderer, get_style(settings.target_style, styles)) if uses_style(settings.method) else None,
+        aim=method.aim(renderer, settings.target_style, all_styles(styles), settings.style_strength),
+        style=get_style(settings.target_style, styles) if method.needs_style else None,
         perceptual=PerceptualDistance().to(device),
     )
 
@@ -106,12 +115,13 @@ def _load(image: Image) -> tuple[torch.Tensor, str]:
     return loaded.rgb, str(loaded.path) if loaded.path else "in-memory image"
 
 
-def _progress_entry(models: _Models, by_encoder: dict[str, float]) -> dict:
+def _progress_entry(models: _Models, by_encoder: dict[str, float], style_progress: float | None) -> dict:
     def mean(bbs: list[Backbone]) -> float | None:
         return round(sum(by_encoder[b.name] for b in bbs) / len(bbs), 4) if bbs else None
 
     return {
         "target_progress": mean(models.attacked),
+        "style_progress": None if style_progress is None else round(style_progress, 4),
         "transfer_progress": mean(models.transfer),
         "by_encoder": {k: round(v, 4) for k, v in by_encoder.items()},
     }
@@ -152,22 +162,17 @@ def _audit(
         "psnr_db": round(float(psnr(x, xp)), 2),
         "ssim": round(float(ssim(x, xp)), 4),
         "perceptual_distance": round(dist, 4),
+        "visibility": visibility(x, xp),
     }
 
-    # 2. at each mimic size: targets t = Φ(Ω(x, T)) (Ω rendered once per working-copy multiple), then target progress
-    #    with no countermeasure and after each, applied to both sides (classical ones once, at full resolution)
+    # 2. at each mimic size: targets t = Φ(Ω(x, T)) at each view size (Ω rendered once per view size and working-copy
+    #    multiple), then target and style progress with no countermeasure and after each, applied to both sides
+    #    (classical ones once, at full resolution; one may change the image's size, as a repost does)
     classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name in COUNTERMEASURES}
     per_size: dict[str, dict] = {}
     kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for size in sizes:
-        omegas: dict[int, torch.Tensor] = {}
-        targets = {}
-        for e in models.encoders:
-            m = models.multiple(e)
-            if m not in omegas:
-                omegas[m] = _target_image(models, settings, Working.of(x, size, m).image.to(device))
-            for encoder in (e, *([models.robust[e.name]] if e.name in models.robust else [])):
-                targets[encoder] = encode_all([encoder], omegas[m], settings.bf16)[0]
+        targets: dict[tuple[int, int], dict[Backbone, torch.Tensor]] = {}
         entries: dict[str, dict] = {}
         change: list[float] = []
         for name in ("none", *settings.countermeasures):
@@ -177,21 +182,29 @@ def _audit(
                 xc, xpc = classical[name]
             else:
                 xc, xpc = (_purified(models, settings, im.to(device), size) for im in (x, xp))
-            by_encoder = {}
+            by_encoder, seen = {}, None
             for e in models.encoders:
                 works = Working.of(xc.to(device), size, models.multiple(e)), Working.of(xpc.to(device), size, models.multiple(e))
+                if works[0].size not in targets:
+                    targets[works[0].size] = _targets(models, settings, x, works[0].size)
                 encoder = _encoder(models, e, name)
                 z, zp = encode_all([encoder], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
-                by_encoder[e.name] = target_progress(z, zp, targets[encoder])
+                by_encoder[e.name] = target_progress(z, zp, targets[works[0].size][encoder])
                 if name == "none" and e in models.attacked:
                     change.append(view_change(_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor)))
-                if size == sizes[0] and name in keep and e is renderer:
-                    kept[name] = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor))
-            if size == sizes[0] and name in keep and name not in kept:
+                if e is renderer:
+                    seen = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor), works[0].size)
+            if seen is None and (models.style is not None or (size == sizes[0] and name in keep)):
                 works = Working.of(xc.to(device), size, renderer.factor), Working.of(xpc.to(device), size, renderer.factor)
                 z, zp = (_unpadded(encode_all([_encoder(models, renderer, name)], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
-                kept[name] = (z, zp)
-            entries[name] = _progress_entry(models, by_encoder)
+                seen = (z, zp, works[0].size)
+            if size == sizes[0] and name in keep:
+                kept[name] = seen[:2]
+            sp = None
+            if models.style is not None:
+                style = style_target(_encoder(models, renderer, name), models.style, max(seen[2]), models.memo)
+                sp = style_progress(seen[0], seen[1], style)
+            entries[name] = _progress_entry(models, by_encoder, sp)
             if name == ADAPTIVE:  # the price of robustness: clean images' round trip through the robust encoder
                 work = Working.of(x.to(device), size, renderer.factor)
                 entries[name]["clean_roundtrip_psnr_db"] = round(roundtrip_psnr(renderer, models.robust[renderer.name], work.image, work.size, settings.bf16), 2)
@@ -203,11 +216,22 @@ def _audit(
     return {**worst(by_request), **cost, "sizes": by_request}, kept
 
 
-def _target_image(models: _Models, settings: AuditSettings, view: torch.Tensor) -> torch.Tensor:
+def _targets(models: _Models, settings: AuditSettings, x: torch.Tensor, size: tuple[int, int]) -> dict[Backbone, torch.Tensor]:
+    """t = Φ(Ω(x, T)) for every encoder (and its robust copy) with x brought to ``size`` (h, w), the view a mimic
+    gets; Ω is rendered once per working-copy multiple."""
+    device, omegas, targets = models.renderer.device, {}, {}
+    for e in models.encoders:
+        m = models.multiple(e)
+        if m not in omegas:
+            omegas[m] = _target_image(models, fit(x.to(device), size, m))
+        for encoder in (e, *([models.robust[e.name]] if e.name in models.robust else [])):
+            targets[encoder] = encode_all([encoder], omegas[m], settings.bf16)[0]
+    return targets
+
+
+def _target_image(models: _Models, view: torch.Tensor) -> torch.Tensor:
     """The image the cloak aimed the encoder's view of ``view`` at: Ω(view, T) for glaze, else the method's fixed target."""
-    if models.stats is None:
-        return fixed_target(settings.method, view)
-    return style_transfer(models.renderer, view, models.stats, settings.style_strength)
+    return models.aim(view, tuple(view.shape[-2:]))
 
 
 def _encoder(models: _Models, e: Backbone, countermeasure: str) -> Backbone:
@@ -252,7 +276,7 @@ def _train_robust(models: _Models, settings: AuditSettings, works: Sequence[Imag
     start = time.perf_counter()
     pairs = make_pairs([_load(w)[0] for w in works], settings.target_style, settings.backbones, settings.robust, method=settings.method, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
     encoders = {b.name: b for b in [models.renderer, *models.encoders]}.values()
-    models.robust, logs = robust_copies(list(encoders), models.multiple, lambda view: _target_image(models, settings, view), pairs, settings.robust, settings.bf16)
+    models.robust, logs = robust_copies(list(encoders), models.multiple, lambda view: _target_image(models, view), pairs, settings.robust, settings.bf16)
     return {
         "pairs": [_load(w)[1] if not isinstance(w, torch.Tensor) else f"image tensor {i}" for i, w in enumerate(works)],
         "pair_size": settings.robust.pair_size,

@@ -120,6 +120,12 @@ class MimicSettings:
     draws: int = 4
     """Random choices of which works are cloaked, averaged per fraction."""
 
+    def __post_init__(self) -> None:
+        if min(self.content, self.top_k, self.draws) < 1 or self.judge_size < 32:
+            raise ConfigError(f"bad mimic settings: content, top_k and draws must be ≥ 1 and judge_size ≥ 32 (got {self.content}, {self.top_k}, {self.draws}, {self.judge_size})")
+        if any(not 0 <= f <= 1 for f in self.fractions):
+            raise ConfigError(f"mimic fractions {self.fractions} must be shares between 0 and 1")
+
 
 @torch.no_grad()
 def mimic_study(

@@ -1,4 +1,5 @@
-"""The audit's report: means over images per mimic size, the worst size's headline, JSON, Markdown and a plot."""
+"""The audit's report: means over images per mimic size, the headline (worst size after the repost trip), the
+visibility referee's mean and worst image, JSON, Markdown and a plot."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from ..referee import mean_and_worst
+from ..transforms import REPOSTS
 
 if TYPE_CHECKING:
     from .settings import AuditSettings
 
 
 def worst(per_size: dict[str, dict]) -> dict:
-    """Headline entries: for each number, the minimum over mimic sizes, and the size where plain TP is lowest."""
+    """For each number, the minimum over mimic sizes; the size where plain TP is lowest; and the headline
+    ``protection`` (:func:`protection`)."""
 
     def low(values: list[float | None]) -> float | None:
         present = [v for v in values if v is not None]
@@ -28,6 +32,7 @@ def worst(per_size: dict[str, dict]) -> dict:
     def worst_of(items: list[dict]) -> dict:
         return {
             "target_progress": low([e["target_progress"] for e in items]),
+            "style_progress": low([e["style_progress"] for e in items]),
             "transfer_progress": low([e["transfer_progress"] for e in items]),
             "by_encoder": {k: low([e["by_encoder"][k] for e in items]) for k in encoders},
             **_roundtrip(items, max),  # the mimic's smallest price
@@ -39,7 +44,21 @@ def worst(per_size: dict[str, dict]) -> dict:
         "worst_size": int(min(tp, key=tp.__getitem__)) if tp else None,
         "view_change": low([e["view_change"] for e in entries]),
         "countermeasures": {c: worst_of([e["countermeasures"][c] for e in entries]) for c in names},
+        "protection": protection(per_size),
     }
+
+
+def protection(per_size: dict[str, dict]) -> dict:
+    """The headline: target progress at the worst mimic size after the repost trip (the worst of the
+    :data:`~stylecloak.transforms.REPOSTS` measured: artists post, mimics scrape what the platform serves),
+    with that row's countermeasure and size, and the worst style progress over the same rows. Without repost
+    rows, plain TP. Plain TP (``target_progress``) stays beside it as the floor."""
+    names = [c for c in REPOSTS if c in next(iter(per_size.values()))["countermeasures"]]
+    rows = [(int(size), c, e["countermeasures"][c] if c != "none" else e) for size, e in per_size.items() for c in names or ["none"]]
+    tp = [(r["target_progress"], size, c) for size, c, r in rows if r["target_progress"] is not None]
+    sp = [r["style_progress"] for _, _, r in rows if r["style_progress"] is not None]
+    low = min(tp) if tp else (None, None, None)
+    return {"target_progress": low[0], "style_progress": min(sp) if sp else None, "countermeasure": low[2], "size": low[1]}
 
 
 def _roundtrip(entries: list[dict], combine: Callable[[list], float | None]) -> dict:
@@ -60,6 +79,7 @@ def summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
         encoders = entries[0]["by_encoder"]
         return {
             "target_progress": _mean([e["target_progress"] for e in entries]),
+            "style_progress": _mean([e["style_progress"] for e in entries]),
             "transfer_progress": _mean([e["transfer_progress"] for e in entries]),
             "by_encoder": {k: _mean([e["by_encoder"][k] for e in entries]) for k in encoders},
             **_roundtrip(entries, _mean),
@@ -77,6 +97,7 @@ def summary(images: list[dict], countermeasures: tuple[str, ...]) -> dict:
         "images": len(images),
         **worst(sizes),
         **{k: _mean([im[k] for im in images]) for k in ("psnr_db", "ssim", "perceptual_distance")},
+        "visibility": mean_and_worst([im["visibility"] for im in images]),
         "seconds_per_image": _mean([im["seconds"] for im in images]),
         "sizes": sizes,
     }
@@ -112,6 +133,11 @@ class AuditReport:
         names = ["none", *self.summary["countermeasures"]]
         return [(c, {k: (v if c == "none" else v["countermeasures"][c])["target_progress"] for k, v in sizes.items()}) for c in names]
 
+    def style_row(self) -> list[float | None]:
+        """Mean style progress at the worst mimic size, in the order of :meth:`rows`."""
+        s = self.summary
+        return [s["style_progress"], *(v["style_progress"] for v in s["countermeasures"].values())]
+
     def to_dict(self) -> dict:
         return {
             "summary": self.summary,
@@ -137,19 +163,22 @@ class AuditReport:
                 f"{self.seconds:.0f} s ({_fmt(s['seconds_per_image'], 1)} s per image)."
             ),
             "",
-            f"**Worst mimic size: {s['worst_size']} px, target progress {_fmt(s['target_progress'])}.**",
+            _headline(s),
             "",
             f"Cost: PSNR {_fmt(s['psnr_db'])} dB, SSIM {_fmt(s['ssim'], 3)}, perceptual distance {_fmt(s['perceptual_distance'], 3)}.",
             "",
-            "| countermeasure | " + " | ".join(f"TP at {k} px" for k in s["sizes"]) + " | worst TP | worst transfer |",
-            "|---|" + "---|" * (len(s["sizes"]) + 2),
+            _visibility_line(s["visibility"]),
+            "",
+            "| countermeasure | " + " | ".join(f"TP at {k} px" for k in s["sizes"]) + " | worst SP | worst TP | worst transfer |",
+            "|---|" + "---|" * (len(s["sizes"]) + 3),
             *(
-                f"| {name} | " + " | ".join(_fmt(v) for v in by_size.values()) + f" | {_fmt(tp)} | {_fmt(tr)} |"
-                for (name, by_size), (_, tp, tr) in zip(self.size_rows(), self.rows())
+                f"| {name} | " + " | ".join(_fmt(v) for v in by_size.values()) + f" | {_fmt(sp)} | {_fmt(tp)} | {_fmt(tr)} |"
+                for (name, by_size), (_, tp, tr), sp in zip(self.size_rows(), self.rows(), self.style_row())
             ),
             "",
             "TP = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖ (0: no effect, 1: the encoder sees the target), measured with the",
-            "image resized to each mimic size; \"worst\" is the minimum over sizes.",
+            "image resized to each mimic size; \"worst\" is the minimum over sizes. SP = 1 − ‖s(Φ(C(x′))) − s_T‖ / ‖s(Φ(C(x))) − s_T‖,",
+            "s the latent channel means and deviations a mimic learns, s_T the target style's at the mimic size.",
             "",
             "View change ‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ (how far the cloak moved the encoder's view, whatever its target): "
             + ", ".join(f"{_fmt(v['view_change'], 3)} at {k} px" for k, v in s["sizes"].items())
@@ -157,11 +186,12 @@ class AuditReport:
             "",
             "## Per image",
             "",
-            "| image | worst TP | at px | transfer | PSNR dB | SSIM | perceptual | s |",
-            "|---|---|---|---|---|---|---|---|",
+            "| image | after repost | worst TP | at px | transfer | PSNR dB | SSIM | MS-SSIM | VIF | perceptual | s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             *(
-                f"| {Path(im['original']).name} | {_fmt(im['target_progress'])} | {im['worst_size']} | {_fmt(im['transfer_progress'])} | "
-                f"{_fmt(im['psnr_db'], 1)} | {_fmt(im['ssim'], 3)} | {_fmt(im['perceptual_distance'], 3)} | {_fmt(im['seconds'], 0)} |"
+                f"| {Path(im['original']).name} | {_fmt(im['protection']['target_progress'])} | {_fmt(im['target_progress'])} | {im['worst_size']} | "
+                f"{_fmt(im['transfer_progress'])} | {_fmt(im['psnr_db'], 1)} | {_fmt(im['ssim'], 3)} | {_fmt(im['visibility']['ms_ssim'], 3)} | "
+                f"{_fmt(im['visibility']['vif'], 3)} | {_fmt(im['perceptual_distance'], 3)} | {_fmt(im['seconds'], 0)} |"
                 for im in self.images
             ),
         ]
@@ -248,6 +278,23 @@ class AuditReport:
         ax.set_title(f"Protection audit: {self.summary['images']} image(s), target {self.settings.target_style}, worst size {self.summary['worst_size']} px")
         ax.legend()
         return save_figure(fig, path)
+
+
+def _headline(s: dict) -> str:
+    p = s["protection"]
+    trip = f"after {p['countermeasure']}" if p["countermeasure"] != "none" else "no repost measured"
+    return (
+        f"**Protection: target progress {_fmt(p['target_progress'])} at {p['size']} px ({trip}; the worst mimic size after the repost trip), "
+        f"style progress {_fmt(p['style_progress'])}. Plain target progress {_fmt(s['target_progress'])} at {s['worst_size']} px is the floor.**"
+    )
+
+
+def _visibility_line(v: dict) -> str:
+    cells = [
+        f"{name} {_fmt(v['mean'][k], digits)} / {_fmt(v['worst'][k], digits)}"
+        for name, k, digits in (("PSNR dB", "psnr_db", 2), ("SSIM", "ssim", 3), ("MS-SSIM", "ms_ssim", 3), ("VIF", "vif", 3))
+    ]
+    return "Visibility (referee at full resolution; mean / worst image, higher is less visible): " + ", ".join(cells) + "."
 
 
 def pyplot(path: str | Path):

@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..api import Protector
 from ..backbones import Backbone, encode_all, target_progress
-from ..config import GLAZE, ProtectSettings
+from ..config import DEFAULT_METHOD, ProtectSettings
 from ..device import autocast
 from ..errors import ConfigError
 from ..geometry import Working
@@ -72,7 +72,7 @@ def make_pairs(
     backbones: Sequence[str],
     settings: RobustSettings,
     *,
-    method: str = GLAZE,
+    method: str = DEFAULT_METHOD,
     weights_dir: str | Path | None = None,
     styles: dict[str, Style] | None = None,
     device: str | torch.device = "cpu",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import GLAZE, check_method
+from ..backbones import DEFAULT_BACKBONE
+from ..cloak import get_method
+from ..config import DEFAULT_METHOD, MIMIC_SIZES
 from ..errors import ConfigError
 from ..transforms import COUNTERMEASURES, PurifySettings
 from .robust_encoder import RobustSettings
@@ -22,13 +24,13 @@ class AuditSettings:
     target_style: str
     """T: the style the cloak aimed at (from the artist profile or the protect report); for methods with a
     fixed target, its recorded name."""
-    method: str = GLAZE
-    """The protection method (:mod:`stylecloak.cloak.methods`): decides the target t that TP is measured toward."""
-    backbones: tuple[str, ...] = ("taef2",)
+    method: str = DEFAULT_METHOD
+    """The protection method (a name in :data:`stylecloak.cloak.METHODS`): decides the target t that TP is measured toward."""
+    backbones: tuple[str, ...] = (DEFAULT_BACKBONE,)
     """Encoders the cloak was optimised against (target progress)."""
     transfer: tuple[str, ...] = ("taesana",)
     """Encoders the cloak was not optimised against (transfer)."""
-    mimic_sizes: tuple[int, ...] = (512, 768, 1024)
+    mimic_sizes: tuple[int, ...] = MIMIC_SIZES
     """Long sides (px) mimics train at; a size above an image's long side is measured once, at its own."""
     countermeasures: tuple[str, ...] = ALL_COUNTERMEASURES
     style_strength: float = 1.0
@@ -37,20 +39,20 @@ class AuditSettings:
     bf16: bool = True
     """Encode under bfloat16 autocast (changes TP by < 0.001 and is several times faster on CPU)."""
     purify: PurifySettings = field(default_factory=PurifySettings)
-    renderer: str = "taef2"
+    renderer: str = DEFAULT_BACKBONE
     """Backbone whose decoder renders Ω (and the mimic)."""
     robust: RobustSettings = field(default_factory=RobustSettings)
     """How the ``robust_encoder`` mimic makes its pairs and trains."""
 
     def __post_init__(self) -> None:
-        check_method(self.method)
+        get_method(self.method)
         unknown = [c for c in self.countermeasures if c not in KNOWN_COUNTERMEASURES]
         if unknown:
             raise ConfigError(f"unknown countermeasure {unknown[0]!r}; choose from {', '.join(KNOWN_COUNTERMEASURES)}")
         if not self.backbones:
-            raise ConfigError("no backbone to audit; pass the encoders the cloak was made against, e.g. --backbones taef2")
+            raise ConfigError(f"no backbone to audit; pass the encoders the cloak was made against, e.g. --backbones {DEFAULT_BACKBONE}")
         if not self.mimic_sizes or min(self.mimic_sizes) < 32:
-            raise ConfigError(f"mimic sizes {self.mimic_sizes} must be one or more long sides of at least 32 px (default 512,768,1024)")
+            raise ConfigError(f"mimic sizes {self.mimic_sizes} must be one or more long sides of at least 32 px (default {','.join(map(str, MIMIC_SIZES))})")
 
 
 def parse_countermeasures(spec: str) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ import torch
 from ..errors import ConfigError, WeightsError
 from . import taesd
 from .base import Backbone
+from .families import FAMILIES, backbones_for
 from .latents import encode_all, target_progress
 from .weights import DownloadProgress, resolve
 
@@ -88,4 +89,4 @@ def _load_state(module: torch.nn.Module, path: Path) -> None:
         raise WeightsError(f"{path}: not a valid weight file for this model ({exc.__class__.__name__}); delete it and run again") from exc
 
 
-__all__ = ["DEFAULT_BACKBONE", "TINY", "Backbone", "encode_all", "load_backbone", "target_progress"]
+__all__ = ["DEFAULT_BACKBONE", "FAMILIES", "TINY", "backbones_for", "Backbone", "encode_all", "load_backbone", "target_progress"]

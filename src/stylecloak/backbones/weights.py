@@ -1,7 +1,9 @@
-"""Find, download and verify weight files: explicit folder -> user cache -> download.
+"""Find, download and verify weight files: explicit folder -> bundled with the package -> user cache -> download.
 
-Upstream: github.com/madebyollin/taesd at a pinned commit. Every file is verified before use:
-by sha256 where it is pinned, otherwise by its git blob id at that commit.
+Upstream: github.com/madebyollin/taesd at a pinned commit (MIT licence, ``bundled/LICENSE-taesd.txt``). The
+package ships the files the default protection and the audit need (:data:`BUNDLED`), so a first run works
+offline; the other encoders download on first use. Every file is verified before use: by sha256 where it is
+pinned, otherwise by its git blob id at that commit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from platformdirs import user_cache_dir
 
 from ..errors import WeightsError
 from ..io.atomic import atomic_file
+from ..progress import DownloadProgress
 
 UPSTREAM_COMMIT = "5cccb12dc72074a4be35680c3b108548a7c69978"
 DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/madebyollin/taesd/{UPSTREAM_COMMIT}"
@@ -44,10 +47,10 @@ GIT_BLOB: dict[str, str] = {
     "taesana_decoder.pth": "aa645f9d0a0a1c6b5ed1fc5b446e764af4843a9f",
 }
 
-log = logging.getLogger(__name__)
+BUNDLED_DIR = Path(__file__).with_name("bundled")
+"""Weight files shipped inside the package (TAEF2 encoder and decoder, TAESana encoder)."""
 
-DownloadProgress = Callable[[int, int], None]
-"""Called with (bytes done, bytes total or 0) while a file downloads."""
+log = logging.getLogger(__name__)
 
 download_progress: ContextVar[Callable[[str], DownloadProgress] | None] = ContextVar("download_progress", default=None)
 """Where downloads report when :func:`resolve` gets no ``progress``: a factory taking the file name
@@ -78,10 +81,23 @@ def verify(path: Path, name: str | None = None) -> bool:
 def resolve(name: str, weights_dir: str | Path | None = None, progress: DownloadProgress | None = None) -> Path:
     """Path to a verified copy of weight file ``name``.
 
-    Order: ``weights_dir`` (or $STYLECLOAK_WEIGHTS) -> user cache -> download into the cache.
-    A user-provided file that fails verification is an error (it is not touched); a corrupt
-    cache file is deleted and downloaded again.
+    Order: ``weights_dir`` (or $STYLECLOAK_WEIGHTS) -> the package's bundled copy -> user cache ->
+    download into the cache. A user-provided or bundled file that fails verification is an error
+    (it is not touched); a corrupt cache file is deleted and downloaded again.
     """
+    found = find_local(name, weights_dir)
+    if found is not None:
+        return found
+    if offline():
+        raise WeightsError(_missing(name, weights_dir or os.environ.get("STYLECLOAK_WEIGHTS"), "downloads are disabled (offline mode)"))
+    cached = cache_dir() / name
+    _download(name, cached, weights_dir or os.environ.get("STYLECLOAK_WEIGHTS"), progress)
+    return cached
+
+
+def find_local(name: str, weights_dir: str | Path | None = None) -> Path | None:
+    """Path to a verified copy of weight file ``name`` on this machine (:func:`resolve`'s order without the
+    download), or None; a corrupt cache file is deleted."""
     folder = weights_dir or os.environ.get("STYLECLOAK_WEIGHTS")
     if folder:
         path = Path(folder).expanduser() / name
@@ -89,23 +105,26 @@ def resolve(name: str, weights_dir: str | Path | None = None, progress: Download
             if not verify(path):
                 raise WeightsError(f"{path}: checksum mismatch; replace it with {name} from madebyollin/taesd@{UPSTREAM_COMMIT[:7]}")
             return path
+    bundled = BUNDLED_DIR / name
+    if bundled.is_file():
+        if not verify(bundled):
+            raise WeightsError(f"{bundled}: the bundled weight file is damaged (checksum mismatch); reinstall stylecloak")
+        return bundled
     cached = cache_dir() / name
     if cached.is_file():
         if verify(cached):
             return cached
         cached.unlink()
-    if offline():
-        raise WeightsError(_missing(name, folder, "downloads are disabled (offline mode)"))
-    _download(name, cached, progress)
-    return cached
+    return None
 
 
 def _missing(name: str, folder: str | Path | None, why: str) -> str:
-    where = f"{folder} or {cache_dir()}" if folder else f"{cache_dir()} (or a folder named by --weights-dir / STYLECLOAK_WEIGHTS)"
-    return f"weight file {name} not found and {why}; put {name} into {where}"
+    """One line naming the file, where it comes from and where to put it."""
+    where = f"{folder} (the folder STYLECLOAK_WEIGHTS or --weights-dir names)" if folder else "a folder named by STYLECLOAK_WEIGHTS (or --weights-dir)"
+    return f"weight file {name} not found and {why}; download {DEFAULT_BASE_URL}/{name} where there is network and put it into {where} or {cache_dir()}"
 
 
-def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
+def _download(name: str, dest: Path, folder: str | Path | None, progress: DownloadProgress | None) -> None:
     url = f"{os.environ.get('STYLECLOAK_WEIGHTS_URL', DEFAULT_BASE_URL).rstrip('/')}/{name}"
     try:
         with atomic_file(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=60) as resp:
@@ -125,5 +144,5 @@ def _download(name: str, dest: Path, progress: DownloadProgress | None) -> None:
             if not verify(Path(out.name), name):
                 raise WeightsError(f"{url}: downloaded file failed its checksum; try again later or put {name} into {cache_dir()}")
     except (urllib.error.URLError, OSError) as exc:
-        raise WeightsError(_missing(name, None, f"downloading {url} failed ({exc})")) from exc
+        raise WeightsError(_missing(name, folder, f"downloading {url} failed ({' '.join(str(exc).split())})")) from exc
 

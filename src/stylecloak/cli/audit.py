@@ -25,7 +25,10 @@ from ..audit.portfolio import (
     parse_fractions,
     plot_portfolio,
 )
-from ..cloak.methods import GLAZE, METHODS, target_name
+from ..backbones import DEFAULT_BACKBONE
+from ..backbones.families import FAMILIES, measurable
+from ..cloak import METHODS, get_method
+from ..config import DEFAULT_METHOD, MIMIC_SIZES
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
 from ..io import recorded_provenance
@@ -41,13 +44,19 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.argument("originals", type=click.Path(path_type=Path))
 @click.argument("cloaked", type=click.Path(path_type=Path))
 @click.option("--style", help="Target style the cloaks aimed at (default: what protect recorded in the files / output folder).")
-@click.option("--method", type=click.Choice(METHODS), help="Protection method the cloaks were made with [default: as recorded by protect, else glaze].")
+@click.option("--method", type=click.Choice(list(METHODS)), help=f"Protection method the cloaks were made with [default: as recorded by protect, else {DEFAULT_METHOD}].")
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile holding the target style.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="A user target style from a folder of images.")
-@click.option("--backbones", help="Comma-separated encoders the cloaks were made against [default: as recorded by protect, else taef2].")
+@click.option("--backbones", help=f"Comma-separated encoders the cloaks were made against [default: as recorded by protect, else {DEFAULT_BACKBONE}].")
 @click.option("--transfer", default="taesana", show_default=True, help="Comma-separated encoders not optimised against ('' for none).")
+@click.option(
+    "--against",
+    metavar=",".join(FAMILIES),
+    help="Also measure these model families' encoders (flux2, flux1, sdxl, sd15, sd3); those whose weights are not on "
+    "this machine are listed as not measured (nothing is downloaded).",
+)
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
-@click.option("--mimic-sizes", default="512,768,1024", show_default=True, help="Comma-separated long sides (px) mimics train at; each is measured and the worst is the headline.")
+@click.option("--mimic-sizes", default=",".join(map(str, MIMIC_SIZES)), show_default=True, help="Comma-separated long sides (px) mimics train at; each is measured and the worst is the headline.")
 @click.option("--work-size", type=int, help="Measure at this one long side only (alias for --mimic-sizes N).")
 @click.option("--countermeasures", default="all", show_default=True, help="all, none, or a comma-separated list (e.g. jpeg75,impress).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random countermeasures.")
@@ -63,7 +72,7 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.option("--robust-steps", type=int, default=RobustSettings.steps, show_default=True, help=f"{ADAPTIVE}: fine-tuning steps of the mimic's encoder copies.")
 @click.option("--robust-size", type=int, default=RobustSettings.pair_size, show_default=True, help=f"{ADAPTIVE}: long side (px) of the mimic's training pairs.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
-def audit_command(originals, cloaked, style, method, profile, style_dirs, backbones, transfer, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, fractions, portfolio_draws, robust_pairs, robust_steps, robust_size, device):
+def audit_command(originals, cloaked, style, method, profile, style_dirs, backbones, transfer, against, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, fractions, portfolio_draws, robust_pairs, robust_steps, robust_size, device):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
 
     Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
@@ -76,7 +85,7 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
       stylecloak audit art/ protected/ --style cubist-facets --json audit.json
       stylecloak audit a.png protected/a.png --profile me.json --countermeasures jpeg75,impress
       stylecloak audit art/ protected/ --style woodcut --mimic-sizes 512,1024
-      stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings ../shared/data/paintings --plot tp.png
+      stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings paintings/ --plot tp.png
       stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings P --cloaked-fraction 0.25,1 --countermeasures none,robust_encoder
     """
     try:
@@ -84,12 +93,15 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
             raise ConfigError("--plot needs matplotlib; install it with: pip install 'stylecloak[plot]'")
         pairs, warnings = pair_files(originals, cloaked)
         recorded = None if style and backbones and method else recorded_provenance([p.cloaked for p in pairs])
-        method = method or (recorded or {}).get("method") or GLAZE
+        method = method or (recorded or {}).get("method") or DEFAULT_METHOD
+        attacked = _names(backbones or (recorded or {}).get("backbones") or DEFAULT_BACKBONE)
+        families, absent = measurable(_names(against or ""), weights_dir)
+        warnings += absent
         settings = AuditSettings(
-            target_style=target_name(method) or _target(style, profile, recorded),
+            target_style=get_method(method).target_label(None) or _target(style, profile, recorded),
             method=method,
-            backbones=_names(backbones or (recorded or {}).get("backbones") or "taef2"),
-            transfer=_names(transfer),
+            backbones=attacked,
+            transfer=tuple(dict.fromkeys(n for n in (*_names(transfer), *families) if n not in attacked)),
             mimic_sizes=(work_size,) if work_size else _sizes(mimic_sizes),
             countermeasures=parse_countermeasures(countermeasures),
             seed=seed,

@@ -13,7 +13,7 @@ from ..api import Protector
 from ..config import INTENSITY, ProtectSettings
 from ..errors import StylecloakError
 from ..io import iter_images, load_image
-from ..protectability import WEAK
+from ..verdict import MODERATE
 from ..runner import describe
 from ..styles import parse_style_dirs
 from . import console, errors, fail, main, write_json
@@ -45,7 +45,7 @@ def check(images, intensity, style, style_dirs, artist, profile, weights_dir, re
         target = protector.settings.target_style or protector.choose_target(images, artist=artist, profile=profile).target_style
     except StylecloakError as exc:
         fail(str(exc))
-    console.print(f"target style: [bold]{target}[/bold]; expected TP at intensity {intensity} (weak below {WEAK})", highlight=False)
+    console.print(f"target style: [bold]{target}[/bold]; expected TP at intensity {intensity} (weak below {MODERATE})", highlight=False)
     records, failed = [], 0
     for path, _ in track(list(iter_images(images)), description="trial cloaks", console=console, transient=True):
         try:

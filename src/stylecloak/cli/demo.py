@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -11,10 +10,10 @@ from PIL import Image
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, settings_dict
-from ..audit import AuditProgress, AuditSettings, audit
+from ..audit.reupload import short_audit
 from ..config import MIMIC_SIZES, ProtectSettings
 from ..errors import StylecloakError
-from ..io import load_image, save_image
+from ..io import OutputMetadata, load_image, save_image
 from ..runner import BatchItem
 from ..sample import paint_sample
 from . import console, fail, main, write_json
@@ -24,10 +23,7 @@ DEMO_STYLE = "woodcut"
 Fixed here because running the selection would add about 25 s to a short demo."""
 
 DEMO_SIZE = 512
-"""The sample's default width: a first run in a minute or two on a 2-core CPU (README, "Quick start")."""
-
-CHECKS = ("jpeg75", "downscale_half")
-"""The mimic's clean-ups the short audit applies: JPEG at quality 75, and halving the size then restoring it."""
+"""The sample's default width: a first run in a minute or two on a 2-core CPU (docs/devices.md)."""
 
 
 @main.command()
@@ -92,32 +88,7 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
 def _save_png(image: Image.Image, path: Path) -> Path:
     """Write a PIL image as PNG with the package's atomic writer (no opt-out metadata: not a protected file)."""
     loaded = load_image(image)
-    return save_image(loaded, loaded.rgb, path, optout=False, format="PNG")
-
-
-def short_audit(
-    original: Path, protected: Path, style: str, sizes: Sequence[int] = MIMIC_SIZES, weights_dir: Path | None = None, progress: AuditProgress | None = None
-) -> dict:
-    """Target progress, and what remains of it after each of :data:`CHECKS`, at each mimic size the image is
-    seen at (long side, px; sizes above the image's own are measured once, at its size)."""
-    settings = AuditSettings(target_style=style, transfer=(), countermeasures=CHECKS, mimic_sizes=tuple(sizes))
-    report = audit([(original, protected)], settings, weights_dir=weights_dir, progress=progress)
-    summary = report.summary
-    per_size = {
-        str(entry["long_side"]): {"target_progress": entry["target_progress"], **{c: entry["countermeasures"][c]["target_progress"] for c in CHECKS}}
-        for entry in report.images[0]["sizes"].values()
-    }
-    worst = {k: min(v[k] for v in per_size.values()) for k in ("target_progress", *CHECKS)}
-    return {
-        "target_style": style,
-        "backbones": list(settings.backbones),
-        "checks": list(CHECKS),
-        "psnr_db": summary["psnr_db"],
-        "ssim": summary["ssim"],
-        "perceptual_distance": summary["perceptual_distance"],
-        "sizes": per_size,
-        "worst": worst,
-    }
+    return save_image(loaded, loaded.rgb, path, metadata=OutputMetadata(optout="none"), format="PNG")
 
 
 def summary_lines(paths: dict[str, Path], protected: dict, checked: dict, seconds: float) -> list[str]:

@@ -8,18 +8,22 @@ from pathlib import Path
 
 import click
 import torch
+from click.core import ParameterSource
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..api import Protector, provenance, settings_dict
-from ..cloak import target_name
-from ..config import GLAZE, INTENSITY, METHODS, QUALITY, ProtectSettings
+from ..backbones import DEFAULT_BACKBONE, FAMILIES
+from ..cloak import METHODS, get_method
+from ..config import DEFAULT_METHOD, INTENSITY, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
-from ..io import check_out_dir
+from ..io import METADATA_MODES, OPTOUTS
+from ..io.credentials import Identity, local_identity, require_c2pa
 from ..perceptual import PERCEPTUAL
-from ..runner import BatchItem, run_batch
+from ..plan import Plan, PlanError, plan_batch
+from ..runner import BatchItem, run_plan
 from ..styles import all_styles, parse_style_dirs
 from . import console, errors, fail, main, write_json
 
@@ -31,49 +35,102 @@ from . import console, errors, fail, main, write_json
 @click.option("--quality", type=click.Choice(list(QUALITY)), default="default", show_default=True, help="How long/robustly to optimise.")
 @click.option(
     "--method",
-    type=click.Choice(METHODS),
-    default=GLAZE,
+    type=click.Choice(list(METHODS)),
+    default=DEFAULT_METHOD,
     show_default=True,
-    help="glaze: pull the model's view toward a target style; mist: toward a fixed high-contrast pattern (Mist's textural loss "
-    "only: its semantic loss needs a diffusion UNet, which does not run here); photoguard: toward a flat grey image "
-    "(PhotoGuard's encoder attack). All use the same caps (--intensity).",
+    help=" ".join(f"{name}: {m.summary}." for name, m in METHODS.items()) + " All use the same caps (--intensity).",
 )
 @click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile). Glaze only.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile file (default: in the user config folder).")
-@click.option("--backbones", default="taef2", show_default=True, help="Comma-separated encoders to attack (ensemble).")
+@click.option("--backbones", default=DEFAULT_BACKBONE, show_default=True, help="Comma-separated encoders to attack (ensemble).")
+@click.option(
+    "--against",
+    metavar=",".join(FAMILIES),
+    help="Comma-separated model families to protect against, by the tiny encoder of each one's latent space (sets "
+    "--backbones: flux2=taef2, flux1=taef1, sdxl=taesdxl, sd15=taesd, sd3=taesd3). Encoders not bundled download on "
+    "first use, or come from STYLECLOAK_WEIGHTS.",
+)
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
 @click.option("--perceptual", type=click.Choice(list(PERCEPTUAL)), default="auto", show_default=True, help="Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).")
-@click.option("--steps", type=int, help="Override the preset's number of optimisation steps.")
+@click.option("--steps", type=click.IntRange(1), help="Override the preset's number of optimisation steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--preview", is_flag=True, help="Also write NAME.preview.png: what the model sees, before/after/target.")
+@click.option("--preview", is_flag=True, help="Also write NAME.preview.png (what the model sees: before/after/target) under --preview-dir.")
+@click.option("--preview-dir", type=click.Path(path_type=Path), help="Folder for the previews, mirroring the inputs' folders (default: OUT/previews); implies --preview.")
 @click.option("--report", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
-@click.option("--no-optout-metadata", is_flag=True, help="Do not embed the XMP 'no AI training' signals.")
+@click.option(
+    "--metadata",
+    type=click.Choice(METADATA_MODES),
+    default="minimal",
+    show_default=True,
+    help="What outputs keep of the input's metadata. minimal: colour profile, creator and copyright (no GPS position, "
+    "comments, descriptions, camera or software); strip: only the colour profile; keep: all of it.",
+)
+@click.option(
+    "--optout",
+    type=click.Choice(list(OPTOUTS)),
+    help="The 'no AI training' wish written into every output: genai (no generative AI training), ai (no AI or "
+    "machine-learning training), all (no data mining at all, search-engine indexing included), none.  [default: genai]",
+)
+@click.option("--no-optout-metadata", is_flag=True, help="Same as --optout none.")
+@click.option("--creator", help="Write this name as the outputs' creator (dc:creator); --artist only names the profile.")
+@click.option("--rights", help="Write this copyright or usage notice as the outputs' rights (dc:rights).")
+@click.option(
+    "--record-settings",
+    is_flag=True,
+    help="Also write the target style, method and settings into each output's metadata (the report and the output "
+    "folder's journal always hold them; naming the target can help a mimic undo the cloak).",
+)
+@click.option(
+    "--c2pa",
+    "c2pa",
+    is_flag=True,
+    help="Sign Content Credentials (C2PA) into each output: a tamper-evident 'no AI training' statement. Uses "
+    "--c2pa-cert/--c2pa-key, or a local certificate made once in your config folder. Needs: pip install 'stylecloak[c2pa]'.",
+)
+@click.option("--c2pa-cert", type=click.Path(path_type=Path), help="Your signing certificate chain (PEM, EC P-256); implies --c2pa.")
+@click.option("--c2pa-key", type=click.Path(path_type=Path), help="The private key of --c2pa-cert (PEM).")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True, help="local: one image after another here; ray: spread over a Ray cluster.")
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
-@click.option("--workers", type=int, help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
-@click.option("--threads", type=int, help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
-def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, weights_dir, perceptual, steps, seed, preview, report, no_optout_metadata, device, engine, address, workers, threads):
+@click.option("--workers", type=click.IntRange(1), help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
+@click.option("--threads", type=click.IntRange(1), help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
+def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, against, weights_dir, perceptual, steps, seed, preview, preview_dir, report, metadata, optout, no_optout_metadata, creator, rights, record_settings, c2pa, c2pa_cert, c2pa_key, device, engine, address, workers, threads):
     """Cloak IMAGES (files or folders) into --out.
+
+    Your originals are never written to: before any work, every file the batch would write is checked,
+    and the run is refused (exit code 2) if one would land on an input, on another file of the batch, or
+    on a file in --out that stylecloak did not write.
 
     \b
     Examples:
       stylecloak protect painting.jpg --out protected/
       stylecloak protect portfolio/ --out protected/ --artist me --quality fast
       stylecloak protect painting.jpg --out protected/ --method mist
-      STYLECLOAK_WEIGHTS=../shared/models stylecloak protect a.png --out o/ --report r.json
+      stylecloak protect painting.jpg --out protected/ --against sdxl,flux2
+      stylecloak protect art/ --out protected/ --metadata strip --optout ai --creator "Ada Lovelace"
+      STYLECLOAK_WEIGHTS=~/models stylecloak protect a.png --out o/ --report r.json
       stylecloak protect /shared/art --out /shared/protected --engine ray --address auto --device cuda
     """
     try:
-        check_out_dir(out_dir)  # before loading any model
+        plan = plan_batch(images, out_dir, views=("preview",) if preview or preview_dir else (), view_dir=preview_dir)  # before loading any model
+    except PlanError as exc:
+        for problem in exc.problems:
+            errors.print(f"[red]Error:[/red] {escape(problem)}", highlight=False)
+        sys.exit(2)
+    except StylecloakError as exc:
+        fail(str(exc))
+    try:
         if engine == "local" and (address or workers):
             raise ConfigError("--address and --workers are for the Ray engine; add --engine ray")
-        if method != GLAZE and style != "auto":
-            raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({target_name(method)}): drop --style")
-        if threads is not None and threads < 1:
-            raise ConfigError(f"--threads {threads}: give at least 1")
+        chosen = get_method(method)
+        if not chosen.needs_style and style != "auto":
+            raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({chosen.target_label(None)}): drop --style")
+        if no_optout_metadata and optout not in (None, "none"):
+            raise ConfigError(f"--no-optout-metadata means --optout none, not --optout {optout}: give one of them")
+        if against is not None and click.get_current_context().get_parameter_source("backbones") != ParameterSource.DEFAULT:
+            raise ConfigError("--against names the backbones by model family: give --against or --backbones, not both")
         if threads:
             torch.set_num_threads(threads)
         settings = ProtectSettings(
@@ -81,21 +138,27 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
             quality=quality,
             method=method,
             backbones=tuple(b.strip() for b in backbones.split(",") if b.strip()),
+            against=tuple(f.strip() for f in (against or "").split(",") if f.strip()),
             target_style=None if style == "auto" else style,
             perceptual=perceptual,
             seed=seed,
-            optout=not no_optout_metadata,
+            optout="none" if no_optout_metadata else optout or "genai",
             overrides={"steps": steps} if steps else {},
+            metadata=metadata,
+            record_settings=record_settings,
+            creator=creator,
+            rights=rights,
+            credentials=_signing_identity(c2pa, c2pa_cert, c2pa_key),
         )
         user_styles = parse_style_dirs(style_dirs)
         protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
-        target = target_name(method) or settings.target_style
-        target = target or protector.choose_target(images, artist=artist, profile=profile, exclude=out_dir).target_style
+        target = chosen.target_label(settings.target_style)
+        target = target or protector.choose_target([t.input for t in plan.tasks], artist=artist, profile=profile).target_style
         s = protector.cloak_settings
         console.print(f"target style: [bold]{target}[/bold]  (method {method}, {s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
-            result = _run(protector, images, out_dir, target, preview, ray_engine)
+            result = _run(protector, plan, target, ray_engine)
     except StylecloakError as exc:
         fail(str(exc))
     if report:
@@ -108,6 +171,25 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
         sys.exit(1)
 
 
+def _saved_line(saved: dict) -> str:
+    """The saved file's numbers in words: what a JPEG or lossy WebP keeps of the cloak, and its size."""
+    tp = "–" if saved["target_progress"] is None else f"{saved['target_progress']:.2f}"
+    size = f"{saved['output_bytes'] / 1000:,.0f} KB"
+    if saved["input_bytes"]:
+        size += f" ({saved['output_bytes'] / saved['input_bytes']:.2f}× the input's {saved['input_bytes'] / 1000:,.0f} KB)"
+    return f"TP {tp}  PSNR {saved['psnr_db']:.1f} dB  {size}"
+
+
+def _signing_identity(c2pa: bool, cert: Path | None, key: Path | None) -> Identity | None:
+    """The Content Credentials identity the options ask for: the artist's files, the local one, or none."""
+    if (cert is None) != (key is None):
+        raise ConfigError("--c2pa-cert and --c2pa-key go together: give both, or neither for the local certificate")
+    if cert is None and not c2pa:
+        return None
+    require_c2pa()  # before any work: signing would fail on every file
+    return Identity(cert, key) if cert is not None else local_identity()
+
+
 def _driver_device(device: str) -> str:
     """The Ray driver's device (for choosing the target style): the workers' one where it exists here, else the CPU."""
     try:
@@ -116,7 +198,7 @@ def _driver_device(device: str) -> str:
         return "cpu"
 
 
-def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool, engine: RayEngine | None):
+def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None):
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("images" if engine else "", total=None if engine else protector.cloak_settings.steps)
@@ -132,6 +214,8 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             if kind == "done":
                 s = item.summary
                 bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
+                if "saved" in s:
+                    bar.console.print(f"{tag} saved file: {_saved_line(s['saved'])}", highlight=False)
                 for warning in s.get("warnings", []):
                     bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
             elif kind == "skipped":
@@ -141,8 +225,7 @@ def _run(protector: Protector, images, out_dir: Path, target: str, preview: bool
             elif kind == "failed":
                 (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
-        views = ("preview",) if preview else ()
-        return run_batch(list(images), out_dir, protector, target, views=views, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
+        return run_plan(plan, protector, target, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
 
 
 @main.command()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
+import webbrowser
 from pathlib import Path
 
 import click
 
 from ..device import DEVICES
 from ..errors import StylecloakError
+from ..io.read import WEB_MAX_PIXELS
 from . import console, fail, main
 
 
@@ -30,18 +34,21 @@ def is_loopback(host: str) -> bool:
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host: other machines that have the printed token can then upload and download.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A host name or address others use to reach this server (with --allow-remote; repeatable).")
 @click.option("--max-upload-mb", type=click.FloatRange(0.1), default=50, show_default=True, help="Largest image file accepted.")
-@click.option("--max-pixels", type=click.IntRange(256), default=50_000_000, show_default=True, help="Largest image accepted, in pixels.")
+@click.option("--max-pixels", type=click.IntRange(256), default=WEB_MAX_PIXELS, show_default=True, help="Largest image accepted, in pixels (width × height); protecting needs memory in proportion.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
-def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, allowed_hosts: tuple[str, ...], max_upload_mb: float, max_pixels: int, device: str) -> None:
-    """Start the web app and print its address (stop with Ctrl+C).
+@click.option("--open", "open_browser", is_flag=True, help="Open the app in the web browser once the server is listening.")
+def serve(
+    host: str, port: int, weights_dir: Path | None, allow_remote: bool, allowed_hosts: tuple[str, ...], max_upload_mb: float, max_pixels: int, device: str, open_browser: bool
+) -> None:
+    """Start the web app and print its address (stop with Ctrl+C); --open opens it in the browser.
 
     With --allow-remote the printed address carries an access token that every request needs,
     and only the --allowed-host names (and --host itself) are accepted as the Host header.
 
     \b
     Examples:
-      stylecloak serve
-      stylecloak serve --port 0 --weights-dir ../shared/models
+      stylecloak serve --open
+      stylecloak serve --port 0 --weights-dir ~/models
       stylecloak serve --host 0.0.0.0 --allow-remote --allowed-host studio.local
     """
     remote = not is_loopback(host)
@@ -50,15 +57,16 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, al
     wildcard = host.strip("[]") in ("0.0.0.0", "::", "")
     if remote and wildcard and not allowed_hosts:
         fail(f"--host {host} listens on every address: add --allowed-host NAME with the name or address others will type (e.g. this machine's IP)")
-    try:
-        import uvicorn
+    import uvicorn
 
-        from ..web import create_app
-        from ..web.app import LOOPBACK_HOSTS
-    except ImportError as exc:
-        fail(f"the web app needs the 'web' extra ({exc.name} is missing); install it with: pip install 'stylecloak[web]'")
+    from ..web import create_app
+    from ..web.app import LOOPBACK_HOSTS
+
     names = LOOPBACK_HOSTS | {h.lower().strip("[]") for h in allowed_hosts} | (set() if wildcard else {host.lower().strip("[]")})
-    app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote, device=device)
+    try:
+        app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote, device=device)
+    except StylecloakError as exc:
+        fail(str(exc))
     try:
         app.state.jobs.protector("default", "default")  # fail now, not at the first upload, if weights are missing
         sock = _bind(host, port)
@@ -78,12 +86,27 @@ def serve(host: str, port: int, weights_dir: Path | None, allow_remote: bool, al
             highlight=False,
             soft_wrap=True,
         )
-    click.echo(f"stylecloak is running at http://{shown}:{bound_port}/{query}  (Ctrl+C to stop)")
+    url = f"http://{shown}:{bound_port}/{query}"
+    click.echo(f"stylecloak is running at {url}  (Ctrl+C to stop)")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    if open_browser:
+        threading.Thread(target=_open_when_listening, args=(server, url), name="stylecloak-open", daemon=True).start()
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after its clean shutdown
         pass
     click.echo("stopped; uploaded and protected files were deleted")
+
+
+def _open_when_listening(server, url: str, timeout: float = 60.0) -> None:
+    """Open ``url`` in the default browser as soon as ``server`` (a uvicorn server) has started; never if it stops first."""
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if server.should_exit or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+    if not webbrowser.open(url):
+        console.print(f"[yellow]warning:[/yellow] could not open a web browser; open {url} yourself", highlight=False)
 
 
 def _bind(host: str, port: int) -> socket.socket:

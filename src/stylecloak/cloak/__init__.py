@@ -1,41 +1,38 @@
 """Cloaks: the shared optimiser (:mod:`.optimiser`: latents toward a target per mimic view, within the caps)
-and one module per method (:mod:`.glaze`, :mod:`.mist`, :mod:`.photoguard`; by name in :mod:`.methods`)."""
+and the protection methods (:class:`~.base.Method`; one file each: :mod:`.glaze`, :mod:`.mist`,
+:mod:`.photoguard`; by name in :data:`~.methods.METHODS`)."""
 
 from ..config import CloakSettings
-from .glaze import METHOD, glaze_views
-from .methods import (
-    METHODS,
-    fixed_target,
-    fixed_views,
-    published_budget,
-    target_name,
-    uses_style,
-)
+from ..progress import Progress
+from .base import FixedTargetMethod, Method, Target
+from .glaze import Glaze
+from .methods import METHODS, get_method
+from .mist import Mist
 from .optimiser import (
     PERCEPTUAL_EVERY,
-    Progress,
     View,
     mimic_views,
     optimise,
     project,
     upsample,
 )
+from .photoguard import PhotoGuard
 
 __all__ = [
-    "METHOD",
     "METHODS",
     "PERCEPTUAL_EVERY",
     "CloakSettings",
+    "FixedTargetMethod",
+    "Glaze",
+    "Method",
+    "Mist",
+    "PhotoGuard",
     "Progress",
+    "Target",
     "View",
-    "fixed_target",
-    "fixed_views",
-    "glaze_views",
+    "get_method",
     "mimic_views",
     "optimise",
     "project",
-    "published_budget",
-    "target_name",
     "upsample",
-    "uses_style",
 ]

@@ -3,26 +3,35 @@ style, Ω(x, T) (:func:`~stylecloak.styles.style_transfer`); :func:`~.optimiser.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from ..backbones import Backbone, encode_all
-from ..config import CloakSettings
+from ..errors import ConfigError
 from ..geometry import Working
-from ..styles import LatentStats, style_transfer
-from .optimiser import View, mimic_views
-
-METHOD = "glaze"
-"""The method's name, recorded with every output."""
+from ..styles import Style, get_style, style_stats, style_transfer
+from .base import Method, Target
 
 
-def glaze_views(
-    renderer: Backbone, work: Working, style: LatentStats, settings: CloakSettings, strength: float, multiple: int
-) -> dict[tuple[int, int], View]:
-    """The mimic views of ``work`` (one per distinct size of ``settings.view_sizes``, or the working image itself),
-    each with Ω(x, T) rendered by ``renderer`` at that size, by (h, w)."""
-    z_work = encode_all([renderer], work.image)[0]
+class Glaze(Method):
+    """Ω(x, T) per view: the view style-transferred toward the target style T (the default method).
 
-    def omega(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        return style_transfer(renderer, image, style, strength, z_work if size == work.size else None)
+    >>> target = Glaze().aim(renderer, "cubist-facets", styles)   # target(view image, (h, w)) -> Ω
+    """
 
-    return mimic_views(work, settings, multiple, omega)
+    name: ClassVar[str] = "glaze"
+    summary: ClassVar[str] = "pull the model's view toward the target style (the default)"
+    needs_style: ClassVar[bool] = True
+    calibrated: ClassVar[bool] = True
+
+    def aim(self, renderer: Backbone, style: str | None, styles: dict[str, Style], strength: float = 1.0, work: Working | None = None) -> Target:
+        if style is None:
+            raise ConfigError("glaze needs a target style; pass one (e.g. --style cubist-facets) or let the artist profile choose")
+        stats = style_stats(renderer, get_style(style, styles))
+        z_work = encode_all([renderer], work.image)[0] if work is not None else None
+
+        def omega(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+            return style_transfer(renderer, image, stats, strength, z_work if work is not None and size == work.size else None)
+
+        return omega

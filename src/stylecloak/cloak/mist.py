@@ -12,29 +12,23 @@ diffusion model runs here, so only the textural loss is implemented. The optimis
 views are stylecloak's (:mod:`.optimiser`); only the target differs from Glaze's.
 
 >>> settings = ProtectSettings(method="mist")   # equal visibility: the intensity preset's caps
->>> ProtectSettings(method="mist", overrides=PUBLISHED)   # Mist's own budget: L∞ 16/255, 100 sign steps
+>>> ProtectSettings(method="mist", overrides=dict(Mist.published))   # Mist's own budget: L∞ 16/255, 100 sign steps
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import ClassVar
 
 import torch
 
-from ..config import CloakSettings
-from ..geometry import Working
-from .optimiser import View, mimic_views
+from .base import FixedTargetMethod
 
-METHOD = "mist"
-"""The method's name, recorded with every output."""
-TARGET = "mist-pattern"
-"""The name recorded as the target (XMP ``stylecloak:targetStyle``, reports)."""
 TILE = 32
 """Side (px) of the pattern's repeating tile: the texture has the same pixel frequency at every view size."""
 
-PUBLISHED = {"max_linf": 16 / 255, "min_psnr": None, "budget": math.inf, "steps": 100, "lr": 1 / 255, "method": "sign", "cosine": False, "eot": None}
-"""Mist's default budget as :class:`~stylecloak.config.CloakSettings` overrides: L∞ 16/255, 100 steps of
-1/255 along the gradient's sign; no PSNR floor, no perceptual budget, no EOT."""
 
 
 def pattern(size: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
@@ -46,11 +40,20 @@ def pattern(size: tuple[int, int], device: torch.device | str = "cpu") -> torch.
     return (rings ^ stripes).float().expand(3, -1, -1)[None].clone()
 
 
-def target(image: torch.Tensor) -> torch.Tensor:
-    """Ω for a view ``image`` (1,3,h,w): the pattern at the view's size."""
-    return pattern(tuple(image.shape[-2:]), image.device)
+class Mist(FixedTargetMethod):
+    """Mist's textural loss: the target of every view is :func:`pattern` at the view's size."""
 
+    name: ClassVar[str] = "mist"
+    summary: ClassVar[str] = (
+        "pull the model's view toward a fixed high-contrast pattern (Mist's textural loss only: its semantic loss "
+        "needs a diffusion UNet, which does not run here); the target style is not used"
+    )
+    fixed: ClassVar[str] = "mist-pattern"
+    published: ClassVar[Mapping[str, object]] = MappingProxyType(
+        {"max_linf": 16 / 255, "min_psnr": None, "budget": math.inf, "steps": 100, "lr": 1 / 255, "method": "sign", "cosine": False, "eot": None}
+    )
+    """Mist's default budget: L∞ 16/255, 100 steps of 1/255 along the gradient's sign; no PSNR floor, no
+    perceptual budget, no EOT."""
 
-def views(work: Working, settings: CloakSettings, multiple: int) -> dict[tuple[int, int], View]:
-    """The mimic views of ``work`` (as :func:`~.optimiser.mimic_views`), each with :func:`target` at its size."""
-    return mimic_views(work, settings, multiple, lambda image, size: target(image))
+    def target(self, image: torch.Tensor) -> torch.Tensor:
+        return pattern(tuple(image.shape[-2:]), image.device)

@@ -14,7 +14,6 @@ the style-transferred Ω(x, T)); the optimiser is the same for every method.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -23,17 +22,15 @@ import torch.nn.functional as F
 from ..backbones import Backbone, encode_all
 from ..config import CloakSettings
 from ..device import autocast
-from ..errors import ConfigError
 from ..geometry import Working, long_side_size, view_of
 from ..perceptual import PerceptualDistance
+from ..progress import Progress
 from ..transforms import RandomEOT
+from .base import Target
 
 PERCEPTUAL_EVERY = 4
 """Well under budget the perceptual distance is measured at least every this many steps (and on the last):
 δ moves little per step, and the check costs about 6 % of a step."""
-
-Progress = Callable[[int, int, dict], None]
-"""Called after each step with (step, total steps, {"loss": …, "latent": …, "perceptual": last measured d})."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +47,7 @@ class View:
     """Relative chance of this view being drawn for a step."""
 
 
-def mimic_views(
-    work: Working, settings: CloakSettings, multiple: int, target: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
-) -> dict[tuple[int, int], View]:
+def mimic_views(work: Working, settings: CloakSettings, multiple: int, target: Target) -> dict[tuple[int, int], View]:
     """The mimic views of ``work`` (one per distinct size of ``settings.view_sizes``, or the working image itself),
     by (h, w); ``target(view image, size)`` is the method's target image for that view."""
     views: dict[tuple[int, int], View] = {}
@@ -82,101 +77,150 @@ def optimise(
 
     ``views``: the mimic views (:class:`View`) to protect at, or just the target image (same shape as ``work``) to
     protect at the working resolution only. ``valid`` is the (h, w) of the image inside any padding (the
-    PSNR cap is measured there). Returns δ (1,3,h,w) with work+δ in [0, 1].
+    PSNR cap is measured there). ``progress`` gets {"loss", "latent", "perceptual" (last measured d)} per step.
+    Returns δ (1,3,h,w) with work+δ in [0, 1].
     """
     h, w = work.shape[-2:]
     valid = valid or (h, w)
-    multiple = max(bb.factor for bb in backbones)
     if isinstance(views, torch.Tensor):
         views = [View(valid, views)]
 
-    # 1. constants per view: target latents t = Φ(target), the original's latents z0 (normalisers)
-    gen = torch.Generator().manual_seed(settings.seed)
-    eot = RandomEOT(settings.eot) if settings.eot is not None else None
-    ref = perceptual.reference(work)
-    originals = [view_of(work, valid, v.size, multiple) for v in views]
-    targets = [encode_all(backbones, v.target, settings.bf16) for v in views]
-    norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(encode_all(backbones, o, settings.bf16), ts)] for o, ts in zip(originals, targets)]
-    weights = torch.tensor([v.weight for v in views], dtype=torch.float64)
+    # 1. constants per view: target latents t = Φ(target), the original's latents (normalisers)
+    aims = _Aims(work, views, backbones, settings, valid)
+    budget = _Budget(settings, perceptual, perceptual.reference(work))
 
     # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
     grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
     param = torch.zeros(1, 3, *grid, device=work.device, requires_grad=True)
-    if settings.method not in ("adam", "l2", "sign"):
-        raise ConfigError(f"unknown optimiser method {settings.method!r}; choose adam, l2 or sign")
-    momentum = 0.9 if settings.method == "l2" else 0.0
-    opt = torch.optim.Adam([param], lr=settings.lr) if settings.method == "adam" else torch.optim.SGD([param], lr=settings.lr, momentum=momentum)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps) if settings.cosine else None
-    best, best_latent, last_gain = torch.zeros_like(work), float("inf"), 0
-    last = [float("inf")] * len(views)  # latest latent loss per view
-    noisy = eot is not None or len(views) > 1  # the loss is a random sample: keep the latest δ, not the "best"
-    d, rate, checked = 0.0, None, -1  # last measured perceptual distance, its change per step (×2), when
+    opt, sched = _optimiser(param, settings)
+    best = _Best(torch.zeros_like(work), noisy=settings.eot is not None or len(views) > 1)
     for step in range(settings.steps):
         opt.zero_grad(set_to_none=True)
-        delta = upsample(param, (h, w))
-        x_adv = (work + delta).clamp(0, 1)
+        x_adv = (work + upsample(param, (h, w))).clamp(0, 1)
 
-        # 3. latent loss on a mimic view (or on all of them), through a random mimic-side transformation when EOT is on
-        if len(views) == 1 or settings.view_order == "all":
-            chosen = range(len(views))
-        elif settings.view_order == "cycle":
-            chosen = [step % len(views)]
-        elif settings.view_order == "worst":  # the view with the least progress so far (each seen once first)
-            chosen = [max(range(len(views)), key=lambda k: (last[k] * weights[k].item(), -k))]
-        else:
-            chosen = [int(torch.multinomial(weights, 1, generator=gen))]
-        latent = 0.0
-        for i in chosen:
-            seen, goal = view_of(x_adv, valid, views[i].size, multiple), targets[i]
-            if eot is not None:
-                seen, record = eot(seen, gen)
-                if "shift" in record:  # content moved: the target must move with it
-                    goal = encode_all(backbones, eot.replay(views[i].target, {"shift": record["shift"]}), settings.bf16)
-            with autocast(work.device, settings.bf16):
-                part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(backbones, goal, norms[i])) / len(backbones)
-            last[i] = float(part.detach())
-            latent = latent + part / len(chosen)
+        # 3. latent loss on a mimic view (or on all of them), through a random transformation when EOT is on
+        latent = aims.loss(x_adv, aims.pick(step))
 
-        # 4. perceptual budget as a hinge penalty; well under budget d is only watched: no backward, and it is
-        #    re-measured only when it could have reached the budget at twice its latest rate of change
-        loss, since = latent, step - checked
-        fresh = rate is None or since >= PERCEPTUAL_EVERY or d + rate * since > settings.budget or step == settings.steps - 1
-        if fresh:
-            with autocast(work.device, settings.bf16):
-                dist = perceptual.against(x_adv, ref).float().mean()
-            measured = float(dist.detach())
-            if checked >= 0:
-                rate = 2 * abs(measured - d) / since  # twice the latest change: a safety margin
-            d, checked = measured, step
-            if d > settings.budget:
-                loss = latent + settings.penalty * (dist - settings.budget)
+        # 4. perceptual budget as a hinge penalty (d is only watched well under budget)
+        loss, fresh = budget.penalised(step, x_adv, latent)
         loss.backward()
 
-        # 5. keep the best δ within budget, judged where d is fresh (with EOT or several views the loss is a noisy
-        #    sample: keep the latest); stop on a plateau
+        # 5. keep the best δ within budget; stop on a plateau
         value = float(latent.detach())
         if progress is not None:
-            progress(step + 1, settings.steps, {"loss": float(loss.detach()), "latent": value, "perceptual": d})
-        if fresh and d <= settings.budget * 1.1:
-            if value < best_latent * 0.99:
-                last_gain = step
-            if value < best_latent or noisy:
-                best = x_adv.detach() - work
-            best_latent = min(best_latent, value)
-        if settings.patience and step - last_gain >= settings.patience:
+            progress(step + 1, settings.steps, {"loss": float(loss.detach()), "latent": value, "perceptual": budget.d})
+        if fresh and budget.d <= settings.budget * 1.1:
+            best.offer(step, value, x_adv.detach() - work)
+        if settings.patience and step - best.last_gain >= settings.patience:
             break
 
         # 6. step, then project δ back inside the caps
-        if settings.method == "l2":
-            param.grad /= param.grad.pow(2).mean().sqrt().clamp_min(1e-12)
-        elif settings.method == "sign":
-            param.grad.sign_()
-        opt.step()
-        if sched is not None:
-            sched.step()
+        _step(param, opt, sched, settings)
         with torch.no_grad():
             project(param, settings, (h, w), valid, work if param.shape == work.shape else None)
-    return best
+    return best.delta
+
+
+class _Aims:
+    """The views with their target latents and normalisers, and the random state that picks and transforms them."""
+
+    def __init__(self, work: torch.Tensor, views: list[View], backbones: list[Backbone], settings: CloakSettings, valid: tuple[int, int]):
+        self.views, self.backbones, self.settings, self.valid = views, backbones, settings, valid
+        self.multiple = max(bb.factor for bb in backbones)
+        self.targets = [encode_all(backbones, v.target, settings.bf16) for v in views]
+        """t = Φ(target) per view and backbone..."""
+        originals = [encode_all(backbones, view_of(work, valid, v.size, self.multiple), settings.bf16) for v in views]
+        self.norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(zs, ts)] for zs, ts in zip(originals, self.targets)]
+        """...and ‖Φ(V(x)) − t‖², each one's normaliser."""
+        self.weights = torch.tensor([v.weight for v in views], dtype=torch.float64)
+        self.gen = torch.Generator().manual_seed(settings.seed)
+        self.eot = RandomEOT(settings.eot) if settings.eot is not None else None
+        self.last = [float("inf")] * len(views)
+        """The latest latent loss per view."""
+
+    def pick(self, step: int) -> range | list[int]:
+        """The views of this step, by :attr:`CloakSettings.view_order`."""
+        order, n = self.settings.view_order, len(self.views)
+        if n == 1 or order == "all":
+            return range(n)
+        if order == "cycle":
+            return [step % n]
+        if order == "worst":  # the view with the least progress so far (each seen once first)
+            return [max(range(n), key=lambda k: (self.last[k] * self.weights[k].item(), -k))]
+        return [int(torch.multinomial(self.weights, 1, generator=self.gen))]
+
+    def loss(self, x_adv: torch.Tensor, chosen: range | list[int]) -> torch.Tensor:
+        """The normalised latent loss of ``x_adv`` averaged over the ``chosen`` views, each seen as a mimic would."""
+        latent = 0.0
+        for i in chosen:
+            view = self.views[i]
+            seen, goal = view_of(x_adv, self.valid, view.size, self.multiple), self.targets[i]
+            if self.eot is not None:
+                seen, record = self.eot(seen, self.gen)
+                if "shift" in record:  # content moved: the target must move with it
+                    goal = encode_all(self.backbones, self.eot.replay(view.target, {"shift": record["shift"]}), self.settings.bf16)
+            with autocast(x_adv.device, self.settings.bf16):
+                part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(self.backbones, goal, self.norms[i])) / len(self.backbones)
+            self.last[i] = float(part.detach())
+            latent = latent + part / len(chosen)
+        return latent
+
+
+class _Budget:
+    """The perceptual budget as a hinge penalty. Well under budget d is only watched (no backward) and re-measured
+    only when it could have reached the budget at twice its latest rate of change."""
+
+    def __init__(self, settings: CloakSettings, perceptual: PerceptualDistance, ref: object):
+        self.settings, self.perceptual, self.ref = settings, perceptual, ref
+        self.d, self.rate, self.checked = 0.0, None, -1
+        """The last measured distance, its change per step (×2) and the step it was measured at."""
+
+    def penalised(self, step: int, x_adv: torch.Tensor, latent: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """The step's loss, and whether d was measured at this step."""
+        s, since = self.settings, step - self.checked
+        fresh = self.rate is None or since >= PERCEPTUAL_EVERY or self.d + self.rate * since > s.budget or step == s.steps - 1
+        if not fresh:
+            return latent, False
+        with autocast(x_adv.device, s.bf16):
+            dist = self.perceptual.against(x_adv, self.ref).float().mean()
+        measured = float(dist.detach())
+        if self.checked >= 0:
+            self.rate = 2 * abs(measured - self.d) / since  # twice the latest change: a safety margin
+        self.d, self.checked = measured, step
+        return (latent + s.penalty * (dist - s.budget) if self.d > s.budget else latent), True
+
+
+class _Best:
+    """The δ to return: the lowest latent loss within budget or, when the loss is a noisy sample (EOT, several
+    views), the latest; and the step of the last 1 % gain (for ``patience``)."""
+
+    def __init__(self, zero: torch.Tensor, noisy: bool):
+        self.delta, self.noisy, self.latent, self.last_gain = zero, noisy, float("inf"), 0
+
+    def offer(self, step: int, latent: float, delta: torch.Tensor) -> None:
+        if latent < self.latent * 0.99:
+            self.last_gain = step
+        if latent < self.latent or self.noisy:
+            self.delta = delta
+        self.latent = min(self.latent, latent)
+
+
+def _optimiser(param: torch.Tensor, s: CloakSettings) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """Adam, or SGD (with momentum for ``l2``), and the cosine decay when asked for."""
+    momentum = 0.9 if s.method == "l2" else 0.0
+    opt = torch.optim.Adam([param], lr=s.lr) if s.method == "adam" else torch.optim.SGD([param], lr=s.lr, momentum=momentum)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, s.steps) if s.cosine else None
+
+
+def _step(param: torch.Tensor, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler | None, s: CloakSettings) -> None:
+    """One step along the gradient, RMS-normalised (``l2``) or its sign (``sign``)."""
+    if s.method == "l2":
+        param.grad /= param.grad.pow(2).mean().sqrt().clamp_min(1e-12)
+    elif s.method == "sign":
+        param.grad.sign_()
+    opt.step()
+    if sched is not None:
+        sched.step()
 
 
 def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

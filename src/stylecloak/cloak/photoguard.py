@@ -10,36 +10,34 @@ so an editor (or a fine-tune) working in the latent space sees a near-blank imag
 caps, EOT and mimic views are stylecloak's (:mod:`.optimiser`); only the target differs.
 
 >>> ProtectSettings(method="photoguard")                      # equal visibility
->>> ProtectSettings(method="photoguard", overrides=PUBLISHED)  # PhotoGuard's budget: L∞ ≈ 8/255, 200 sign steps
+>>> ProtectSettings(method="photoguard", overrides=dict(PhotoGuard.published))  # PhotoGuard's budget: L∞ ≈ 8/255, 200 sign steps
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import ClassVar
 
 import torch
 
-from ..config import CloakSettings
-from ..geometry import Working
-from .optimiser import View, mimic_views
+from .base import FixedTargetMethod
 
-METHOD = "photoguard"
-"""The method's name, recorded with every output."""
-TARGET = "flat-grey"
-"""The name recorded as the target (XMP ``stylecloak:targetStyle``, reports)."""
 GREY = 0.5
 
-PUBLISHED = {"max_linf": 0.03, "min_psnr": None, "budget": math.inf, "steps": 200, "lr": 0.01, "method": "sign", "cosine": True, "eot": None}
-"""PhotoGuard's encoder-attack budget as :class:`~stylecloak.config.CloakSettings` overrides: ε = 0.06 and
-step 0.02 on its [−1, 1] images, i.e. L∞ 0.03 (≈ 7.7/255) and steps of 0.01 here, decaying; 200 sign
-steps; no PSNR floor, no perceptual budget, no EOT."""
 
+class PhotoGuard(FixedTargetMethod):
+    """PhotoGuard's encoder attack: the target of every view is flat grey (:data:`GREY`)."""
 
-def target(image: torch.Tensor) -> torch.Tensor:
-    """Ω for a view ``image`` (1,3,h,w): flat grey of the same size."""
-    return torch.full_like(image, GREY)
+    name: ClassVar[str] = "photoguard"
+    summary: ClassVar[str] = "pull the model's view toward a flat grey image (PhotoGuard's encoder attack); the target style is not used"
+    fixed: ClassVar[str] = "flat-grey"
+    published: ClassVar[Mapping[str, object]] = MappingProxyType(
+        {"max_linf": 0.03, "min_psnr": None, "budget": math.inf, "steps": 200, "lr": 0.01, "method": "sign", "cosine": True, "eot": None}
+    )
+    """PhotoGuard's encoder-attack budget: ε = 0.06 and step 0.02 on its [−1, 1] images, i.e. L∞ 0.03
+    (≈ 7.7/255) and steps of 0.01 here, decaying; 200 sign steps; no PSNR floor, no perceptual budget, no EOT."""
 
-
-def views(work: Working, settings: CloakSettings, multiple: int) -> dict[tuple[int, int], View]:
-    """The mimic views of ``work`` (as :func:`~.optimiser.mimic_views`), each with :func:`target` at its size."""
-    return mimic_views(work, settings, multiple, lambda image, size: target(image))
+    def target(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(image, GREY)

@@ -1,19 +1,38 @@
-"""Image metadata: what reading keeps of ICC, EXIF (orientation reset), dpi and JPEG settings, and the XMP
-packets writing adds (the "no AI training" opt-out and what protect did)."""
+"""Image metadata: what reading keeps of ICC, EXIF (orientation reset), dpi and JPEG settings; what a protected
+copy carries of it (:class:`OutputMetadata`: keep, minimal or strip); and the XMP packets writing adds (the
+"no AI training" opt-out, creator and rights given, and, only when asked for, what protect did)."""
 
 from __future__ import annotations
 
-import io
 import math
-import re
 import struct
-import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image, JpegImagePlugin
 
+from stylecloak.errors import ConfigError
+
+from .credentials import Identity
+
+from .xmp import (
+    APP1_XMP,
+    NS_DC,
+    NS_PLUS,
+    NS_RDF,
+    NS_RIGHTS,
+    NS_STYLECLOAK,
+    NS_TDM,
+    LangAlt,
+    Seq,
+    XmpValue,
+    has_properties,
+    optout_properties,
+    xmp_packet,
+)
+
 ORIENTATION = 0x0112
+ARTIST, COPYRIGHT = 0x013B, 0x8298
 # TIFF layout tags that describe the old file's pixel storage, plus XMP and ICC which
 # travel separately; they must not be copied into the EXIF of a new file.
 TIFF_LAYOUT_TAGS = frozenset(
@@ -21,18 +40,10 @@ TIFF_LAYOUT_TAGS = frozenset(
     | {323, 324, 325, 330, 338, 339, 347, 513, 514, 530, 531, 532, 700, 34675}
 )
 _IJG_LUMA_SUM = 3688  # sum of the JPEG Annex K luminance quantisation table (quality 50)
-APP1_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
-
-_NS_X = "adobe:ns:meta/"
-_NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-_NS_XML = "http://www.w3.org/XML/1998/namespace"
-_NS_PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
-_NS_TDM = "http://www.w3.org/ns/tdmrep/"
-_DMI_PROHIBITED = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"
-OPTOUT = {f"{{{_NS_PLUS}}}DataMining": _DMI_PROHIBITED, f"{{{_NS_TDM}}}reservation": "1"}
-NS_STYLECLOAK = "urn:stylecloak:xmp:1.0#"
-"""XMP namespace (prefix ``stylecloak``) of what protect did: targetStyle, method, backbones, settings."""
-_XMP_MAX_DEPTH = 64  # deeper packets are treated as malformed (and would exhaust recursion)
+METADATA_MODES = ("keep", "minimal", "strip")
+"""``--metadata``: what a protected copy keeps of the input's metadata (:func:`output_info`)."""
+MAX_TEXT = 1000
+"""Longest ``creator`` / ``rights`` text (characters)."""
 
 
 def collect_metadata(src: Image.Image, final: Image.Image, transposed: bool) -> dict[str, Any]:
@@ -87,7 +98,7 @@ def xmp_bytes(src: Image.Image, final: Image.Image) -> bytes | None:
 def _exif_bytes(src: Image.Image, final: Image.Image, transposed: bool) -> bytes | None:
     raw = src.info.get("exif")
     if isinstance(raw, bytes) and raw:
-        raw = raw if raw.startswith(b"Exif\x00\x00") else b"Exif\x00\x00" + raw
+        raw = without_thumbnail(raw if raw.startswith(b"Exif\x00\x00") else b"Exif\x00\x00" + raw)
         if not transposed:
             return raw
         patched = _reset_orientation(raw)
@@ -100,6 +111,50 @@ def _exif_bytes(src: Image.Image, final: Image.Image, transposed: bool) -> bytes
         return exif.tobytes() if len(exif) else None
     except Exception:  # noqa: BLE001 -- malformed EXIF (any error Pillow raises) is dropped rather than failing the image
         return None
+
+
+THUMBNAIL_DATA = ((0x0201, 0x0202), (0x0111, 0x0117))
+"""IFD1 (offset tag, length tag) pairs that locate a thumbnail: JPEG interchange format, and strips."""
+
+
+def without_thumbnail(exif: bytes) -> bytes:
+    """*exif* (``Exif\\0\\0`` + TIFF) with its IFD1 thumbnail gone: a small copy of the *original*, uncloaked
+    pixels that would undo the protection. The thumbnail's bytes are zeroed in place and IFD0's link to IFD1 is
+    cut, so every other offset stays valid; EXIF that does not parse is returned unchanged."""
+    tiff = bytearray(exif[6:])
+    order = {b"II": "<", b"MM": ">"}.get(bytes(tiff[:2]))
+    try:
+        ifd0 = struct.unpack_from(order + "I", tiff, 4)[0] if order else 0
+        link = ifd0 + 2 + 12 * struct.unpack_from(order + "H", tiff, ifd0)[0] if order else 0
+        ifd1 = struct.unpack_from(order + "I", tiff, link)[0] if order else 0
+    except struct.error:
+        return exif
+    if not ifd1:
+        return exif
+    entries = _ifd_entries(tiff, order, ifd1)
+    for offsets, lengths in THUMBNAIL_DATA:
+        for start, size in zip(entries.get(offsets, ()), entries.get(lengths, ())):
+            tiff[start : start + size] = bytes(len(tiff[start : start + size]))
+    struct.pack_into(order + "I", tiff, link, 0)
+    return exif[:6] + bytes(tiff)
+
+
+def _ifd_entries(tiff: bytearray, order: str, offset: int) -> dict[int, tuple[int, ...]]:
+    """Tag -> its SHORT/LONG values, for the entries of the IFD at *offset* (others and broken ones are skipped)."""
+    found: dict[int, tuple[int, ...]] = {}
+    try:
+        for i in range(struct.unpack_from(order + "H", tiff, offset)[0]):
+            tag, kind, count = struct.unpack_from(order + "HHI", tiff, offset + 2 + 12 * i)
+            width = {3: 2, 4: 4}.get(kind)
+            if width is None or count > 4096:
+                continue
+            where = offset + 2 + 12 * i + 8
+            if count * width > 4:
+                where = struct.unpack_from(order + "I", tiff, where)[0]
+            found[tag] = struct.unpack_from(order + ("H" if width == 2 else "I") * count, tiff, where)
+    except struct.error:
+        pass
+    return found
 
 
 def _reset_orientation(exif: bytes) -> bytes | None:
@@ -144,104 +199,98 @@ def _jpeg_quality(im: Image.Image) -> int | None:
 
 
 
-def xmp_optout_packet(existing: bytes | None = None) -> bytes:
-    """Return an XMP packet that prohibits text-and-data mining and AI training.
+@dataclass(frozen=True)
+class OutputMetadata:
+    """What a protected copy carries besides its pixels (docs/privacy.md has the table per format).
 
-    Sets IPTC PLUS ``plus:DataMining`` to DMI-PROHIBITED and the W3C TDMRep
-    ``tdm:reservation`` to 1. Properties of *existing* (an XMP packet) are kept, with
-    its own values of these two replaced; an unparseable *existing* is replaced.
+    ``mode`` (:data:`METADATA_MODES`) decides what is kept of the input's metadata (:func:`output_info`);
+    the opt-out (:data:`~.xmp.OPTOUTS`), ``creator`` (dc:creator), ``rights`` (dc:rights) and ``provenance``
+    (:data:`NS_STYLECLOAK` properties: what protect did) are written as XMP in every mode.
     """
-    return xmp_packet(existing, OPTOUT)
+
+    mode: str = "minimal"
+    optout: str = "genai"
+    creator: str | None = None
+    rights: str | None = None
+    provenance: dict[str, str] = field(default_factory=dict)
+    """Empty unless the artist asked for it (``--record-settings``): naming the target helps an adaptive mimic."""
+    credentials: Identity | None = None
+    """Sign Content Credentials (C2PA, :mod:`.credentials`) with this identity after everything else is written."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in METADATA_MODES:
+            raise ConfigError(f"unknown metadata mode {self.mode!r}; choose one of {', '.join(METADATA_MODES)}")
+        optout_properties(self.optout)
+        for name, text in (("creator", self.creator), ("rights", self.rights)):
+            if text is not None and not (0 < len(text.strip()) <= MAX_TEXT and text.isprintable()):
+                raise ConfigError(f"--{name}: give 1 to {MAX_TEXT} printable characters on one line, or leave it out")
+
+    def properties(self) -> dict[str, XmpValue]:
+        """The XMP properties stylecloak writes: opt-out, creator, rights, provenance."""
+        props: dict[str, XmpValue] = dict(optout_properties(self.optout))
+        if self.creator is not None:
+            props[f"{{{NS_DC}}}creator"] = Seq((self.creator.strip(),))
+        if self.rights is not None:
+            props[f"{{{NS_DC}}}rights"] = LangAlt(self.rights.strip())
+        return props | {f"{{{NS_STYLECLOAK}}}{k}": v for k, v in self.provenance.items()}
 
 
-def xmp_values(data: bytes | None, namespace: str = NS_STYLECLOAK) -> dict[str, str]:
-    """The simple properties of *namespace* in an XMP packet (elements or attributes), by local name."""
-    parsed = _parse_xmp(data) if data else None
-    found: dict[str, str] = {}
-    for description in parsed[1].findall(f"{{{_NS_RDF}}}Description") if parsed else []:
-        pairs = [*description.attrib.items(), *((child.tag, child.text or "") for child in description)]
-        for key, value in pairs:
-            if key.startswith(f"{{{namespace}}}"):
-                found[key.split("}", 1)[1]] = value
-    return found
+_MINIMAL_EXIF = (ARTIST, COPYRIGHT)
+_MINIMAL_TEXT = ("Author", "Copyright")  # the PNG text keywords for creator and copyright
+_ENCODING = ("subsampling", "quality", "progressive", "bits", "lossless")  # how the pixels are stored, not metadata
 
 
-def xmp_packet(existing: bytes | None, properties: dict[str, str]) -> bytes:
-    """Return an XMP packet with *properties* ({"{namespace}name": value}) set on top of *existing*'s.
+def output_info(info: dict[str, Any], mode: str) -> dict[str, Any]:
+    """What a protected copy keeps of the input's metadata (:func:`collect_metadata`) under *mode*.
 
-    Properties of *existing* are kept, with its own values of these replaced; an unparseable
-    *existing* is replaced.
+    ``keep``: all of it. ``minimal``: the ICC profile, dpi, EXIF Artist and Copyright, PNG Author and
+    Copyright text and the input's XMP (which :func:`output_xmp` reduces to creator and rights); GPS,
+    free text (descriptions, comments, PNG text, EXIF UserComment), camera, software and dates are dropped.
+    ``strip``: the ICC profile only (it is colour, not metadata). JPEG quality, subsampling, bit depth and
+    WebP lossless are how the pixels are stored and always kept.
     """
-    parsed = _parse_xmp(existing) if existing else None
-    if parsed is None:
-        root = ET.Element(f"{{{_NS_X}}}xmpmeta")
-        rdf = ET.SubElement(root, f"{{{_NS_RDF}}}RDF")
-        prefixes: dict[str, str] = {}
-    else:
-        root, rdf, prefixes = parsed
-    descriptions = rdf.findall(f"{{{_NS_RDF}}}Description")
-    for description in descriptions:
-        for key in properties:
-            description.attrib.pop(key, None)
-            for old in description.findall(key):
-                description.remove(old)
-    if descriptions:
-        target = descriptions[0]
-    else:
-        target = ET.SubElement(rdf, f"{{{_NS_RDF}}}Description", {f"{{{_NS_RDF}}}about": ""})
-    for key, value in properties.items():
-        ET.SubElement(target, key).text = value
-    body = _serialise(root, prefixes)
-    return f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{body}\n<?xpacket end="w"?>'.encode()
+    if mode == "keep":
+        return dict(info)
+    kept = {k: info[k] for k in (*_ENCODING, "icc_profile") if k in info}
+    if mode == "strip":
+        return kept
+    exif = _exif_subset(info.get("exif"), _MINIMAL_EXIF)
+    text = {k: v for k, v in info.get("text", {}).items() if k in _MINIMAL_TEXT}
+    extra = {"dpi": info.get("dpi"), "exif": exif, "text": text, "xmp": info.get("xmp")}
+    return kept | {k: v for k, v in extra.items() if v}
 
 
-def _parse_xmp(data: bytes) -> tuple[ET.Element, ET.Element, dict[str, str]] | None:
-    """Parse an XMP packet into (root, rdf:RDF, namespace prefixes), or None if unusable."""
-    data = data.strip(b"\x00 \t\r\n")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+def output_xmp(existing: bytes | None, choice: OutputMetadata) -> list[bytes]:
+    """The XMP packets a protected copy may carry, best first: the input's *existing* packet (reduced as
+    ``choice.mode`` says) with :meth:`OutputMetadata.properties`, then those alone; empty when there is nothing
+    to write. A format that cannot hold the first (a JPEG segment holds ~64 KB) takes the next."""
+    props = choice.properties()
+    ours = [xmp_packet(None, props)] if props else []
+    if existing is None or choice.mode == "strip":
+        return ours
+    if choice.mode == "keep":
+        return [xmp_packet(existing, props), *ours] if props else [existing]
+    reduced = xmp_packet(existing, props, keep=_minimal_xmp)
+    return [reduced, *ours] if props or has_properties(reduced) else []
+
+
+def _minimal_xmp(name: str) -> bool:
+    """XMP properties ``minimal`` keeps of the input's: creator, rights statements, existing AI-use wishes."""
+    return name in (f"{{{NS_DC}}}creator", f"{{{NS_DC}}}rights", f"{{{NS_PLUS}}}DataMining", f"{{{NS_PLUS}}}OtherConstraints") or name.startswith(
+        (f"{{{NS_RIGHTS}}}", f"{{{NS_TDM}}}", f"{{{NS_RDF}}}")
+    )
+
+
+def _exif_subset(exif: bytes | None, tags: tuple[int, ...]) -> bytes | None:
+    """EXIF with only *tags* of IFD0, or None when none of them is there (or the EXIF does not parse)."""
+    if not exif:
         return None
-    prefixes: dict[str, str] = {}
-    depth = 0
     try:
-        events = ET.iterparse(io.BytesIO(data), events=("start-ns", "start", "end"))
-        for event, item in events:
-            if event == "start-ns":
-                prefixes.setdefault(item[1], item[0])
-            depth += {"start": 1, "end": -1}.get(event, 0)
-            if depth > _XMP_MAX_DEPTH:
-                return None
-        root = events.root  # type: ignore[attr-defined]
-    except (ET.ParseError, ValueError, LookupError):
+        parsed, kept = Image.Exif(), Image.Exif()
+        parsed.load(exif)
+        for tag in tags:
+            if tag in parsed:
+                kept[tag] = parsed[tag]
+        return kept.tobytes() if len(kept) else None
+    except Exception:  # noqa: BLE001 -- malformed EXIF (any error Pillow raises) is dropped rather than failing the image
         return None
-    rdf = root if root.tag == f"{{{_NS_RDF}}}RDF" else root.find(f".//{{{_NS_RDF}}}RDF")
-    return None if rdf is None else (root, rdf, prefixes)
-
-
-def _serialise(root: ET.Element, known: dict[str, str]) -> str:
-    """Serialise *root*, declaring every namespace on it and reusing the original prefixes."""
-    wanted = {_NS_X: "x", _NS_RDF: "rdf", _NS_PLUS: "plus", _NS_TDM: "tdm", NS_STYLECLOAK: "stylecloak"} | known
-    prefixes = {_NS_XML: "xml"}
-    for element in root.iter():
-        for name in (element.tag, *element.attrib):
-            uri = name[1:].split("}", 1)[0] if name.startswith("{") else None
-            if uri is None or uri in prefixes:
-                continue
-            prefix, taken = wanted.get(uri, ""), set(prefixes.values())
-            if not re.fullmatch(r"[A-Za-z_][\w.-]*", prefix) or prefix in taken or prefix.lower().startswith("xml"):
-                prefix = next(f"ns{i}" for i in range(len(taken) + 1) if f"ns{i}" not in taken)
-            prefixes[uri] = prefix
-
-    def qname(name: str) -> str:
-        if not name.startswith("{"):
-            return name
-        uri, local = name[1:].split("}", 1)
-        return f"{prefixes[uri]}:{local}"
-
-    def emit(element: ET.Element, declarations: str = "") -> str:
-        tag = qname(element.tag)
-        attrs = declarations + "".join(f" {qname(k)}={quoteattr(v)}" for k, v in element.attrib.items())
-        inner = escape(element.text or "") + "".join(emit(child) for child in element)
-        tail = escape(element.tail or "")
-        return f"<{tag}{attrs}>{inner}</{tag}>{tail}" if inner else f"<{tag}{attrs}/>{tail}"
-
-    return emit(root, "".join(f" xmlns:{p}={quoteattr(uri)}" for uri, p in prefixes.items() if uri != _NS_XML))

@@ -13,20 +13,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 )
 
 
-def check_output(source: Path, dest: Path) -> None:
-    """Raise :class:`ImageError` if writing *dest* cannot work: it is *source* itself, a folder,
-    or a file stands where one of its folders should be. Cheap: call it before any work."""
-    if dest.exists() and same_file(source, dest):
-        raise ImageError(f"{dest}: would overwrite the input image {source}; choose another output folder")
-    if dest.is_dir():
-        raise ImageError(f"{dest}: is a folder where the protected image should go; choose another output folder")
-    for parent in dest.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ImageError(f"{parent}: is a file where an output folder should be; choose another output folder")
-            break
-
-
 def check_out_dir(out_dir: str | Path) -> None:
     """Raise :class:`ImageError` when ``out_dir`` cannot be the output folder (a file stands there)."""
     out_dir = Path(out_dir)

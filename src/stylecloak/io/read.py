@@ -14,11 +14,21 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stylecloak.errors import ImageError
 
+from .encoding import webp_lossless
 from .metadata import ORIENTATION, collect_metadata, xmp_bytes
+from .pngdata import check_png_complete
 
 MIN_SIDE = 16
 MAX_PIXELS = 100_000_000
 """Default cap on an image's pixel count, checked from the header before decoding."""
+WEB_MAX_PIXELS = 16_000_000
+"""The web app's default cap (``stylecloak serve --max-pixels``), sized for memory.
+
+Rule: a protect run needs about 6 GB for the models and the training-size views, plus up to about
+120 bytes per pixel of the full-size image (peak RSS of ``stylecloak protect --quality fast --steps 1
+--preview --threads 1`` at OMP_NUM_THREADS=1 grew by 112 B/px from 1 to 4 MP and by 59 B/px from 4
+to 9 MP); the cap lets the full-size part add at most about 2 GB: 2 GB / 120 B ≈ 16 M px.
+"""
 
 _READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 _FORMAT_ALIASES = {"JPG": "JPEG", "MPO": "JPEG", "TIF": "TIFF"}
@@ -36,7 +46,7 @@ class LoadedImage:
     H×W alpha channel (uint8) or None; ``mode`` the original PIL mode; ``format`` one of
     PNG, JPEG, WEBP, TIFF, BMP, GIF; ``info`` the metadata :func:`save_image` writes back
     (icc_profile, exif, xmp, dpi, subsampling, quality, progressive, comment, PNG text,
-    bits=16); ``frames`` the frame count of the file, of which only the first is used.
+    bits=16, lossless for WebP); ``frames`` the frame count of the file, of which only the first is used.
     """
 
     path: Path | None
@@ -54,14 +64,21 @@ class LoadedImage:
 
 
 def load_image(
-    source: str | Path | Image.Image, *, max_pixels: int = MAX_PIXELS
+    source: str | Path | Image.Image | torch.Tensor | LoadedImage, *, max_pixels: int = MAX_PIXELS
 ) -> LoadedImage:
-    """Decode the first frame of *source* into a (1,3,H,W) float tensor in [0, 1].
+    """Decode the first frame of *source* (a file, a PIL image, or an RGB float tensor (3,H,W) or (1,3,H,W) in
+    [0, 1]) into a (1,3,H,W) float tensor in [0, 1]; a :class:`LoadedImage` is returned as it is.
 
     EXIF orientation is applied and reset to 1 in ``info["exif"]``. The pixel count is
     checked against *max_pixels* from the header, before anything is decoded. Every
     failure raises :class:`ImageError` naming the file.
     """
+    if isinstance(source, LoadedImage):
+        return source
+    if isinstance(source, torch.Tensor):
+        return _from_tensor(source, max_pixels)
+    if not isinstance(source, (str, Path, Image.Image)):
+        raise ImageError(f"cannot read an image from a {type(source).__name__}; pass a file path, a PIL image or a (1,3,H,W) tensor in [0, 1]")
     if isinstance(source, Image.Image):
         return _decode(source, None, str(getattr(source, "filename", "") or "in-memory image"), max_pixels)
     path = Path(source)
@@ -75,10 +92,24 @@ def probe_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[str,
     Raises :class:`ImageError`, with :func:`load_image`'s messages, for a file that is not a
     readable PNG/JPEG/WebP/TIFF/BMP/GIF or whose size is outside the limits.
     """
-    path = Path(path)
+    return _inspect(Path(path), max_pixels, decode=False)
+
+
+def verify_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
+    """:func:`probe_image`, then decode the first frame and drop it: return (format, width, height).
+
+    A truncated or corrupt file raises :class:`ImageError` here, not when it is protected. The size
+    is checked from the header first, so at most one frame of ``max_pixels`` is ever decoded.
+    """
+    return _inspect(Path(path), max_pixels, decode=True)
+
+
+def _inspect(path: Path, max_pixels: int, decode: bool) -> tuple[str, int, int]:
     with _open(path) as im:
         try:
             _check_size(str(path), *im.size, max_pixels)
+            if decode:
+                _load_whole(im, path)
         except ImageError:
             raise
         except Exception as exc:  # any parser failure on untrusted bytes is the file's fault
@@ -138,7 +169,7 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         frames = int(getattr(im, "n_frames", 1))
         if im.tell() != 0:
             im.seek(0)
-        im.load()
+        _load_whole(im, path)
         transposed = _orientation(im) in range(2, 9)
         final = ImageOps.exif_transpose(im) if transposed else im
         rgb, alpha, bits16 = _pixels(final)
@@ -149,6 +180,8 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         raise _decode_error(name, exc) from exc
     if bits16:
         info["bits"] = 16
+    if im.format == "WEBP" and path is not None:
+        info["lossless"] = webp_lossless(path)
     return LoadedImage(
         path=path,
         rgb=rgb,
@@ -158,6 +191,25 @@ def _decode(im: Image.Image, path: Path | None, name: str, max_pixels: int) -> L
         info=info,
         frames=frames,
     )
+
+
+def _from_tensor(rgb: torch.Tensor, max_pixels: int) -> LoadedImage:
+    """An in-memory RGB tensor as a :class:`LoadedImage` (saved as PNG unless another format is asked for)."""
+    x = rgb[None] if rgb.dim() == 3 else rgb
+    if x.dim() != 4 or x.shape[:2] != (1, 3) or not x.is_floating_point():
+        raise ImageError(f"in-memory tensor of shape {tuple(rgb.shape)} and type {rgb.dtype}: pass one RGB image as a float tensor (1,3,H,W) or (3,H,W) in [0, 1]")
+    _check_size("in-memory tensor", int(x.shape[-1]), int(x.shape[-2]), max_pixels)
+    x = x.detach().to("cpu", torch.float32)
+    if not bool(torch.isfinite(x).all()) or float(x.min()) < 0 or float(x.max()) > 1:
+        raise ImageError("in-memory tensor: values must be finite and in [0, 1]; divide 8-bit pixels by 255")
+    return LoadedImage(path=None, rgb=x.contiguous(), alpha=None, mode="RGB", format="PNG", info={}, frames=1)
+
+
+def _load_whole(im: Image.Image, path: Path | None) -> None:
+    """Decode the frame; a PNG from a file must hold every row (Pillow fills missing ones with zeros)."""
+    im.load()
+    if path is not None and im.format == "PNG":
+        check_png_complete(path)
 
 
 def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:

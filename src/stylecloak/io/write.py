@@ -17,10 +17,14 @@ Mode handling (what :func:`save_image` writes for each input mode):
 * A format that cannot hold the mode falls back: 16-bit→L, LA→RGBA or L, L→RGB,
   alpha is dropped for JPEG and BMP, CMYK→RGB. An ICC profile is written only when its
   colour space (RGB, GRAY, CMYK) matches the written mode.
+
+What metadata the copy carries is :class:`~.metadata.OutputMetadata`'s choice (docs/privacy.md).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +34,15 @@ from PIL import Image, PngImagePlugin
 
 from stylecloak.errors import ConfigError, ImageError
 
+from . import credentials
 from .atomic import atomic_file
-from .metadata import APP1_XMP, NS_STYLECLOAK, OPTOUT, TIFF_LAYOUT_TAGS, xmp_packet
+from .encoding import PNG_OPTIONS, jpeg_quality, webp_options
+from .metadata import TIFF_LAYOUT_TAGS, OutputMetadata, output_info, output_xmp
 from .paths import IMAGE_EXTENSIONS, same_file
 from .read import GRAY8_MODES, LoadedImage, name_of, normalise_format, reason
+from .xmp import JPEG_XMP_MAX
+
+log = logging.getLogger(__name__)
 
 _SUFFIXES = {
     "PNG": (".png",),
@@ -67,8 +76,6 @@ _ICC_SPACE = {
     "CMYK": b"CMYK",
 }
 
-_JPEG_MIN_QUALITY = 95
-
 
 def to_pil(image: LoadedImage, rgb: torch.Tensor) -> Image.Image:
     """Return *rgb* as a PIL image in the input's mode semantics (alpha restored, no metadata)."""
@@ -80,19 +87,21 @@ def save_image(
     rgb: torch.Tensor,
     path: str | Path,
     *,
-    optout: bool = True,
+    metadata: OutputMetadata | None = None,
     format: str | None = None,
-    provenance: dict[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Atomically write *rgb* as a copy of *image* to *path* and return the path written.
 
     The format is *format* or the input's (GIF is written as PNG). When the path's
     suffix names another image format it is replaced by the written format's, so a
-    ``.gif`` path becomes ``.png``. JPEG uses quality ≥95 and the input's chroma
-    subsampling; PNG, WebP and TIFF are lossless. ICC, EXIF, XMP, dpi (and PNG text,
-    JPEG comment) are kept; with *optout* an XMP data-mining opt-out is added, and
-    *provenance* (what protect did) is written as XMP properties in :data:`NS_STYLECLOAK`
-    (BMP holds no metadata). The input file is never written to.
+    ``.gif`` path becomes ``.png``. JPEG keeps the input's chroma subsampling at the quality
+    :func:`~.encoding.jpeg_quality` chooses; WebP stays lossy or lossless as the input was (:mod:`.encoding`); PNG
+    and TIFF are lossless. *metadata* (default: ``minimal`` with the
+    ``genai`` opt-out) decides what of the input's metadata is kept and which XMP is added
+    (BMP holds dpi only). XMP too large for the format is left out and reported to *warn*
+    (default: the log), never an error. With ``metadata.credentials`` the finished file is then signed
+    (:func:`~.credentials.sign`). The input file is never written to.
     """
     fmt = _output_format(format or image.format, path)
     dest = Path(path)
@@ -102,9 +111,16 @@ def save_image(
         raise ImageError(f"{dest}: would overwrite the input image; choose another output folder or name")
     mode = next(m for m in _FALLBACK[_semantic_mode(image)] if m in _WRITE_MODES[fmt])
     pil = _render(image, rgb, mode, str(dest))
-    properties = (OPTOUT if optout else {}) | {f"{{{NS_STYLECLOAK}}}{k}": v for k, v in (provenance or {}).items()}
-    options = _save_options(image, fmt, mode, properties, dest)
+    choice = metadata or OutputMetadata()
+    xmp = _fitting_xmp(output_xmp(image.info.get("xmp"), choice), fmt, name_of(image), warn or log.warning)
+    options = _save_options(output_info(image.info, choice.mode), fmt, mode, xmp)
     _atomic_save(pil, dest, fmt, options)
+    if choice.credentials is not None:
+        try:
+            credentials.sign(dest, image.path, choice.credentials)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
     return dest
 
 
@@ -167,8 +183,17 @@ def _render(image: LoadedImage, rgb: torch.Tensor, mode: str, name: str) -> Imag
     return pil.convert("CMYK") if mode == "CMYK" else pil
 
 
-def _save_options(image: LoadedImage, fmt: str, mode: str, properties: dict[str, str], dest: Path) -> dict[str, Any]:
-    info = image.info
+def _fitting_xmp(candidates: list[bytes], fmt: str, name: str, warn: Callable[[str], None]) -> bytes | None:
+    """The first of the XMP *candidates* (best first, :func:`~.metadata.output_xmp`) that *fmt* can hold; a
+    warning naming the file when that is not the first."""
+    fits = [c for c in candidates if fmt != "JPEG" or len(c) <= JPEG_XMP_MAX]
+    if candidates and (not fits or fits[0] is not candidates[0]):
+        kept = "only stylecloak's own XMP (opt-out, creator, rights) was written" if fits else "no XMP was written"
+        warn(f"{name}: its XMP metadata ({len(candidates[0]):,} bytes) is too large for a JPEG file and was left out; {kept} (PNG, WebP and TIFF keep it)")
+    return fits[0] if fits else None
+
+
+def _save_options(info: dict[str, Any], fmt: str, mode: str, xmp: bytes | None) -> dict[str, Any]:
     options: dict[str, Any] = {}
     icc = info.get("icc_profile")
     if icc and icc[16:20] == _ICC_SPACE[mode]:
@@ -178,7 +203,6 @@ def _save_options(image: LoadedImage, fmt: str, mode: str, properties: dict[str,
         options["exif"] = exif
     if info.get("dpi") and fmt != "WEBP":
         options["dpi"] = info["dpi"]
-    xmp = xmp_packet(info.get("xmp"), properties) if properties else info.get("xmp")
     if fmt == "PNG":
         pnginfo = PngImagePlugin.PngInfo()
         for key, value in info.get("text", {}).items():
@@ -186,22 +210,18 @@ def _save_options(image: LoadedImage, fmt: str, mode: str, properties: dict[str,
         if xmp:
             pnginfo.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"), zip=False)
         options["pnginfo"] = pnginfo
+        options.update(PNG_OPTIONS)
     elif fmt == "JPEG":
-        options["quality"] = max(_JPEG_MIN_QUALITY, info.get("quality", 0))
+        options["quality"] = jpeg_quality(info.get("quality"))
         if mode == "RGB":
             options["subsampling"] = info.get("subsampling", 0)
         options["progressive"] = info.get("progressive", False)
         if info.get("comment"):
             options["comment"] = info["comment"]
         if xmp:
-            if len(APP1_XMP) + len(xmp) + 2 > 0xFFFF:
-                raise ImageError(
-                    f"{dest}: XMP metadata ({len(xmp):,} bytes) does not fit in a JPEG marker; "
-                    "save as PNG/TIFF or with optout=False"
-                )
             options["xmp"] = xmp
     elif fmt == "WEBP":
-        options.update(lossless=True, exact=True)
+        options.update(webp_options(info.get("lossless")))
         if xmp:
             options["xmp"] = xmp
     elif fmt == "TIFF":

@@ -9,7 +9,14 @@ from .library import (
     get_style,
     parse_style_dirs,
 )
-from .profile import ArtistProfile, default_profile_path, load_profile, save_profile
+from .profile import (
+    ArtistProfile,
+    default_profile_path,
+    find_profile,
+    load_profile,
+    profile_key,
+    save_profile,
+)
 from .selection import choose_target, select_target, style_distances
 from .transfer import LatentStats, adain, image_stats, style_stats, style_transfer
 
@@ -22,11 +29,13 @@ __all__ = [
     "builtin_styles",
     "choose_target",
     "default_profile_path",
+    "find_profile",
     "folder_style",
     "get_style",
     "image_stats",
     "load_profile",
     "parse_style_dirs",
+    "profile_key",
     "save_profile",
     "select_target",
     "style_distances",

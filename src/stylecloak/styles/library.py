@@ -6,6 +6,8 @@ A style is summarised, per backbone, by the channel mean and standard deviation 
 
 from __future__ import annotations
 
+import difflib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,5 +79,7 @@ def all_styles(extra: dict[str, Style] | None = None) -> dict[str, Style]:
 def get_style(name: str, extra: dict[str, Style] | None = None) -> Style:
     styles = all_styles(extra)
     if name not in styles:
-        raise ConfigError(f"unknown target style {name!r}; run `stylecloak styles` to list them")
+        close = difflib.get_close_matches(name, list(styles), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown target style {name!r}; {hint}run `stylecloak styles` to list them")
     return styles[name]

@@ -3,10 +3,12 @@ a mimic's countermeasures (:mod:`.countermeasures`) including IMPRESS-style puri
 
 from .countermeasures import (
     COUNTERMEASURES,
+    REPOSTS,
     adverse_cleaner,
     downscale,
     jpeg,
     noisy_upscale,
+    repost,
     resize_long_side,
 )
 from .eot import EOTRecord, EOTSettings, RandomEOT
@@ -15,6 +17,7 @@ from .purify import PurifySettings, consistency_error, purify
 
 __all__ = [
     "COUNTERMEASURES",
+    "REPOSTS",
     "EOTRecord",
     "EOTSettings",
     "PurifySettings",
@@ -29,5 +32,6 @@ __all__ = [
     "jpeg",
     "noisy_upscale",
     "purify",
+    "repost",
     "resize_long_side",
 ]

@@ -1,7 +1,9 @@
 """A mimic's countermeasures: what a mimic may apply to scraped images before training, used by the audit.
 
 Deterministic for a given seed; not differentiable (they go through Pillow and OpenCV). Every function takes
-and returns float tensors (B, 3, H, W) in [0, 1], keeping shape, dtype and device.
+and returns float tensors (B, 3, H, W) in [0, 1], keeping dtype and device. Most keep the shape too; a
+countermeasure may change it, as :func:`repost` does (a platform serves a smaller file), and the audit then
+brings what it returns to each mimic size like any other image.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ def _pil_down_up(x: Tensor, size: tuple[int, int]) -> Tensor:
     return _from_arrays(out, x)
 
 
+def _pil_resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize to ``size`` (H, W) with Lanczos in 8 bits, as an image server does."""
+    return _from_arrays([np.asarray(Image.fromarray(a).resize((size[1], size[0]), Image.Resampling.LANCZOS)) for a in _to_uint8(x)], x)
+
+
 def jpeg(x: Tensor, quality: int) -> Tensor:
     """Real JPEG round trip through Pillow with 4:2:0 chroma subsampling.
 
@@ -79,6 +86,19 @@ def resize_long_side(x: Tensor, size: int) -> Tensor:
     return _pil_down_up(x, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
+def repost(x: Tensor, long_side: int, quality: int) -> Tensor:
+    """What a platform serves of an uploaded file: resized with Lanczos so its long side is ``long_side`` px
+    (int ≥ 1; never enlarged: a smaller image is only re-encoded), then saved as JPEG at ``quality`` with 4:2:0
+    chroma subsampling. Returns the served image, smaller than ``x`` when ``x`` was larger than ``long_side``."""
+    check_image(x)
+    check_int("repost long side", long_side, 1)
+    h, w = x.shape[-2:]
+    if max(h, w) > long_side:
+        scale = long_side / max(h, w)
+        x = _pil_resize(x, (max(1, round(h * scale)), max(1, round(w * scale))))
+    return jpeg(x, quality)
+
+
 def _box(a: np.ndarray, radius: int) -> np.ndarray:
     """Mean over a (2r+1)² window of each channel of an HxW[xC] float array (reflected edges)."""
     k = 2 * radius + 1
@@ -95,7 +115,7 @@ def _guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) 
     opencv-python-headless that other installed packages commonly require: whichever was installed
     last wins, so ``ximgproc`` would come and go with unrelated installs. Measured against
     opencv-contrib-python-headless 5.0.0.93 (float32 in and out, a 512 px Monet after AdverseCleaner's
-    64 bilateral passes, radius 4, eps 16, by a scratch script not in the repository): at most
+    64 bilateral passes, radius 4, eps 16, measured once, outside the test suite): at most
     0.003 grey levels apart, and 0.001 % of the pixels round to a different 8-bit value.
     """
     mean_i = _box(guide, radius)
@@ -172,5 +192,10 @@ COUNTERMEASURES: dict[str, Callable[[Tensor, int], Tensor]] = {
     "blur_1": lambda x, seed: gaussian_blur(x, 1.0),
     "adverse_cleaner": lambda x, seed: adverse_cleaner(x),
     "noisy_upscale": lambda x, seed: noisy_upscale(x, seed=seed),
+    "repost_1080": lambda x, seed: repost(x, 1080, 75),
+    "repost_2048": lambda x, seed: repost(x, 2048, 85),
 }
 """Countermeasure name → ``fn(x, seed)``; a plain dict, so callers may add entries."""
+REPOSTS: tuple[str, ...] = ("repost_1080", "repost_2048")
+"""The trip every posted file takes: what Instagram-like sites (1080 px, q75) and larger-image sites (2048 px,
+q85) serve, so what a mimic scraping them gets."""

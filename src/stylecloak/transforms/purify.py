@@ -17,19 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from ..backbones import Backbone
+from ..backbones import DEFAULT_BACKBONE, Backbone
 from ..device import autocast
 from ..errors import ConfigError
 from ..geometry import pad_to
 from ..perceptual import PerceptualDistance
-
-if TYPE_CHECKING:
-    from ..cloak.optimiser import Progress
+from ..progress import Progress
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,7 @@ def _autoencoder(backbone: Backbone) -> Callable[[torch.Tensor], torch.Tensor]:
     """x ↦ D(E(x)), unclamped so that gradients flow everywhere."""
     decoder = backbone.decoder
     if decoder is None:
-        raise ConfigError(f"purification needs an autoencoder; backbone {backbone.name} has no decoder (use taef2)")
+        raise ConfigError(f"purification needs an autoencoder; backbone {backbone.name} has no decoder (use {DEFAULT_BACKBONE})")
     return lambda x: decoder(backbone.encode(x)).float()
 
 

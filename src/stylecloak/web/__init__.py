@@ -1,7 +1,4 @@
-"""A local web app for stylecloak: ``stylecloak serve``, or :func:`create_app` for any ASGI server.
-
-Needs the ``web`` extra (FastAPI, uvicorn, python-multipart).
-"""
+"""A local web app for stylecloak: ``stylecloak serve``, or :func:`create_app` for any ASGI server."""
 
 from __future__ import annotations
 

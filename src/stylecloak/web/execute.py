@@ -1,66 +1,115 @@
-"""Running one web job: choose the target style, then the runner's loop over its images.
+"""Running one web job: choose the target style, then the runner's loop over its images, then what survives a re-upload.
 
-The queue (:mod:`.jobs`) calls :func:`run_job` from its one worker thread; the runner's events set progress
-and results on the job's records under the queue's lock, so the status the page polls is always whole.
-Error messages name the user's files, never the server's paths.
+The queue (:mod:`.jobs`) calls :func:`run_job` from its one worker thread and passes itself as the
+:class:`Queue` this module needs; the runner's events set progress and results on the job's records under the
+queue's lock, so the status the page polls is always whole. Images refused at upload are already failed and
+are skipped. Error messages name the user's files, never the server's paths.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ..cloak import target_name, uses_style
+from ..audit.reupload import after_reupload, short_audit
+from ..config import MIMIC_SIZES
 from ..errors import StylecloakError
 from ..io import IMAGE_EXTENSIONS, load_image
-from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, Task, run
-from ..styles import default_profile_path
+from ..plan import Task, check_plan, view_paths
+from ..runner import VIEWS, BatchItem, Cancelled, LocalEngine, run
+from ..styles import find_profile
+from ..verdict import AFTER_REUPLOAD
+from .records import AUTO, Item, Job
+from .timing import Pace
 
 if TYPE_CHECKING:
     from ..api import Protector
-    from .jobs import Job, JobQueue
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
-"""Style name meaning: the artist profile's target style (chosen the first time)."""
+
+class Queue(Protocol):
+    """What a job's run needs of the queue (:class:`~.jobs.JobQueue`): its protectors, settings and locked updates."""
+
+    max_pixels: int
+    profile_dir: Path | None
+    weights_dir: str | Path | None
+    device: str
+    pace: Pace
+
+    def protector(self, intensity: str, quality: str, method: str) -> Protector: ...
+    def update(self, record: Job | Item, **changes: object) -> None: ...
+    def fail_rest(self, job: Job, message: str) -> None: ...
 
 
-def run_job(queue: JobQueue, job: Job) -> None:
-    """Protect every image of ``job`` with its options; failures are recorded per image."""
+def run_job(queue: Queue, job: Job) -> None:
+    """Protect every image of ``job`` that was accepted at upload; failures are recorded per image."""
+    todo = [index for index, item in enumerate(job.items) if item.status == "queued"]
+    tasks = [_task(job, index) for index in todo]
+    try:
+        check_plan(tasks)  # generated names in a private folder: a refusal here is a bug
+    except StylecloakError as exc:
+        log.error("job %s: %s", job.id, exc)
+        queue.fail_rest(job, "the server could not plan its files; see the server's log")
+        return
+    prepared = _prepare(queue, job)
+    if prepared is None:
+        return
+    protector, style = prepared
+    if protector.method.calibrated:
+        _estimate(queue, job, protector, style)
+    items = [BatchItem(input=item.input) for item in job.items]
+    engine = LocalEngine(protector, max_pixels=queue.max_pixels)
+    run(items, tasks, engine, style, on_event=_events(queue, job, protector, style), progress_factory=_progress(queue, job))
+
+
+def _prepare(queue: Queue, job: Job) -> tuple[Protector, str] | None:
+    """The job's protector and target style (chosen from the artist profile for "auto"); None when that failed."""
     try:
         protector = queue.protector(job.options.intensity, job.options.quality, job.options.method)
-        style = target_name(job.options.method) or job.options.style
+        protector = protector.with_output(metadata=job.options.metadata, optout=job.options.optout)
+        style = protector.method.target_label(job.options.style)
         if style == AUTO:
             queue.update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
-            inputs = [item.input for item in job.items]
-            style = protector.choose_target(inputs, artist=job.options.artist, profile=_profile(queue, job.options.artist), max_pixels=queue.max_pixels).target_style
+            inputs = [item.input for item in job.items if item.status == "queued"]
+            profile = find_profile(job.options.artist, queue.profile_dir) if queue.profile_dir else None
+            style = protector.choose_target(inputs, artist=job.options.artist, profile=profile, max_pixels=queue.max_pixels).target_style
         queue.update(job, phase="", target_style=style)
     except StylecloakError as exc:
-        queue.fail_rest(job, queue.public(str(exc), job))
-        return
-    if uses_style(job.options.method):
-        _estimate(queue, job, protector, style)
-    tasks = [Task(index, item.input, _download(job, item.id, item.name)) for index, item in enumerate(job.items)]
+        queue.fail_rest(job, job.public(str(exc)))
+        return None
+    return protector, style
+
+
+def _events(queue: Queue, job: Job, protector: Protector, style: str) -> Callable[[str, BatchItem, int, int], None]:
+    """The runner's events on the job's records."""
     steps = protector.cloak_settings.steps
 
     def on_event(kind: str, entry: BatchItem, index: int, total: int) -> None:
         item = job.items[index]
         if kind == "start":
-            queue.update(item, status="running", total=steps)
+            queue.update(item, status="running", total=steps, started=time.monotonic())
         elif kind == "warning":
-            queue.update(item, warning=queue.public(entry.warning or "", job, item))
+            queue.update(item, warning=job.public(entry.warning or "", item))
         elif kind == "done":
-            summary = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in (entry.summary or {}).items() if k != "input"}
-            queue.update(item, status="done", files={"download": entry.output, **entry.views}, summary=summary)
+            summary = finite({k: v for k, v in (entry.summary or {}).items() if k != "input"})
+            queue.pace.add(item)
+            queue.update(item, status="checking", files={"download": entry.output, **entry.views}, summary=summary)
+            _check(queue, job, item, style)
         elif kind == "failed":
-            queue.update(item, status="failed", error=_message(queue, job, index, entry))
+            queue.update(item, status="failed", error=_message(job, item, entry))
         elif kind == "cancelled":
             queue.update(item, status="cancelled")
 
-    def progress_factory(entry: BatchItem, index: int):
+    return on_event
+
+
+def _progress(queue: Queue, job: Job) -> Callable[[BatchItem, int], Callable[[int, int, dict], None]]:
+    def factory(entry: BatchItem, index: int) -> Callable[[int, int, dict], None]:
         item = job.items[index]
 
         def progress(step: int, total: int, info: dict) -> None:
@@ -70,17 +119,39 @@ def run_job(queue: JobQueue, job: Job) -> None:
 
         return progress
 
-    items = [BatchItem(input=item.input) for item in job.items]
-    run(items, tasks, LocalEngine(protector, max_pixels=queue.max_pixels), style, views=VIEWS, on_event=on_event, progress_factory=progress_factory)
+    return factory
 
 
-def _estimate(queue: JobQueue, job: Job, protector: Protector, style: str) -> None:
+def _check(queue: Queue, job: Job, item: Item, style: str) -> None:
+    """After protecting: the TP left after a re-upload's clean-ups (:mod:`stylecloak.audit.reupload`), for the gauge.
+
+    Where the check cannot run (or the job is cancelled meanwhile), the image stays protected and is judged
+    on its own numbers."""
+
+    def stop(label: str, done: int, total: int) -> None:
+        if job.cancel.is_set():
+            raise Cancelled
+
+    summary = dict(item.summary or {})
+    try:
+        checked = short_audit(
+            item.input, item.files["download"], style, MIMIC_SIZES, queue.weights_dir, stop, method=job.options.method, device=queue.device
+        )
+        summary[AFTER_REUPLOAD] = after_reupload(checked)
+    except (StylecloakError, Cancelled) as exc:
+        log.warning("%s: the re-upload check did not run (%s)", item.name, job.public(str(exc), item) or "cancelled")
+    queue.update(item, status="done", summary=summary)
+
+
+def _estimate(queue: Queue, job: Job, protector: Protector, style: str) -> None:
     """Before protecting: each image's expected TP from a quick trial cloak, and its warnings (a bad file is left
     for the protect step to report)."""
     queue.update(job, phase="checking how well each image can be protected (a few seconds an image)")
     for item in job.items:
         if job.cancel.is_set():
             break
+        if item.status != "queued":
+            continue
         try:
             assessment = protector.estimate(load_image(item.input, max_pixels=queue.max_pixels), style)
         except StylecloakError:
@@ -89,15 +160,16 @@ def _estimate(queue: JobQueue, job: Job, protector: Protector, style: str) -> No
     queue.update(job, phase="")
 
 
-def _download(job: Job, item_id: str, name: str) -> Path:
-    """Where an image's protected copy goes: generated name, the user's image format."""
-    suffix = Path(name).suffix.lower()
-    return job.folder / f"{item_id}{suffix if suffix in IMAGE_EXTENSIONS else '.png'}"
-
-
-def _message(queue: JobQueue, job: Job, index: int, entry: BatchItem) -> str:
-    """A failure in the user's words: their file's name, the server's disk, the server's log."""
+def _task(job: Job, index: int) -> Task:
+    """Where an image's protected copy goes (generated name, the user's image format) and its views beside it."""
     item = job.items[index]
+    suffix = Path(item.name).suffix.lower()
+    download = Path(f"{item.id}{suffix if suffix in IMAGE_EXTENSIONS else '.png'}")
+    return Task(index, item.input, job.folder / download, views=view_paths(job.folder, download, VIEWS))
+
+
+def _message(job: Job, item: Item, entry: BatchItem) -> str:
+    """A failure in the user's words: their file's name, the server's disk, the server's log."""
     if entry.cause in ("save", "disk-full", "unexpected"):
         log.warning("protecting %s (%s) failed: %s", item.name, item.id, entry.error)
     if entry.cause == "disk-full":
@@ -106,8 +178,13 @@ def _message(queue: JobQueue, job: Job, index: int, entry: BatchItem) -> str:
         return f"{item.name}: the protected copy could not be saved; see the server's log"
     if entry.cause == "unexpected":
         return f"{item.name}: unexpected error; see the server's log"
-    return queue.public(entry.error or "", job, item)
+    return job.public(entry.error or "", item)
 
 
-def _profile(queue: JobQueue, artist: str) -> Path | None:
-    return queue.profile_dir / default_profile_path(artist).name if queue.profile_dir else None
+def finite(value):
+    """``value`` with every non-finite float (e.g. PSNR inf of an unchanged image), at any depth, as None: JSON has no inf."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value

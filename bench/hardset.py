@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .errors import ConfigError
+from stylecloak.errors import ConfigError
 
 INK = (22, 20, 24)
 PAPER = (252, 251, 247)
