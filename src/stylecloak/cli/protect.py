@@ -10,7 +10,13 @@ import click
 import torch
 from click.core import ParameterSource
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..api import Protector, provenance, settings_dict
 from ..audit.reupload import after_reupload, short_audit
