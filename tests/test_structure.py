@@ -8,14 +8,13 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "stylecloak"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-LONG_MODULES = {"api.py": 402, "audit/measure.py": 416}
+LONG_MODULES = {"audit/measure.py": 416}
 """Modules still over the limit, at their present length: none may grow, none may join, and each leaves once split."""
 TO_SPLIT = {
     "audit/measure.py _audit": 74,
     "audit/measure.py audit": 100,
     "audit/mimic.py mimic_study": 107,
     "audit/report.py to_markdown": 106,
-    "cli/protect.py protect": 71,
 }
 """Functions still over the limit, at their present length: none may grow, none may join, and each leaves the
 list once split."""
