@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import click
-
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from stylecloak import ProtectSettings, Protector, protect
+from stylecloak import Protector, ProtectSettings, protect
 from stylecloak.cli import COMMANDS, INTERRUPTED, main
 from stylecloak.errors import ConfigError, ImageError
 from stylecloak.io import load_image

@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import PAINTINGS, painting_crop, to_tensor
 
-from stylecloak import protectability
 from bench.hardset import hard_set
+from stylecloak import protectability
 from stylecloak.protectability import Assessment, advice, assess
 from stylecloak.verdict import MODERATE as WEAK
 from stylecloak.visibility import masking_map
@@ -68,9 +68,9 @@ def test_after_protecting_the_measured_tp_decides(calibrated, monkeypatch):
 
 def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, tmp_path):
     """Protector.estimate runs the trial (TP > 0 on a painting, lower on a flat poster) and leaves the file untouched."""
+    from bench.hardset import draw
     from stylecloak.api import Protector
     from stylecloak.config import ProtectSettings
-    from bench.hardset import draw
 
     painting, poster = tmp_path / "painting.png", tmp_path / "poster.png"
     painting_crop(PAINTINGS / "claude-monet" / "bordighera.jpg", 96).save(painting)
@@ -87,8 +87,8 @@ def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, tmp_path):
 def test_check_command_estimates_each_file_and_reports_a_bad_one(weights_dir, tmp_path):
     from click.testing import CliRunner
 
-    from stylecloak.cli import main
     from bench.hardset import draw
+    from stylecloak.cli import main
 
     (tmp_path / "art").mkdir()
     draw("poster", 64).image.save(tmp_path / "art" / "poster.png")
@@ -111,8 +111,8 @@ def test_protect_words_weak_protection_in_report_and_cli(weights_dir, tmp_path):
     """Two optimisation steps cannot protect a flat poster: the CLI line and the report's images[].warnings say so."""
     from click.testing import CliRunner
 
-    from stylecloak.cli import main
     from bench.hardset import draw
+    from stylecloak.cli import main
     from stylecloak.io import load_image
 
     (tmp_path / "art").mkdir()
