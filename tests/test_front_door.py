@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from stylecloak.cli import COMMANDS, INTERRUPTED, main
 from stylecloak.errors import ConfigError, ImageError
 from stylecloak.io import load_image
 from stylecloak.styles import get_style
+from stylecloak.verdict import protection_verdict
 
 
 def _art(path):
@@ -103,3 +105,17 @@ def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH")]))
     return env | extra
+
+
+def test_protect_shows_a_gauge_decided_after_a_re_upload_and_reports_it(tmp_path):
+    art = _art(tmp_path / "a.png")
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["protect", str(art), "--out", str(tmp_path / "out"), "--style", "woodcut", "--steps", "2", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "protection:" in line)
+    record = json.loads(report.read_text())["images"][0]
+    after = record["after_reupload"]
+    assert {"jpeg75", "downscale_half", "repost_1080"} <= set(after)
+    word, percent = protection_verdict(record)
+    assert f"protection: {word}, {percent}% of the way to 'woodcut' after a re-upload" in line
+    assert percent == round(max(min([record["target_progress"], *after.values()]), 0) * 100)

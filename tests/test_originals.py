@@ -61,6 +61,7 @@ class FakeProtector:
     def __init__(self, settings: ProtectSettings, **kwargs):
         self.settings = settings
         self.cloak_settings = SimpleNamespace(steps=1, budget=0.05)
+        self.device = "cpu"
 
     def protect(self, source, style, progress=None):
         return FakeResult(source, (source.rgb * 0.9).round_(decimals=2), self.settings, style)
@@ -69,6 +70,7 @@ class FakeProtector:
 @pytest.fixture(autouse=True)
 def fake_cloak(monkeypatch):
     monkeypatch.setattr("stylecloak.cli.protect.Protector", FakeProtector)
+    monkeypatch.setattr("stylecloak.cli.protect.short_audit", lambda *a, **k: {"checks": ["jpeg75"], "worst": {"jpeg75": 0.4}})
 
 
 def cli(*args: str):

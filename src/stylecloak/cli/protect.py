@@ -10,12 +10,19 @@ import click
 import torch
 from click.core import ParameterSource
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..api import Protector, provenance, settings_dict
+from ..audit.reupload import after_reupload, short_audit
 from ..backbones import DEFAULT_BACKBONE, FAMILIES
 from ..cloak import METHODS, get_method
-from ..config import DEFAULT_METHOD, INTENSITY, QUALITY, ProtectSettings
+from ..config import DEFAULT_METHOD, INTENSITY, MIMIC_SIZES, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
@@ -25,6 +32,7 @@ from ..perceptual import PERCEPTUAL
 from ..plan import Plan, PlanError, plan_batch
 from ..runner import BatchItem, BatchReport, run_plan
 from ..styles import all_styles, parse_style_dirs
+from ..verdict import AFTER_REUPLOAD, protection_verdict
 from . import console, errors, fail, main, write_json
 
 
@@ -142,7 +150,7 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
         _announce(protector, target)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
-            result = _run(protector, plan, target, ray_engine)
+            result = _run(protector, plan, target, ray_engine, weights_dir)
     except StylecloakError as exc:
         fail(str(exc))
     _finish(result, protector, target, report)
@@ -218,10 +226,13 @@ def _driver_device(device: str) -> str:
         return "cpu"
 
 
-def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None):
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None, weights_dir: Path | None):
+    """Protect the plan's images with two bars, this image's steps and the whole batch's images with the time left;
+    each finished image gets its protection gauge (:func:`_gauge`)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("images" if engine else "", total=None if engine else protector.cloak_settings.steps)
+        batch = bar.add_task("all images", total=len(plan.tasks))
+        task = None if engine else bar.add_task("", total=protector.cloak_settings.steps)
 
         def factory(item: BatchItem, index: int):
             bar.reset(task, total=protector.cloak_settings.steps, description=item.input.name)
@@ -229,13 +240,15 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
 
         def on_event(kind: str, item: BatchItem, index: int, total: int) -> None:
             tag = f"[{index + 1}/{total}]"
-            if engine and kind != "start":  # the Ray engine reports whole images, not steps
-                bar.update(task, advance=1, total=total)
+            if kind in ("done", "skipped", "failed", "cancelled"):
+                bar.update(batch, advance=1)
             if kind == "done":
                 s = item.summary
                 bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
                 if "saved" in s:
                     bar.console.print(f"{tag} saved file: {_saved_line(s['saved'])}", highlight=False)
+                if engine is None:
+                    bar.console.print(f"{tag} {_gauge(protector, item, target, weights_dir)}", highlight=False)
                 for warning in s.get("warnings", []):
                     bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
             elif kind == "skipped":
@@ -246,6 +259,19 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
                 (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
         return run_plan(plan, protector, target, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
+
+
+def _gauge(protector: Protector, item: BatchItem, target: str, weights_dir: Path | None) -> str:
+    """The protection gauge in plain words, from a short check of what survives a re-upload (JPEG, half size, the
+    repost trips) at the mimic sizes; the check's numbers join the item's summary (and so the report)."""
+    try:
+        checked = short_audit(item.input, item.output, target, MIMIC_SIZES, weights_dir, method=protector.settings.method, device=protector.device)
+    except StylecloakError as exc:
+        return f"protection not checked after a re-upload ({escape(str(exc))}); judge it by TP above"
+    item.summary = {**item.summary, AFTER_REUPLOAD: after_reupload(checked)}
+    word, percent = protection_verdict(item.summary)
+    colour = {"strong": "green", "moderate": "yellow", "weak": "red"}[word]
+    return f"protection: [{colour}]{word}[/{colour}], {percent}% of the way to '{target}' after a re-upload (worst of JPEG, half size, repost; worst mimic size)"
 
 
 @main.command()
