@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 from common import add_shared_options, set_up, write_results
+from hardset import hard_set
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import AuditSettings, audit, pair_files, read_manifest
 from stylecloak.cloak import optimiser
 from stylecloak.config import MIMIC_SIZES
-from hardset import hard_set
 from stylecloak.perceptual import PerceptualDistance
 
 CONFIGS = ("default", "previous")

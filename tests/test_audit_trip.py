@@ -245,9 +245,9 @@ def test_a_repost_smaller_than_the_mimic_size_is_measured_at_its_own_size(cloak,
     rendered: list[tuple[int, int]] = []
     target_image = audit_module._target_image
 
-    def spy(models, settings, view):
+    def spy(models, view):
         rendered.append(tuple(view.shape[-2:]))
-        return target_image(models, settings, view)
+        return target_image(models, view)
 
     monkeypatch.setattr(audit_module, "_target_image", spy)
     monkeypatch.setitem(audit_module.COUNTERMEASURES, "repost_1080", lambda x, seed: repost(x, 48, 75))

@@ -72,7 +72,7 @@ def test_every_command_has_help_with_examples():
             if isinstance(cmd, click.Group):
                 yield from walk(cmd, prefix + [name])
 
-    for path, cmd in walk(main, []):
+    for path, _ in walk(main, []):
         res = CliRunner().invoke(main, [*path, "--help"])
         assert res.exit_code == 0, path
         assert "Example" in res.output, f"{' '.join(path)} --help has no example"

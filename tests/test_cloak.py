@@ -35,7 +35,7 @@ def test_cloak_moves_latents_toward_target_within_budget(setup, method, lr):
     x_adv = (x + delta).clamp(0, 1)
     assert progress_of(bb, x, x_adv, omega) > 0.25
     assert delta.abs().max() <= 8 / 255 + 1e-6
-    assert 0 <= x_adv.min() and x_adv.max() <= 1
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
     assert float(perc(x, x_adv)) <= s.budget * 1.1
     assert len(steps) == 25 and steps[-1]["latent"] < steps[0]["latent"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylecloak.errors import ConfigError
 from bench.hardset import PIECES, draw, hard_set
+from stylecloak.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

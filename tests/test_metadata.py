@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import shutil
+import struct
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path

@@ -12,14 +12,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from stylecloak.styles import (
-    ArtistProfile,
-    default_profile_path,
-    find_profile,
-    load_profile,
-    profile_key,
-    save_profile,
-)
+from stylecloak.styles.profile import ArtistProfile, default_profile_path, find_profile, load_profile, profile_key, save_profile
 
 KEY = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*-[0-9a-f]{12}")
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import painting_crop, to_tensor
 
-from stylecloak import protectability
 from bench.hardset import hard_set
+from stylecloak import protectability
 from stylecloak.protectability import Assessment, advice, assess
 from stylecloak.verdict import MODERATE as WEAK
 from stylecloak.visibility import masking_map
@@ -71,9 +71,9 @@ def test_after_protecting_the_measured_tp_decides(calibrated, monkeypatch):
 @pytest.mark.paintings
 def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, paintings_dir, tmp_path):
     """Protector.estimate runs the trial (TP > 0 on a painting, lower on a flat poster) and leaves the file untouched."""
+    from bench.hardset import draw
     from stylecloak.api import Protector
     from stylecloak.config import ProtectSettings
-    from bench.hardset import draw
 
     painting, poster = tmp_path / "painting.png", tmp_path / "poster.png"
     painting_crop(paintings_dir / "claude-monet" / "bordighera.jpg", 96).save(painting)
@@ -90,8 +90,8 @@ def test_estimate_is_a_trial_cloak_that_moves_the_view(weights_dir, paintings_di
 def test_check_command_estimates_each_file_and_reports_a_bad_one(tiny_weights, art_files, tmp_path):
     from click.testing import CliRunner
 
-    from stylecloak.cli import main
     from bench.hardset import draw
+    from stylecloak.cli import main
 
     (tmp_path / "art").mkdir()
     draw("poster", 64).image.save(tmp_path / "art" / "poster.png")
@@ -114,8 +114,8 @@ def test_protect_words_weak_protection_in_report_and_cli(tiny_weights, tmp_path)
     """Two optimisation steps cannot protect a flat poster: the CLI line and the report's images[].warnings say so."""
     from click.testing import CliRunner
 
-    from stylecloak.cli import main
     from bench.hardset import draw
+    from stylecloak.cli import main
     from stylecloak.io import load_image
 
     (tmp_path / "art").mkdir()

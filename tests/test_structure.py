@@ -8,15 +8,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "stylecloak"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-LONG_MODULES = {"api.py": 402, "audit/measure.py": 416}
+LONG_MODULES: dict[str, int] = {}
 """Modules still over the limit, at their present length: none may grow, none may join, and each leaves once split."""
-TO_SPLIT = {
-    "audit/measure.py _audit": 74,
-    "audit/measure.py audit": 100,
-    "audit/mimic.py mimic_study": 107,
-    "audit/report.py to_markdown": 106,
-    "cli/protect.py protect": 71,
-}
+TO_SPLIT: dict[str, int] = {}
 """Functions still over the limit, at their present length: none may grow, none may join, and each leaves the
 list once split."""
 
@@ -41,9 +35,9 @@ def _long_functions() -> dict[str, int]:
     long = {}
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                if (n := node.end_lineno - node.lineno + 1) > MAX_FUNCTION_LINES:  # from ``def`` (decorators apart)
-                    long[f"{path.relative_to(SRC).as_posix()} {node.name}"] = n
+            # from ``def`` (decorators apart)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (n := node.end_lineno - node.lineno + 1) > MAX_FUNCTION_LINES:
+                long[f"{path.relative_to(SRC).as_posix()} {node.name}"] = n
     return long
 
 

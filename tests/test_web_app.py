@@ -7,9 +7,9 @@ decided by what survives a re-upload, time estimates, the app's modules staying 
 
 from __future__ import annotations
 
-import json
 import ast
 import io
+import json
 import shutil
 import threading
 import time

@@ -13,7 +13,6 @@ actor), retries an image whose worker died, and needs inputs and outputs on a fi
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass, replace
 from pathlib import Path
 

@@ -1,10 +1,11 @@
 """The protection audit: pairing files (:mod:`.pairs`), measuring target progress, transfer and cost under a
-mimic's countermeasures (:mod:`.measure`, settings in :mod:`.settings`), the report (:mod:`.report`), an independent style judge
+mimic's countermeasures (:mod:`.measure`; many pairs: :mod:`.batch`, settings in :mod:`.settings`), the report (:mod:`.report`), an independent style judge
 (:mod:`.judge`), the latent style-mimic proxy (:mod:`.mimic`) with partly cloaked portfolios (:mod:`.portfolio`),
 and the adaptive mimic that robust-trains its encoders (:mod:`.robust_encoder`)."""
 
+from .batch import AuditProgress, audit
 from .judge import StyleJudge, infer_artist, read_manifest, style_features
-from .measure import AuditProgress, audit, audit_pair, effective_sizes
+from .measure import audit_pair, effective_sizes
 from .mimic import LatentMoments, MimicSettings, mimic_study
 from .pairs import Pair, pair_files
 from .report import AuditReport

@@ -18,11 +18,10 @@ resolution and the perceptual distance at the working resolution; ``visibility``
 (:mod:`stylecloak.referee`). ``impress`` is purification (:mod:`stylecloak.transforms.purify`); ``robust_encoder``
 measures through encoder copies an adaptive mimic robust-trained (:mod:`.robust_encoder`). With
 :class:`~.mimic.MimicSettings` the audit also runs the latent style-mimic proxy, for partly cloaked
-portfolios too (:mod:`.portfolio`).
+portfolios too (:mod:`.portfolio`); :func:`~.batch.audit` measures many pairs.
 
->>> pairs, warnings = pair_files("art/", "protected/")
->>> report = audit(pairs, AuditSettings(target_style="cubist-facets"), weights_dir="../shared/models")
->>> report.summary["countermeasures"]["jpeg75"]["target_progress"]
+>>> record = audit_pair("art/a.png", "protected/a.png", AuditSettings(target_style="cubist-facets"))
+>>> record["countermeasures"]["jpeg75"]["target_progress"]
 """
 
 from __future__ import annotations
@@ -38,28 +37,19 @@ import torch
 from ..backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
 from ..cloak import Target, get_method
 from ..device import resolve_device
-from ..errors import ConfigError, ImageError, StylecloakError
+from ..errors import ConfigError, ImageError
 from ..geometry import Working, fit
 from ..io import LoadedImage, load_image
 from ..perceptual import PerceptualDistance, psnr, ssim
-from ..progress import AuditProgress
 from ..referee import visibility
 from ..styles import Style, all_styles, get_style
 from ..transforms import COUNTERMEASURES, purify
-from .judge import (
-    content_paintings,
-    infer_artist,
-    read_manifest,
-    style_features,
-)
-from .mimic import LatentMoments, MimicSettings, mimic_study, tensor_key
-from .portfolio import by_fraction, plan_portfolios, portfolio_sets, portfolio_summary
-from .report import AuditReport, summary, worst
+from .mimic import tensor_key
+from .report import worst
 from .robust_encoder import (
     make_pairs,
     robust_copies,
     roundtrip_psnr,
-    training_works,
 )
 from .settings import ADAPTIVE, AuditSettings
 from .style_progress import style_progress, style_target
@@ -69,7 +59,9 @@ Image = LoadedImage | torch.Tensor | str | Path
 
 
 @dataclass
-class _Models:
+class Models:
+    """The audit's loaded models: the renderer of targets, the encoders measured, and what they share."""
+
     renderer: Backbone
     attacked: list[Backbone]
     transfer: list[Backbone]
@@ -93,12 +85,12 @@ class _Models:
         return math.lcm(encoder.factor, self.renderer.factor)
 
 
-def _models(settings: AuditSettings, weights_dir: str | Path | None, styles: dict[str, Style] | None, device: torch.device) -> _Models:
+def load_models(settings: AuditSettings, weights_dir: str | Path | None, styles: dict[str, Style] | None, device: torch.device) -> Models:
     renderer = load_backbone(settings.renderer, weights_dir=weights_dir, device=device)
     if not renderer.has_decoder:
         raise ConfigError(f"renderer {settings.renderer} has no decoder; use {DEFAULT_BACKBONE}")
     method = get_method(settings.method)
-    return _Models(
+    return Models(
         renderer=renderer,
         attacked=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.backbones],
         transfer=[load_backbone(n, weights_dir=weights_dir, device=device) for n in settings.transfer if n not in settings.backbones],
@@ -115,7 +107,7 @@ def _load(image: Image) -> tuple[torch.Tensor, str]:
     return loaded.rgb, str(loaded.path) if loaded.path else "in-memory image"
 
 
-def _progress_entry(models: _Models, by_encoder: dict[str, float], style_progress: float | None) -> dict:
+def _progress_entry(models: Models, by_encoder: dict[str, float], style_progress: float | None) -> dict:
     def mean(bbs: list[Backbone]) -> float | None:
         return round(sum(by_encoder[b.name] for b in bbs) / len(bbs), 4) if bbs else None
 
@@ -127,7 +119,7 @@ def _progress_entry(models: _Models, by_encoder: dict[str, float], style_progres
     }
 
 
-def _purified(models: _Models, settings: AuditSettings, x: torch.Tensor, size: int) -> torch.Tensor:
+def _purified(models: Models, settings: AuditSettings, x: torch.Tensor, size: int) -> torch.Tensor:
     """IMPRESS-style purification of ``x`` at the mimic size ``size`` (long side); computed once per memo."""
     key = ("impress", tensor_key(x), size, settings.purify, models.renderer.name)
     if key not in models.memo:
@@ -141,7 +133,7 @@ def effective_sizes(shape: tuple[int, int], sizes: Iterable[int]) -> list[int]:
 
 
 def _audit(
-    models: _Models,
+    models: Models,
     settings: AuditSettings,
     x: torch.Tensor,
     xp: torch.Tensor,
@@ -151,72 +143,121 @@ def _audit(
 ) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
     """The record of one pair, and the renderer's latents of (C(x), C(x′)) at the smallest mimic size for each
     countermeasure in ``keep``."""
-    renderer, device = models.renderer, models.renderer.device
     sizes = effective_sizes(tuple(x.shape[-2:]), settings.mimic_sizes)
+    cost = _cost(models, x, xp, sizes[-1])
 
-    # 1. cost of the cloak: PSNR and SSIM at full resolution, perceptual distance at the largest mimic size
-    work, seen = Working.of(x, sizes[-1], renderer.factor), Working.of(xp, sizes[-1], renderer.factor)
+    # 2. at each mimic size: targets t = Φ(Ω(x, T)) at each view size (Ω rendered once per view size and working-copy
+    #    multiple), then target and style progress with no countermeasure and after each, applied to both sides
+    #    (classical ones once, at full resolution; one may change the image's size, as a repost does)
+    classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name in COUNTERMEASURES}
+    per_size: dict[int, dict] = {}
+    kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for size in sizes:
+        def told(name: str, size: int = size) -> None:
+            tick(name if len(sizes) == 1 else f"{name} @ {size} px")
+
+        per_size[size] = _at_size(models, settings, (x, xp), size, classical, keep if size == sizes[0] else (), kept, told)
+    long = max(x.shape[-2:])
+    by_request = {str(s): per_size[min(s, long)] for s in sorted(settings.mimic_sizes)}
+    return {**worst(by_request), **cost, "sizes": by_request}, kept
+
+
+def _cost(models: Models, x: torch.Tensor, xp: torch.Tensor, size: int) -> dict:
+    """1. The cloak's cost: PSNR and SSIM at full resolution, perceptual distance at the (largest) mimic size ``size``."""
+    device, factor = models.renderer.device, models.renderer.factor
+    work, seen = Working.of(x, size, factor), Working.of(xp, size, factor)
     with torch.no_grad():
         dist = float(models.perceptual(work.crop(work.image).to(device), seen.crop(seen.image).to(device)))
-    cost = {
+    return {
         "psnr_db": round(float(psnr(x, xp)), 2),
         "ssim": round(float(ssim(x, xp)), 4),
         "perceptual_distance": round(dist, 4),
         "visibility": visibility(x, xp),
     }
 
-    # 2. at each mimic size: targets t = Φ(Ω(x, T)) at each view size (Ω rendered once per view size and working-copy
-    #    multiple), then target and style progress with no countermeasure and after each, applied to both sides
-    #    (classical ones once, at full resolution; one may change the image's size, as a repost does)
-    classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name in COUNTERMEASURES}
-    per_size: dict[str, dict] = {}
-    kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    for size in sizes:
-        targets: dict[tuple[int, int], dict[Backbone, torch.Tensor]] = {}
-        entries: dict[str, dict] = {}
-        change: list[float] = []
-        for name in ("none", *settings.countermeasures):
-            if name in ("none", ADAPTIVE):
-                xc, xpc = x, xp
-            elif name in classical:
-                xc, xpc = classical[name]
-            else:
-                xc, xpc = (_purified(models, settings, im.to(device), size) for im in (x, xp))
-            by_encoder, seen = {}, None
-            for e in models.encoders:
-                works = Working.of(xc.to(device), size, models.multiple(e)), Working.of(xpc.to(device), size, models.multiple(e))
-                if works[0].size not in targets:
-                    targets[works[0].size] = _targets(models, settings, x, works[0].size)
-                encoder = _encoder(models, e, name)
-                z, zp = encode_all([encoder], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
-                by_encoder[e.name] = target_progress(z, zp, targets[works[0].size][encoder])
-                if name == "none" and e in models.attacked:
-                    change.append(view_change(_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor)))
-                if e is renderer:
-                    seen = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor), works[0].size)
-            if seen is None and (models.style is not None or (size == sizes[0] and name in keep)):
-                works = Working.of(xc.to(device), size, renderer.factor), Working.of(xpc.to(device), size, renderer.factor)
-                z, zp = (_unpadded(encode_all([_encoder(models, renderer, name)], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
-                seen = (z, zp, works[0].size)
-            if size == sizes[0] and name in keep:
-                kept[name] = seen[:2]
-            sp = None
-            if models.style is not None:
-                style = style_target(_encoder(models, renderer, name), models.style, max(seen[2]), models.memo)
-                sp = style_progress(seen[0], seen[1], style)
-            entries[name] = _progress_entry(models, by_encoder, sp)
-            if name == ADAPTIVE:  # the price of robustness: clean images' round trip through the robust encoder
-                work = Working.of(x.to(device), size, renderer.factor)
-                entries[name]["clean_roundtrip_psnr_db"] = round(roundtrip_psnr(renderer, models.robust[renderer.name], work.image, work.size, settings.bf16), 2)
-            tick(name if len(sizes) == 1 else f"{name} @ {size} px")
-        none = entries.pop("none")
-        per_size[size] = {**none, "view_change": round(sum(change) / len(change), 4), "countermeasures": entries, "long_side": size}
-    long = max(x.shape[-2:])
-    by_request = {str(s): per_size[min(s, long)] for s in sorted(settings.mimic_sizes)}
-    return {**worst(by_request), **cost, "sizes": by_request}, kept
+
+def _at_size(
+    models: Models,
+    settings: AuditSettings,
+    pair: tuple[torch.Tensor, torch.Tensor],
+    size: int,
+    classical: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    keep: tuple[str, ...],
+    kept: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    tick: Callable[[str], None],
+) -> dict:
+    """The record at one mimic size: progress with no countermeasure, the view change, and each countermeasure's
+    entry; the renderer's latents of the countermeasures in ``keep`` go into ``kept``."""
+    targets: dict[tuple[int, int], dict[Backbone, torch.Tensor]] = {}
+    entries: dict[str, dict] = {}
+    change: list[float] = []
+    for name in ("none", *settings.countermeasures):
+        countered = _countered(models, settings, pair, size, classical, name)
+        entries[name], seen = _condition(models, settings, pair[0], countered, size, name, targets, change, name in keep)
+        if name in keep:
+            kept[name] = seen[:2]
+        tick(name)
+    none = entries.pop("none")
+    return {**none, "view_change": round(sum(change) / len(change), 4), "countermeasures": entries, "long_side": size}
 
 
-def _targets(models: _Models, settings: AuditSettings, x: torch.Tensor, size: tuple[int, int]) -> dict[Backbone, torch.Tensor]:
+def _countered(
+    models: Models, settings: AuditSettings, pair: tuple[torch.Tensor, torch.Tensor], size: int, classical: dict, name: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C(x), C(x′)) for countermeasure ``name``: the pair itself for none and the robust encoder (it changes the
+    mimic, not the images), a classical one applied once, or purification at ``size``."""
+    if name in ("none", ADAPTIVE):
+        return pair
+    if name in classical:
+        return classical[name]
+    x, xp = pair
+    return _purified(models, settings, x.to(models.renderer.device), size), _purified(models, settings, xp.to(models.renderer.device), size)
+
+
+def _condition(
+    models: Models,
+    settings: AuditSettings,
+    x: torch.Tensor,
+    countered: tuple[torch.Tensor, torch.Tensor],
+    size: int,
+    name: str,
+    targets: dict,
+    change: list[float],
+    keep: bool,
+) -> tuple[dict, tuple | None]:
+    """One countermeasure's entry at one mimic size (target progress per encoder, style progress), and the renderer's
+    unpadded latents of (C(x), C(x′)) with their size; no countermeasure adds each attacked encoder's view change
+    to ``change``. ``targets`` caches t per working-copy size."""
+    renderer, device = models.renderer, models.renderer.device
+    xc, xpc = countered
+    by_encoder, seen = {}, None
+    for e in models.encoders:
+        works = Working.of(xc.to(device), size, models.multiple(e)), Working.of(xpc.to(device), size, models.multiple(e))
+        if works[0].size not in targets:
+            targets[works[0].size] = _targets(models, settings, x, works[0].size)
+        encoder = _encoder(models, e, name)
+        z, zp = encode_all([encoder], torch.cat([w.image for w in works]), settings.bf16)[0].split(1)
+        by_encoder[e.name] = target_progress(z, zp, targets[works[0].size][encoder])
+        if name == "none" and e in models.attacked:
+            change.append(view_change(_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor)))
+        if e is renderer:
+            seen = (_unpadded(z, works[0], e.factor), _unpadded(zp, works[1], e.factor), works[0].size)
+    if seen is None and (models.style is not None or keep):
+        works = Working.of(xc.to(device), size, renderer.factor), Working.of(xpc.to(device), size, renderer.factor)
+        z, zp = (_unpadded(encode_all([_encoder(models, renderer, name)], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
+        seen = (z, zp, works[0].size)
+    sp = None
+    if models.style is not None:
+        style = style_target(_encoder(models, renderer, name), models.style, max(seen[2]), models.memo)
+        sp = style_progress(seen[0], seen[1], style)
+    entry = _progress_entry(models, by_encoder, sp)
+    if name == ADAPTIVE:  # the price of robustness: clean images' round trip through the robust encoder
+        work = Working.of(x.to(device), size, renderer.factor)
+        entry["clean_roundtrip_psnr_db"] = round(roundtrip_psnr(renderer, models.robust[renderer.name], work.image, work.size, settings.bf16), 2)
+    return entry, seen
+
+
+def _targets(models: Models, settings: AuditSettings, x: torch.Tensor, size: tuple[int, int]) -> dict[Backbone, torch.Tensor]:
     """t = Φ(Ω(x, T)) for every encoder (and its robust copy) with x brought to ``size`` (h, w), the view a mimic
     gets; Ω is rendered once per working-copy multiple."""
     device, omegas, targets = models.renderer.device, {}, {}
@@ -229,12 +270,12 @@ def _targets(models: _Models, settings: AuditSettings, x: torch.Tensor, size: tu
     return targets
 
 
-def _target_image(models: _Models, view: torch.Tensor) -> torch.Tensor:
+def _target_image(models: Models, view: torch.Tensor) -> torch.Tensor:
     """The image the cloak aimed the encoder's view of ``view`` at: Ω(view, T) for glaze, else the method's fixed target."""
     return models.aim(view, tuple(view.shape[-2:]))
 
 
-def _encoder(models: _Models, e: Backbone, countermeasure: str) -> Backbone:
+def _encoder(models: Models, e: Backbone, countermeasure: str) -> Backbone:
     """The encoder the mimic measures ``e``'s view with under ``countermeasure``: its robust copy for ``robust_encoder``."""
     return models.robust[e.name] if countermeasure == ADAPTIVE else e
 
@@ -262,13 +303,13 @@ def audit_pair(
     robust_works: Sequence[Image] = (),
 ) -> dict:
     """Audit one original and its cloaked copy; returns the JSON-ready record (see :func:`audit`)."""
-    models = _models(settings, weights_dir, styles, resolve_device(device))
+    models = load_models(settings, weights_dir, styles, resolve_device(device))
     if ADAPTIVE in settings.countermeasures:
-        _train_robust(models, settings, robust_works, weights_dir, styles)
-    return _audit_loaded(models, settings, original, cloaked, settings.seed if seed is None else seed)[0]
+        train_robust(models, settings, robust_works, weights_dir, styles)
+    return audit_loaded(models, settings, original, cloaked, settings.seed if seed is None else seed)[0]
 
 
-def _train_robust(models: _Models, settings: AuditSettings, works: Sequence[Image], weights_dir: str | Path | None, styles: dict[str, Style] | None) -> dict:
+def train_robust(models: Models, settings: AuditSettings, works: Sequence[Image], weights_dir: str | Path | None, styles: dict[str, Style] | None) -> dict:
     """Make the mimic's training pairs from ``works`` with stylecloak (the audited method and target) and
     robust-train a copy of every encoder (into ``models.robust``); returns the training record."""
     if not works:
@@ -285,8 +326,8 @@ def _train_robust(models: _Models, settings: AuditSettings, works: Sequence[Imag
     }
 
 
-def _audit_loaded(
-    models: _Models,
+def audit_loaded(
+    models: Models,
     settings: AuditSettings,
     original: Image,
     cloaked: Image,
@@ -294,6 +335,7 @@ def _audit_loaded(
     keep: tuple[str, ...] = (),
     tick: Callable[[str], None] = lambda _: None,
 ) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """The record of one pair read from its images (:func:`_audit`), the latents kept, and the original's pixels."""
     start = time.perf_counter()
     (x, x_name), (xp, xp_name) = _load(original), _load(cloaked)
     if x.shape != xp.shape:
@@ -304,113 +346,3 @@ def _audit_loaded(
     record, kept = _audit(models, settings, x, xp, seed, keep, tick)
     head = {"original": x_name, "cloaked": xp_name, "width": x.shape[-1], "height": x.shape[-2]}
     return {**head, **record, "seconds": round(time.perf_counter() - start, 2)}, kept, x
-
-
-
-def audit(
-    pairs: Iterable[tuple[Image, Image]],
-    settings: AuditSettings,
-    *,
-    mimic: MimicSettings | None = None,
-    weights_dir: str | Path | None = None,
-    styles: dict[str, Style] | None = None,
-    progress: AuditProgress | None = None,
-    device: str | torch.device = "cpu",
-    memo: dict | None = None,
-    robust_works: Sequence[Image] | str | Path | None = None,
-) -> AuditReport:
-    """Audit (original, cloaked) pairs on ``device``; pairs that cannot be read become warnings.
-
-    ``memo``: a dict kept between audits of the same originals (e.g. cloaks made by several methods):
-    work that depends only on an original (its purification, the clean mimic's renders) is done once.
-
-    With ``mimic``, the originals must be one artist's works (``mimic.artist``, or inferred from the
-    manifest by file name) and the latent style-mimic proxy runs on top (see :mod:`.mimic`), for each
-    share of the portfolio cloaked in ``mimic.fractions`` too (:mod:`.portfolio`). With the
-    ``robust_encoder`` countermeasure, the mimic makes its training pairs from ``robust_works`` (images, or a
-    folder with MANIFEST.csv to choose ``settings.robust.pairs`` works from; default ``mimic.paintings``),
-    never from the audited works or the mimic's content.
-    """
-    start = time.perf_counter()
-    pairs = list(pairs)
-    models = _models(settings, weights_dir, styles, resolve_device(device))
-    if memo is not None:
-        models.memo = memo
-    conditions = ("none", *settings.countermeasures)
-    keep: tuple[str, ...] = ()
-    victim, needs_features = "", False
-    learned: dict[str, dict[str, LatentMoments]] = {}
-    if mimic is not None:
-        keep = mimic.countermeasures
-        missing = [c for c in keep if c not in conditions]
-        if missing:
-            raise ConfigError(f"the mimic study needs countermeasure {missing[0]!r}; add it to --countermeasures")
-        victim = mimic.artist or infer_artist([_path_of(o) for o, _ in pairs], read_manifest(mimic.paintings)) or ""
-        if not victim:
-            raise ConfigError(f"cannot tell whose works the originals are from {mimic.paintings}/MANIFEST.csv; pass --artist NAME")
-        learned = {side: {c: LatentMoments() for c in keep} for side in ("clean", "cloaked")}
-        needs_features = victim not in {p.artist for p in read_manifest(mimic.paintings)}
-    robust_record = None
-    if ADAPTIVE in settings.countermeasures:
-        if robust_works is None and mimic is not None:
-            robust_works = mimic.paintings
-        if isinstance(robust_works, (str, Path)):
-            folder = Path(robust_works)
-            exclude = content_paintings(read_manifest(folder), victim, mimic.content) if mimic is not None else []
-            robust_works = training_works(folder, {Path(_path_of(o)).stem for o, _ in pairs}, victim, settings.robust.pairs, exclude)
-        robust_record = _train_robust(models, settings, list(robust_works or []), weights_dir, styles)
-
-    per_pair = len(conditions) * len(set(settings.mimic_sizes))
-    total = len(pairs) * per_pair + (mimic is not None)
-    done = 0
-
-    def tick(label: str) -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(label, done, total)
-
-    images, warnings, victim_features = [], [], []
-    latents: list[dict[str, tuple[torch.Tensor, torch.Tensor]]] = []  # per audited work, for partial portfolios
-    for i, (original, cloaked) in enumerate(pairs):
-        try:
-            record, kept, x = _audit_loaded(models, settings, original, cloaked, settings.seed + i, keep, tick)
-        except StylecloakError as exc:
-            warnings.append(str(exc))
-            done = (i + 1) * per_pair
-            if progress is not None:
-                progress("failed", done, total)
-            continue
-        done = (i + 1) * per_pair
-        images.append(record)
-        for c, (z, zp) in kept.items():
-            learned["clean"][c].add(z)
-            learned["cloaked"][c].add(zp)
-        if kept:
-            latents.append(kept)
-        if mimic is not None and needs_features:
-            victim_features.append(style_features([x], mimic.judge_size))
-    if not images:
-        raise ImageError(f"no pair could be audited: {warnings[0] if warnings else 'no pairs given'}")
-
-    study = None
-    if mimic is not None:
-        features = torch.cat(victim_features) if victim_features else None
-        plan = plan_portfolios(len(latents), mimic.fractions, mimic.draws, settings.seed) if mimic.fractions else None
-        if plan is not None:
-            learned.update(portfolio_sets(latents, plan))
-        encoders = {ADAPTIVE: _encoder(models, models.renderer, ADAPTIVE)} if ADAPTIVE in keep else None
-        study = mimic_study(models.renderer, learned, victim, mimic, min(settings.mimic_sizes), features, memo=models.memo, encoders=encoders)
-        if plan is not None:
-            study["by_fraction"], study["portfolio"] = by_fraction(study, plan), portfolio_summary(plan)
-        del study["recognised"]
-        tick("mimic")
-    report_summary = summary(images, settings.countermeasures)
-    return AuditReport(settings, images, report_summary, study, warnings, time.perf_counter() - start, robust_record)
-
-
-def _path_of(image: Image) -> str:
-    if isinstance(image, LoadedImage):
-        return str(image.path or "")
-    return "" if isinstance(image, torch.Tensor) else str(image)
-

@@ -42,6 +42,8 @@ from ..io import load_image
 from .judge import (
     JUDGE_SIZE,
     MANIFEST,
+    JudgeAccuracy,
+    Painting,
     StyleJudge,
     content_paintings,
     fit_temperature,
@@ -152,89 +154,132 @@ def mimic_study(
     """
     memo = {} if memo is None else memo
     # 1. the content, one judge per content work (fitted without it), the judges' temperature
-    paintings, features = reference_features(settings.paintings, settings.judge_size)
-    content = content_paintings(paintings, victim, settings.content)
-    if not content:
-        raise ConfigError(f"{settings.paintings}: no works of artists other than {victim!r} to render; add paintings of other artists")
-    extra = {}
-    if victim not in {p.artist for p in paintings}:
-        if victim_features is None:
-            raise ConfigError(f"artist {victim!r} is not in {settings.paintings / MANIFEST}; pass the originals' features")
-        extra = {victim: victim_features}
-    labels = [p.artist for p in paintings] + [victim] * sum(f.shape[0] for f in extra.values())
-    temperature = fit_temperature(torch.cat([features, *extra.values()]), labels)
-    judges = [StyleJudge.from_paintings(settings.paintings, exclude=[p], extra=extra, long_side=settings.judge_size) for p in content]
-    accuracy = leave_one_out(features, [p.artist for p in paintings], settings.top_k)
-    k = settings.top_k
-
-    def judged(images: Iterable[torch.Tensor]) -> tuple[list[list[str]], torch.Tensor]:
-        """Ranks and victim probabilities of one image per content work, each by that work's judge."""
-        feats = style_features(images, settings.judge_size)
-        ranks = [j.rank(f[None])[0] for j, f in zip(judges, feats)]
-        probs = torch.stack([j.probabilities(f[None], temperature)[0, j.artists.index(victim)] for j, f in zip(judges, feats)])
-        return ranks, probs
-
-    def shifted(ranks: list[list[str]]) -> float:
-        return sum(victim not in r[:k] for r in ranks) / len(ranks)
-
+    panel = _Panel.fit(settings, victim, victim_features)
     # 2. base rate: unstyled content
-    images = [load_image(p.path).rgb for p in content]
-    base_ranks, base = judged(images)
-
-    # 3. render every content image in every learned style
+    images = [load_image(p.path).rgb for p in panel.content]
+    base_ranks, base = panel.judged(images)
+    # 3. every content image's latents, by the encoder the mimic uses with each countermeasure
     works = [Working.of(x.to(backbone.device), work_size, backbone.factor) for x in images]
     latents: dict[str, list[torch.Tensor]] = {}
     for c in settings.countermeasures:
         encoder = (encoders or {}).get(c, backbone)
         with autocast(backbone.device):
             latents[c] = [encoder.encode(w.image).float() for w in works]
-
-    def render(work: Working, z: torch.Tensor, style: LatentMoments) -> torch.Tensor:
-        styled = whiten_colour(z, style)
-        with autocast(z.device):
-            return work.crop(backbone.decode(styled).float())
-
     # 4. the measures per training set: share of renders whose top-k holds the victim, and the victim score
     rates: dict[str, dict] = {}
-    renders = []
+    renders: list[dict] = []
     others: dict[str, dict[str, tuple[float, float]]] = {}  # unrounded, for partly cloaked portfolios
     for c in settings.countermeasures:
-        recognised, score = {}, {}
-        content_key = tensor_key(latents[c][0])  # which encoder saw the content
-        for training, styles in learned.items():
-            style = styles[c]
-            key = ("mimic", tensor_key(style.mean), tensor_key(style.covariance), content_key, victim, str(settings.paintings), tuple(p.file for p in content), work_size, settings.judge_size)
-            if key not in memo:
-                memo[key] = judged(render(w, z, style) for w, z in zip(works, latents[c]))
-            ranks, probs = memo[key]
-            recognised[training] = 1 - shifted(ranks)
-            score[training] = victim_score(probs, base)
-            if training in ("clean", "cloaked"):
-                renders += [
-                    {"content": p.file, "training": training, "countermeasure": c, "top": r[:k], "victim_probability": round(float(q), 4)}
-                    for p, r, q in zip(content, ranks, probs)
-                ]
-            others.setdefault(training, {})[c] = (recognised[training], score[training])
-        rates[c] = protection_rates(recognised["clean"], recognised["cloaked"], score["clean"], score["cloaked"], float(base.mean()))
+        recognised = _recognised(backbone, panel, learned, c, works, latents[c], base, work_size, memo, renders)
+        for training, measured in recognised.items():
+            others.setdefault(training, {})[c] = measured
+        clean, cloaked = recognised["clean"], recognised["cloaked"]
+        rates[c] = protection_rates(clean[0], cloaked[0], clean[1], cloaked[1], float(base.mean()))
     return {
         "artist": victim,
         "proxy": "latent whitening-colouring toward the training set's TAEF2 latent mean/covariance; no diffusion fine-tune",
-        "judge": {
-            "top_k": k,
-            "artists": len(judges[0].artists),
-            "chance": round(judges[0].chance(k), 4),
-            "loo_accuracy": round(accuracy.accuracy, 4),
-            "loo_works": accuracy.works,
-            "loo_chance": round(accuracy.chance, 4),
-            "temperature": round(temperature, 4),
-        },
-        "content": [p.file for p in content],
-        "base_rate": round(1 - shifted(base_ranks), 4),
+        "judge": panel.record(),
+        "content": [p.file for p in panel.content],
+        "base_rate": round(1 - panel.shifted(base_ranks), 4),
         "base_score": round(float(base.mean()), 4),
         "countermeasures": rates,
         "renders": renders,
         "recognised": others,
     }
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """The held-out content works and one judge per work, fitted on the reference paintings without it."""
+
+    settings: MimicSettings
+    victim: str
+    content: list[Painting]
+    judges: list[StyleJudge]
+    temperature: float
+    accuracy: JudgeAccuracy
+    """The judges' leave-one-out accuracy on the reference paintings."""
+
+    @classmethod
+    def fit(cls, settings: MimicSettings, victim: str, victim_features: torch.Tensor | None) -> _Panel:
+        """The panel for ``victim``; ``victim_features`` form the victim's class where the manifest lacks the artist."""
+        paintings, features = reference_features(settings.paintings, settings.judge_size)
+        content = content_paintings(paintings, victim, settings.content)
+        if not content:
+            raise ConfigError(f"{settings.paintings}: no works of artists other than {victim!r} to render; add paintings of other artists")
+        extra = {}
+        if victim not in {p.artist for p in paintings}:
+            if victim_features is None:
+                raise ConfigError(f"artist {victim!r} is not in {settings.paintings / MANIFEST}; pass the originals' features")
+            extra = {victim: victim_features}
+        labels = [p.artist for p in paintings] + [victim] * sum(f.shape[0] for f in extra.values())
+        temperature = fit_temperature(torch.cat([features, *extra.values()]), labels)
+        judges = [StyleJudge.from_paintings(settings.paintings, exclude=[p], extra=extra, long_side=settings.judge_size) for p in content]
+        accuracy = leave_one_out(features, [p.artist for p in paintings], settings.top_k)
+        return cls(settings, victim, content, judges, temperature, accuracy)
+
+    def judged(self, images: Iterable[torch.Tensor]) -> tuple[list[list[str]], torch.Tensor]:
+        """Ranks and victim probabilities of one image per content work, each by that work's judge."""
+        feats = style_features(images, self.settings.judge_size)
+        ranks = [j.rank(f[None])[0] for j, f in zip(self.judges, feats)]
+        probs = torch.stack([j.probabilities(f[None], self.temperature)[0, j.artists.index(self.victim)] for j, f in zip(self.judges, feats)])
+        return ranks, probs
+
+    def shifted(self, ranks: list[list[str]]) -> float:
+        """Share of ``ranks`` whose top-k leaves the victim out."""
+        return sum(self.victim not in r[: self.settings.top_k] for r in ranks) / len(ranks)
+
+    def record(self) -> dict:
+        """The judges, JSON-ready."""
+        k, accuracy = self.settings.top_k, self.accuracy
+        return {
+            "top_k": k,
+            "artists": len(self.judges[0].artists),
+            "chance": round(self.judges[0].chance(k), 4),
+            "loo_accuracy": round(accuracy.accuracy, 4),
+            "loo_works": accuracy.works,
+            "loo_chance": round(accuracy.chance, 4),
+            "temperature": round(self.temperature, 4),
+        }
+
+
+def _recognised(
+    backbone: Backbone,
+    panel: _Panel,
+    learned: dict[str, dict[str, LatentMoments]],
+    c: str,
+    works: list[Working],
+    latents: list[torch.Tensor],
+    base: torch.Tensor,
+    work_size: int,
+    memo: dict,
+    renders: list[dict],
+) -> dict[str, tuple[float, float]]:
+    """Training set → (share of renders recognised as the victim's, victim score) under countermeasure ``c``: the
+    content rendered in each set's learned style (judged once per memo); the clean and cloaked renders go into ``renders``."""
+    settings, victim, content = panel.settings, panel.victim, panel.content
+    content_key = tensor_key(latents[0])  # which encoder saw the content
+    recognised = {}
+    for training, styles in learned.items():
+        style = styles[c]
+        key = ("mimic", tensor_key(style.mean), tensor_key(style.covariance), content_key, victim, str(settings.paintings), tuple(p.file for p in content), work_size, settings.judge_size)
+        if key not in memo:
+            memo[key] = panel.judged(_render(backbone, w, z, style) for w, z in zip(works, latents))
+        ranks, probs = memo[key]
+        recognised[training] = (1 - panel.shifted(ranks), victim_score(probs, base))
+        if training in ("clean", "cloaked"):
+            renders.extend(
+                {"content": p.file, "training": training, "countermeasure": c, "top": r[: settings.top_k], "victim_probability": round(float(q), 4)}
+                for p, r, q in zip(content, ranks, probs)
+            )
+    return recognised
+
+
+def _render(backbone: Backbone, work: Working, z: torch.Tensor, style: LatentMoments) -> torch.Tensor:
+    """The content latents ``z`` whitened and coloured toward ``style``, decoded, at the work's own size."""
+    styled = whiten_colour(z, style)
+    with autocast(z.device):
+        return work.crop(backbone.decode(styled).float())
 
 
 def protection_rates(recognised_clean: float, recognised_cloaked: float, score_clean: float, score_cloaked: float, base_score: float) -> dict:

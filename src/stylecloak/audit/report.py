@@ -153,8 +153,20 @@ class AuditReport:
         return json.dumps(self.to_dict(), indent=2)
 
     def to_markdown(self) -> str:
+        """The report in Markdown: overview, per image, the mimic proxy and the robust-encoder mimic where run, warnings."""
+        lines = [*self._md_overview(), "", *self._md_images()]
+        if self.mimic:
+            lines += self._md_mimic(self.mimic)
+        if self.robust_encoder:
+            lines += self._md_robust(self.robust_encoder)
+        if self.warnings:
+            lines += ["", "## Warnings", "", *(f"- {w}" for w in self.warnings)]
+        return "\n".join(lines) + "\n"
+
+    def _md_overview(self) -> list[str]:
+        """What was audited, the headline, the cost, and TP per countermeasure and mimic size."""
         s, st = self.summary, self.settings
-        lines = [
+        return [
             "# Protection audit",
             "",
             (
@@ -183,7 +195,11 @@ class AuditReport:
             "View change ‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ (how far the cloak moved the encoder's view, whatever its target): "
             + ", ".join(f"{_fmt(v['view_change'], 3)} at {k} px" for k, v in s["sizes"].items())
             + ".",
-            "",
+        ]
+
+    def _md_images(self) -> list[str]:
+        """Each image's numbers."""
+        return [
             "## Per image",
             "",
             "| image | after repost | worst TP | at px | transfer | PSNR dB | SSIM | MS-SSIM | VIF | perceptual | s |",
@@ -195,69 +211,71 @@ class AuditReport:
                 for im in self.images
             ),
         ]
-        if self.mimic:
-            m, j = self.mimic, self.mimic["judge"]
+
+    def _md_mimic(self, m: dict) -> list[str]:
+        """The latent style-mimic proxy, with its partly cloaked portfolios where measured."""
+        j = m["judge"]
+        lines = [
+            "",
+            f"## Latent style-mimic proxy: {m['artist']}",
+            "",
+            (
+                f"Judge: leave-one-out top-{j['top_k']} accuracy {_fmt(j['loo_accuracy'])} over {j['loo_works']} works "
+                f"(chance {_fmt(j['loo_chance'])}). {len(m['content'])} content works of other artists; the victim is "
+                f"in the top-{j['top_k']} of {_fmt(m['base_rate'])} of them unstyled (base rate)."
+            ),
+            "",
+            (
+                "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection "
+                "| victim score clean | victim score cloaked | score drop |"
+            ),
+            "|---|---|---|---|---|---|---|---|---|",
+            *(
+                f"| {c} | {_fmt(v['recognised_clean'])} | {_fmt(v['recognised_cloaked'])} | {_fmt(v['shift_clean'])} | "
+                f"{_fmt(v['shift_cloaked'])} | {_fmt(v['protection'])} | {_fmt(v['victim_score_clean'])} | "
+                f"{_fmt(v['victim_score_cloaked'])} | {_fmt(v['score_drop'])} |"
+                for c, v in m["countermeasures"].items()
+            ),
+            "",
+            (
+                f"Shift = share of renders whose top-{j['top_k']} excludes the victim; protection = shift (cloaked) − "
+                f"shift (clean). Victim score = (p̄ − b̄) / (1 − b̄), p̄ the judge's mean probability that a render is the "
+                f"victim's and b̄ = {_fmt(m['base_score'], 3)} the same for the unstyled content (base rate); score drop = "
+                "clean − cloaked. A proxy: latent statistics only, no diffusion fine-tune."
+            ),
+        ]
+        if "by_fraction" in m:
+            names, share = list(m["countermeasures"]), m["portfolio"]["cloaked_share"]
             lines += [
                 "",
-                f"## Latent style-mimic proxy: {m['artist']}",
+                f"### Partly cloaked portfolios ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws per share)",
                 "",
-                (
-                    f"Judge: leave-one-out top-{j['top_k']} accuracy {_fmt(j['loo_accuracy'])} over {j['loo_works']} works "
-                    f"(chance {_fmt(j['loo_chance'])}). {len(m['content'])} content works of other artists; the victim is "
-                    f"in the top-{j['top_k']} of {_fmt(m['base_rate'])} of them unstyled (base rate)."
-                ),
-                "",
-                (
-                    "| countermeasure | victim recognised (clean training) | (cloaked training) | shift clean | shift cloaked | protection "
-                    "| victim score clean | victim score cloaked | score drop |"
-                ),
-                "|---|---|---|---|---|---|---|---|---|",
+                "| share cloaked | " + " | ".join(f"score drop, top-3 protection ({c})" for c in names) + " |",
+                "|---|" + "---|" * len(names),
                 *(
-                    f"| {c} | {_fmt(v['recognised_clean'])} | {_fmt(v['recognised_cloaked'])} | {_fmt(v['shift_clean'])} | "
-                    f"{_fmt(v['shift_cloaked'])} | {_fmt(v['protection'])} | {_fmt(v['victim_score_clean'])} | "
-                    f"{_fmt(v['victim_score_cloaked'])} | {_fmt(v['score_drop'])} |"
-                    for c, v in m["countermeasures"].items()
-                ),
-                "",
-                (
-                    f"Shift = share of renders whose top-{j['top_k']} excludes the victim; protection = shift (cloaked) − "
-                    f"shift (clean). Victim score = (p̄ − b̄) / (1 − b̄), p̄ the judge's mean probability that a render is the "
-                    f"victim's and b̄ = {_fmt(m['base_score'], 3)} the same for the unstyled content (base rate); score drop = "
-                    "clean − cloaked. A proxy: latent statistics only, no diffusion fine-tune."
+                    f"| {share[f]:.2f} | " + " | ".join(f"{_fmt(v[c]['score_drop'])}, {_fmt(v[c]['protection'])}" for c in names) + " |"
+                    for f, v in m["by_fraction"].items()
                 ),
             ]
-            if "by_fraction" in m:
-                names, share = list(m["countermeasures"]), m["portfolio"]["cloaked_share"]
-                lines += [
-                    "",
-                    f"### Partly cloaked portfolios ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws per share)",
-                    "",
-                    "| share cloaked | " + " | ".join(f"score drop, top-3 protection ({c})" for c in names) + " |",
-                    "|---|" + "---|" * len(names),
-                    *(
-                        f"| {share[f]:.2f} | " + " | ".join(f"{_fmt(v[c]['score_drop'])}, {_fmt(v[c]['protection'])}" for c in names) + " |"
-                        for f, v in m["by_fraction"].items()
-                    ),
-                ]
-        if self.robust_encoder:
-            r, entry = self.robust_encoder, s["countermeasures"].get("robust_encoder", {})
-            lines += [
-                "",
-                "## Robust-encoder mimic",
-                "",
-                (
-                    f"Encoder copies fine-tuned on {len(r['pairs'])} pairs the mimic cloaked itself at {r['pair_size']} px "
-                    f"({st.robust.steps} steps, lr {st.robust.lr:g}, {r['seconds']:.0f} s). Clean images' round trip through the "
-                    f"robust encoder and the original decoder: PSNR {_fmt(entry.get('clean_roundtrip_psnr_db'), 1)} dB against the original round trip."
-                ),
-                "",
-                "| encoder | TP on its training pairs before | after |",
-                "|---|---|---|",
-                *(f"| {e['encoder']} | {_fmt(e['pair_tp_before'])} | {_fmt(e['pair_tp_after'])} |" for e in r["encoders"]),
-            ]
-        if self.warnings:
-            lines += ["", "## Warnings", "", *(f"- {w}" for w in self.warnings)]
-        return "\n".join(lines) + "\n"
+        return lines
+
+    def _md_robust(self, r: dict) -> list[str]:
+        """The robust-encoder mimic: its training and what it learned."""
+        st, entry = self.settings, self.summary["countermeasures"].get("robust_encoder", {})
+        return [
+            "",
+            "## Robust-encoder mimic",
+            "",
+            (
+                f"Encoder copies fine-tuned on {len(r['pairs'])} pairs the mimic cloaked itself at {r['pair_size']} px "
+                f"({st.robust.steps} steps, lr {st.robust.lr:g}, {r['seconds']:.0f} s). Clean images' round trip through the "
+                f"robust encoder and the original decoder: PSNR {_fmt(entry.get('clean_roundtrip_psnr_db'), 1)} dB against the original round trip."
+            ),
+            "",
+            "| encoder | TP on its training pairs before | after |",
+            "|---|---|---|",
+            *(f"| {e['encoder']} | {_fmt(e['pair_tp_before'])} | {_fmt(e['pair_tp_after'])} |" for e in r["encoders"]),
+        ]
 
     def plot(self, path: str | Path) -> Path:
         """Bar chart of mean target and transfer progress per countermeasure, written as PNG (needs the ``plot`` extra)."""

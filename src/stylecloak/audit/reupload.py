@@ -14,7 +14,7 @@ import torch
 
 from ..config import DEFAULT_METHOD, MIMIC_SIZES
 from ..transforms import COUNTERMEASURES
-from .measure import AuditProgress, audit
+from .batch import AuditProgress, audit
 from .settings import AuditSettings
 
 CHECKS: tuple[str, ...] = ("jpeg75", "downscale_half", *(name for name in COUNTERMEASURES if name.startswith("repost")))

@@ -107,14 +107,7 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
             seed=seed,
             robust=RobustSettings(pairs=robust_pairs, steps=robust_steps, pair_size=robust_size, crop=min(RobustSettings.crop, robust_size), seed=seed),
         )
-        study = None
-        if mimic:
-            if paintings is None:
-                raise ConfigError("--mimic needs reference paintings: pass --paintings DIR (a folder with MANIFEST.csv)")
-            measured = tuple(c for c in ("none", "jpeg75", "impress", ADAPTIVE) if c == "none" or c in settings.countermeasures)
-            study = MimicSettings(paintings=paintings, artist=artist, countermeasures=measured, fractions=parse_fractions(fractions), draws=portfolio_draws)
-        elif ADAPTIVE in settings.countermeasures and paintings is None:
-            raise ConfigError(f"{ADAPTIVE} needs works to make the mimic's training pairs from: pass --paintings DIR (a folder with MANIFEST.csv)")
+        study = _study(settings, mimic, paintings, artist, fractions, portfolio_draws)
         for w in warnings:
             console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
         report = _run(pairs, settings, study, weights_dir, parse_style_dirs(style_dirs), resolve_device(device), paintings)
@@ -122,6 +115,23 @@ def audit_command(originals, cloaked, style, method, profile, style_dirs, backbo
         fail(str(exc))
     report.warnings[:0] = warnings
     _print(report)
+    _write(report, json_path, markdown, plot)
+
+
+def _study(settings: AuditSettings, mimic: bool, paintings: Path | None, artist: str | None, fractions: str, draws: int) -> MimicSettings | None:
+    """The mimic proxy's settings with --mimic (None without); refused where the works it needs are not given."""
+    if mimic:
+        if paintings is None:
+            raise ConfigError("--mimic needs reference paintings: pass --paintings DIR (a folder with MANIFEST.csv)")
+        measured = tuple(c for c in ("none", "jpeg75", "impress", ADAPTIVE) if c == "none" or c in settings.countermeasures)
+        return MimicSettings(paintings=paintings, artist=artist, countermeasures=measured, fractions=parse_fractions(fractions), draws=draws)
+    if ADAPTIVE in settings.countermeasures and paintings is None:
+        raise ConfigError(f"{ADAPTIVE} needs works to make the mimic's training pairs from: pass --paintings DIR (a folder with MANIFEST.csv)")
+    return None
+
+
+def _write(report: AuditReport, json_path: Path | None, markdown: Path | None, plot: Path | None) -> None:
+    """The report's files that were asked for (JSON, Markdown, plots), each named once written."""
     if json_path:
         write_json(json_path, report.to_dict())
     if markdown:

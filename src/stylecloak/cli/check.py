@@ -13,9 +13,9 @@ from ..api import Protector
 from ..config import INTENSITY, ProtectSettings
 from ..errors import StylecloakError
 from ..io import iter_images, load_image
-from ..verdict import MODERATE
 from ..runner import describe
 from ..styles import parse_style_dirs
+from ..verdict import MODERATE
 from . import console, errors, fail, main, write_json
 
 

@@ -30,7 +30,7 @@ from ..io import METADATA_MODES, OPTOUTS
 from ..io.credentials import Identity, local_identity, require_c2pa
 from ..perceptual import PERCEPTUAL
 from ..plan import Plan, PlanError, plan_batch
-from ..runner import BatchItem, run_plan
+from ..runner import BatchItem, BatchReport, run_plan
 from ..styles import all_styles, parse_style_dirs
 from ..verdict import AFTER_REUPLOAD, protection_verdict
 from . import console, errors, fail, main, write_json
@@ -121,24 +121,9 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
       STYLECLOAK_WEIGHTS=~/models stylecloak protect a.png --out o/ --report r.json
       stylecloak protect /shared/art --out /shared/protected --engine ray --address auto --device cuda
     """
+    plan = _plan(images, out_dir, preview, preview_dir)  # before loading any model
     try:
-        plan = plan_batch(images, out_dir, views=("preview",) if preview or preview_dir else (), view_dir=preview_dir)  # before loading any model
-    except PlanError as exc:
-        for problem in exc.problems:
-            errors.print(f"[red]Error:[/red] {escape(problem)}", highlight=False)
-        sys.exit(2)
-    except StylecloakError as exc:
-        fail(str(exc))
-    try:
-        if engine == "local" and (address or workers):
-            raise ConfigError("--address and --workers are for the Ray engine; add --engine ray")
-        chosen = get_method(method)
-        if not chosen.needs_style and style != "auto":
-            raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({chosen.target_label(None)}): drop --style")
-        if no_optout_metadata and optout not in (None, "none"):
-            raise ConfigError(f"--no-optout-metadata means --optout none, not --optout {optout}: give one of them")
-        if against is not None and click.get_current_context().get_parameter_source("backbones") != ParameterSource.DEFAULT:
-            raise ConfigError("--against names the backbones by model family: give --against or --backbones, not both")
+        _check_options(method, style, engine, address, workers, optout, no_optout_metadata, against)
         if threads:
             torch.set_num_threads(threads)
         settings = ProtectSettings(
@@ -160,15 +145,50 @@ def protect(images, out_dir, intensity, quality, method, style, style_dirs, arti
         )
         user_styles = parse_style_dirs(style_dirs)
         protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
-        target = chosen.target_label(settings.target_style)
+        target = get_method(method).target_label(settings.target_style)
         target = target or protector.choose_target([t.input for t in plan.tasks], artist=artist, profile=profile).target_style
-        s = protector.cloak_settings
-        console.print(f"target style: [bold]{target}[/bold]  (method {method}, {s.steps} steps, intensity {intensity}, quality {quality}, budget {s.budget} {protector.settings.perceptual})", highlight=False)
+        _announce(protector, target)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
             result = _run(protector, plan, target, ray_engine, weights_dir)
     except StylecloakError as exc:
         fail(str(exc))
+    _finish(result, protector, target, report)
+
+
+def _plan(images: tuple[Path, ...], out_dir: Path, preview: bool, preview_dir: Path | None) -> Plan:
+    """Every file the batch would write, checked against the originals; a refusal lists each problem (exit code 2)."""
+    try:
+        return plan_batch(images, out_dir, views=("preview",) if preview or preview_dir else (), view_dir=preview_dir)
+    except PlanError as exc:
+        for problem in exc.problems:
+            errors.print(f"[red]Error:[/red] {escape(problem)}", highlight=False)
+        sys.exit(2)
+    except StylecloakError as exc:
+        fail(str(exc))
+
+
+def _check_options(method: str, style: str, engine: str, address: str | None, workers: int | None, optout: str | None, no_optout_metadata: bool, against: str | None) -> None:
+    """Options that contradict each other, refused before any model loads."""
+    if engine == "local" and (address or workers):
+        raise ConfigError("--address and --workers are for the Ray engine; add --engine ray")
+    chosen = get_method(method)
+    if not chosen.needs_style and style != "auto":
+        raise ConfigError(f"--style is for --method glaze; {method} has a fixed target ({chosen.target_label(None)}): drop --style")
+    if no_optout_metadata and optout not in (None, "none"):
+        raise ConfigError(f"--no-optout-metadata means --optout none, not --optout {optout}: give one of them")
+    if against is not None and click.get_current_context().get_parameter_source("backbones") != ParameterSource.DEFAULT:
+        raise ConfigError("--against names the backbones by model family: give --against or --backbones, not both")
+
+
+def _announce(protector: Protector, target: str) -> None:
+    """The run in one line: its target style, method, steps, presets and budget."""
+    s, settings = protector.cloak_settings, protector.settings
+    console.print(f"target style: [bold]{target}[/bold]  (method {settings.method}, {s.steps} steps, intensity {settings.intensity}, quality {settings.quality}, budget {s.budget} {settings.perceptual})", highlight=False)
+
+
+def _finish(result: BatchReport, protector: Protector, target: str, report: Path | None) -> None:
+    """The report (if asked for) and the batch's tally; exit code 1 if any image failed."""
     if report:
         record = {"settings": settings_dict(protector.settings), "target_style": target, "provenance": provenance(protector.settings, target)}
         write_json(report, record | {"images": [i.record() for i in result.items]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -91,10 +92,8 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     if open_browser:
         threading.Thread(target=_open_when_listening, args=(server, url), name="stylecloak-open", daemon=True).start()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl+C after its clean shutdown
         server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after its clean shutdown
-        pass
     click.echo("stopped; uploaded and protected files were deleted")
 
 

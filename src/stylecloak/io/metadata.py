@@ -14,7 +14,6 @@ from PIL import Image, JpegImagePlugin
 from stylecloak.errors import ConfigError
 
 from .credentials import Identity
-
 from .xmp import (
     APP1_XMP,
     NS_DC,

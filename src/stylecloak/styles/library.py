@@ -7,7 +7,6 @@ A style is summarised, per backbone, by the channel mean and standard deviation 
 from __future__ import annotations
 
 import difflib
-
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -3,6 +3,7 @@ portable download names."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -37,10 +38,8 @@ def work_folder(path: str | Path | None = None) -> Path:
     """
     folder = Path(path) if path is not None else Path(user_cache_dir("stylecloak")) / "web"
     try:
-        try:
+        with contextlib.suppress(FileExistsError):  # a folder (checked below), or something else in its place
             folder.mkdir(mode=0o700, parents=True)
-        except FileExistsError:  # a folder (checked below), or something else in its place
-            pass
         info = folder.lstat()
         if not stat.S_ISDIR(info.st_mode):
             raise ConfigError(f"{folder}: the web app's work folder is not a folder (a file or a link); remove it and start again")
