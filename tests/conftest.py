@@ -138,3 +138,26 @@ def art_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def small_art() -> torch.Tensor:
     """A 128 px synthetic painting as (1,3,128,128) in [0, 1]."""
     return to_tensor(painting_crop(paint_sample(171), 128))
+
+
+@pytest.fixture(autouse=True)
+def originals_untouched(monkeypatch):
+    """In every test: each file the runner reads as an original (CLI, web app, library batches) still has the bytes
+    it had when it was last read, when the test ends. A rerun may read an input the test changed meanwhile."""
+    import hashlib
+
+    from stylecloak import runner
+
+    seen: dict[Path, str] = {}
+    load = runner.load_image
+
+    def recording(path, *args, **kwargs):
+        file = Path(path)
+        if file.is_file():
+            seen[file.resolve()] = hashlib.sha256(file.read_bytes()).hexdigest()
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "load_image", recording)
+    yield
+    changed = [str(p) for p, digest in seen.items() if p.is_file() and hashlib.sha256(p.read_bytes()).hexdigest() != digest]
+    assert not changed, f"originals were modified: {changed}"
