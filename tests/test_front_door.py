@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 import numpy as np
@@ -119,3 +120,24 @@ def test_protect_shows_a_gauge_decided_after_a_re_upload_and_reports_it(tmp_path
     word, percent = protection_verdict(record)
     assert f"protection: {word}, {percent}% of the way to 'woodcut' after a re-upload" in line
     assert percent == round(max(min([record["target_progress"], *after.values()]), 0) * 100)
+
+
+def test_intensities_are_named_for_how_they_look_and_the_old_names_still_work():
+    from stylecloak.config import cloak_settings
+
+    for looks, key in (("barely-visible", "low"), ("subtle", "default"), ("visible-up-close", "high")):
+        assert ProtectSettings(intensity=looks).intensity == key
+        assert cloak_settings(looks) == cloak_settings(key)
+    result = CliRunner().invoke(main, ["protect", "--help"])
+    assert "barely-visible" in result.output and "[default: subtle]" in result.output
+
+
+def test_the_preview_strip_labels_are_readable():
+    from stylecloak.result import PREVIEW_TEXT_PX, ProtectResult
+
+    panels = {name: torch.full((1, 3, 256, 256), 0.8) for name in ("original_view", "cloaked_view", "target_view")}
+    strip = ProtectResult.preview(SimpleNamespace(**panels, target_style="cubist-facets"))
+    gray = np.asarray(strip.convert("L"))
+    header = gray[: gray.shape[0] - 256]
+    rows = np.where((header < 100).any(axis=1))[0]
+    assert rows.max() - rows.min() + 1 >= PREVIEW_TEXT_PX * 0.6  # glyphs as tall as the font's cap height, not 6 px

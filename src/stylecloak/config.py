@@ -23,6 +23,16 @@ INTENSITY: dict[str, dict] = {
 }
 """Budget p (units of :class:`~stylecloak.perceptual.PerceptualDistance`), per-pixel cap and PSNR floor."""
 
+INTENSITY_LOOKS: dict[str, str] = {"barely-visible": "low", "subtle": "default", "visible-up-close": "high"}
+"""Each intensity named for what it looks like; ``--intensity subtle`` is the ``default`` preset (the first
+names, ``low``/``default``/``high``, stay valid and are what settings record)."""
+
+
+def intensity_key(name: str) -> str:
+    """The preset key of an intensity given by either of its names (:data:`INTENSITY_LOOKS`)."""
+    return INTENSITY_LOOKS.get(name, name)
+
+
 LPIPS_BUDGET = {"low": 0.03, "default": 0.05, "high": 0.10}
 """Budget p when the distance is LPIPS-AlexNet: Glaze's user study values (p = 0.05 used throughout)."""
 
@@ -164,6 +174,7 @@ DEFAULT_METHOD = "glaze"
 
 def cloak_settings(intensity: str = "default", quality: str = "default", seed: int = 0, perceptual: str = "efficientnet", **overrides) -> CloakSettings:
     """Cloak settings for a preset pair (budget in the units of ``perceptual``), with optional field overrides."""
+    intensity = intensity_key(intensity)
     if intensity not in INTENSITY:
         raise ConfigError(f"unknown intensity {intensity!r}; choose one of {', '.join(INTENSITY)}")
     if quality not in QUALITY:
@@ -217,6 +228,7 @@ class ProtectSettings:
     certificate and key; None: no credentials."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "intensity", intensity_key(self.intensity))
         if self.against:
             chosen = backbones_for(self.against)
             if tuple(self.backbones) not in (DEFAULT_BACKBONES, chosen):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from . import referee
 from .backbones import Backbone
@@ -23,6 +23,9 @@ from .config import ProtectSettings
 from .geometry import Working
 from .io import LoadedImage, load_image, save_image
 from .perceptual import psnr
+
+PREVIEW_TEXT_PX = 16
+"""Smallest label size on the "what the model sees" strip (px), where the panels leave room for it."""
 
 
 @dataclass(frozen=True)
@@ -124,12 +127,18 @@ class ProtectResult:
         panels = [self.original_view, self.cloaked_view, self.target_view]
         arrays = [(p[0].permute(1, 2, 0).clamp(0, 1).float().cpu().numpy() * 255).round().astype(np.uint8) for p in panels]
         h, w = arrays[0].shape[:2]
-        canvas = Image.new("RGB", (3 * w + 20, h + 24), (255, 255, 255))
-        draw = ImageDraw.Draw(canvas)
         labels = ["model sees: original", "model sees: cloaked", f"target: {self.target_style}"]
+        size = max(PREVIEW_TEXT_PX, w // 18)  # readable at any panel size; shrunk below to fit the panel's width
+        font = ImageFont.load_default(size=size)
+        while size > 8 and max(font.getlength(label) for label in labels) > w - 8:
+            size -= 1
+            font = ImageFont.load_default(size=size)
+        top = size + 14
+        canvas = Image.new("RGB", (3 * w + 20, h + top), (255, 255, 255))
+        draw = ImageDraw.Draw(canvas)
         for i, (a, label) in enumerate(zip(arrays, labels)):
-            canvas.paste(Image.fromarray(a), (i * (w + 10), 24))
-            draw.text((i * (w + 10) + 4, 6), label, fill=(0, 0, 0))
+            canvas.paste(Image.fromarray(a), (i * (w + 10), top))
+            draw.text((i * (w + 10) + 4, 6), label, fill=(0, 0, 0), font=font)
         return canvas
 
     @cached_property

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import track
 
 from ..api import Protector
-from ..config import INTENSITY, ProtectSettings
+from ..config import INTENSITY, INTENSITY_LOOKS, ProtectSettings, intensity_key
 from ..errors import StylecloakError
 from ..io import iter_images, load_image
 from ..runner import describe
@@ -21,7 +21,7 @@ from . import console, errors, fail, main, write_json
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--intensity", type=click.Choice(list(INTENSITY)), default="default", show_default=True, help="The intensity you plan to protect at.")
+@click.option("--intensity", type=click.Choice([*INTENSITY_LOOKS, *INTENSITY]), default="subtle", show_default=True, help="The intensity you plan to protect at (as for protect).")
 @click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile).")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
@@ -41,6 +41,7 @@ def check(images, intensity, style, style_dirs, artist, profile, weights_dir, re
       stylecloak check sketch.png --intensity high --report estimate.json
     """
     try:
+        intensity = intensity_key(intensity)
         protector = Protector(ProtectSettings(intensity=intensity, target_style=None if style == "auto" else style), weights_dir=weights_dir, styles=parse_style_dirs(style_dirs))
         target = protector.settings.target_style or protector.choose_target(images, artist=artist, profile=profile).target_style
     except StylecloakError as exc:
