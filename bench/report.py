@@ -128,6 +128,7 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         ("JPEG q75", "jpeg75", ".3f"), ("PSNR", "psnr", ".2f"), ("d", "d", ".3f"), ("trial TP", "pilot", ".3f"), ("estimate", "estimate", ".3f"),
     ),
     ("styles_report", "by-class"): by_class,
+    ("concurrency", None): columns(("OMP_WAIT_POLICY", "policy", ""), ("protects at once", "at_once", "d"), ("wall s, each", "seconds", ".1f"), ("output sha256", "output_sha256", "")),
     ("output_size-quality", None): columns(
         ("work", "work", ""), ("input quality", "input_quality", "d"), ("saved as", "saved", ""), ("saved quality", "saved_quality", "d"),
         ("bytes ÷ input", "bytes_ratio", ".2f"), ("PSNR dB", "psnr_db", ".2f"), ("TP of the file", "tp", ".3f"), ("TP after JPEG q75", "tp_jpeg75", ".3f"),
