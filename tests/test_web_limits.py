@@ -84,6 +84,16 @@ def async_client(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, headers={"X-Stylecloak-Token": app.state.token})
 
 
+def post_stream(app, body: AsyncIterator[bytes]) -> httpx.Response:
+    """POST a hand-made multipart ``body`` to the job endpoint as it streams."""
+
+    async def run() -> httpx.Response:
+        async with async_client(app) as client:
+            return await client.post("/api/jobs", content=body, headers=MULTIPART)
+
+    return asyncio.run(run())
+
+
 def post_one(app, name: str, data: bytes) -> httpx.Response:
     async def run() -> httpx.Response:
         async with async_client(app) as client:
@@ -205,12 +215,8 @@ def test_an_upload_is_refused_while_it_streams_once_the_disk_cap_is_reached(tmp_
             yield b"\0" * (64 * 1024)
         yield TAIL
 
-    async def run() -> httpx.Response:
-        async with async_client(app) as client:
-            return await client.post("/api/jobs", content=body(), headers=MULTIPART)
-
     try:
-        response = asyncio.run(run())
+        response = post_stream(app, body())
         assert response.status_code == 507 and "storage for jobs is full" in response.json()["error"]
         assert sent <= 2 * MB  # refused while streaming, not after the whole body was stored
         assert folders_of(jobs) == set() and jobs.storage.used() == 0
@@ -361,12 +367,8 @@ def test_a_huge_part_header_is_refused_without_reading_it(tmp_path: Path, held: 
             yield b"a" * (64 * 1024)
         yield b"\r\n\r\n" + noise_png(32) + TAIL
 
-    async def run() -> httpx.Response:
-        async with async_client(app) as client:
-            return await client.post("/api/jobs", content=body(), headers=MULTIPART)
-
     try:
-        response = asyncio.run(run())
+        response = post_stream(app, body())
         assert response.status_code == 400 and "header" in response.json()["error"]
         assert sent < MB  # refused at once, not after parsing the 4 MB header
         assert folders_of(app.state.jobs) == set()

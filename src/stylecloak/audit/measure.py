@@ -103,7 +103,7 @@ def load_models(settings: AuditSettings, weights_dir: str | Path | None, styles:
 def _load(image: Image) -> tuple[torch.Tensor, str]:
     if isinstance(image, torch.Tensor):
         return image, "image tensor"
-    loaded = image if isinstance(image, LoadedImage) else load_image(image)
+    loaded = load_image(image)
     return loaded.rgb, str(loaded.path) if loaded.path else "in-memory image"
 
 

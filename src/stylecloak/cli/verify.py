@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -34,7 +35,7 @@ def verify(files, json_path):
     try:
         for path in files:
             result = credentials.read(path)
-            found[str(path)] = credentials.summary(result)
+            found[str(path)] = asdict(result)
             bad += not result.valid
             console.print(_line(path, result), highlight=False)
     except StylecloakError as exc:

@@ -17,7 +17,6 @@ Needs the ``c2pa`` extra (``pip install 'stylecloak[c2pa]'``).
 from __future__ import annotations
 
 import datetime
-import json
 import mimetypes
 import os
 from dataclasses import dataclass, field
@@ -200,12 +199,14 @@ def read(path: Path) -> Credentials:
         if assertion.get("label", "").startswith("cawg.training-mining"):
             entries.update({k: v.get("use", "") for k, v in assertion.get("data", {}).get("entries", {}).items()})
     info = active.get("signature_info", {})
+    failed = results.get("failure", [])
+    untrusted = [r for r in failed if r.get("code") == UNTRUSTED]  # a note, not a failure: the signature itself holds
     return Credentials(
         state=state,
         signer=" / ".join(filter(None, (info.get("common_name"), info.get("issuer")))),
         training_mining=entries,
-        failures=tuple(f"{r.get('code')}: {r.get('explanation', '')}" for r in results.get("failure", []) if r.get("code") != UNTRUSTED),
-        notes=tuple(r.get("code", "") for r in (*results.get("failure", []), *results.get("informational", [])) if r.get("code") == UNTRUSTED or r in results.get("informational", [])),
+        failures=tuple(f"{r.get('code')}: {r.get('explanation', '')}" for r in failed if r not in untrusted),
+        notes=tuple(r.get("code", "") for r in (*untrusted, *results.get("informational", []))),
     )
 
 
@@ -218,8 +219,3 @@ def _mime(path: Path) -> str:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
-
-
-def summary(credentials: Credentials) -> dict[str, Any]:
-    """A JSON-ready view of :class:`Credentials` (for reports and ``verify --json``)."""
-    return json.loads(json.dumps(credentials.__dict__, default=list))
