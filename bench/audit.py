@@ -93,8 +93,10 @@ def main() -> None:
             print(f"  {float(f):4.0%} cloaked: " + "  ".join(f"{c} {b['protection']:+.2f}" for c, b in blocks.items()))
     if report.robust_encoder:
         entry = report.summary["countermeasures"]["robust_encoder"]
-        print(f"robust_encoder: clean round trip {entry['clean_roundtrip_psnr_db']:.1f} dB; " + ", ".join(
-            f"{e['encoder']} TP on its pairs {e['pair_tp_before']:.2f} -> {e['pair_tp_after']:.2f}" for e in report.robust_encoder["encoders"]))
+        print(
+            f"robust_encoder: clean round trip {entry['clean_roundtrip_psnr_db']:.1f} dB; "
+            + ", ".join(f"{e['encoder']} TP on its pairs {e['pair_tp_before']:.2f} -> {e['pair_tp_after']:.2f}" for e in report.robust_encoder["encoders"])
+        )
     timing = (
         f"Bench: {len(pairs)} × {args.artist} at {args.size} px, target {target}; protect {protect_s:.0f} s "
         f"(CPU {protect_cpu:.0f} s), audit {audit_s:.0f} s (CPU {audit_cpu:.0f} s, "

@@ -53,13 +53,23 @@ def main() -> None:
             def tp(enc, a, b, omega=omega):
                 return target_progress(*(encode_all([enc], im)[0] for im in (a, b, omega)))
 
-            rows.append([
-                tp(bb, x, xc), tp(bb, jpeg(x, 75), jpeg(xc, 75)), tp(bb, downscale(x, 0.5), downscale(xc, 0.5)),
-                tp(bb, adverse_cleaner(x), adverse_cleaner(xc)), tp(sana, x, xc), float(psnr(x, xc)), float(perc(x, xc)), seconds,
-            ])
+            rows.append(
+                [
+                    tp(bb, x, xc),
+                    tp(bb, jpeg(x, 75), jpeg(xc, 75)),
+                    tp(bb, downscale(x, 0.5), downscale(xc, 0.5)),
+                    tp(bb, adverse_cleaner(x), adverse_cleaner(xc)),
+                    tp(sana, x, xc),
+                    float(psnr(x, xc)),
+                    float(perc(x, xc)),
+                    seconds,
+                ]
+            )
         means = np.mean(rows, 0)
         print(f"{spec[:60]:60} " + " ".join(f"{v:6.3f}" if i < 5 or i == 6 else f"{v:6.1f}" for i, v in enumerate(means)), flush=True)
-        results.append({"settings": spec} | dict(zip(("tp", "jpeg75", "half", "cleaner", "transfer", "psnr", "d", "seconds"), (round(float(v), 4) for v in means))))
+        results.append(
+            {"settings": spec} | dict(zip(("tp", "jpeg75", "half", "cleaner", "transfer", "psnr", "d", "seconds"), (round(float(v), 4) for v in means)))
+        )
     path = Path(tempfile.mkdtemp(prefix="stylecloak-calibrate-")) / "calibrate.json"
     write_results(path, "calibrate", results, settings={"style": sys.argv[1], "images": files})
 

@@ -68,10 +68,14 @@ def main() -> None:
     design = np.stack([np.ones_like(x), x, [size_term(r["size"]) for r in base]], axis=1)
     (a, b, c), *_ = np.linalg.lstsq(design, y, rcond=None)
     fitted = design @ np.array([a, b, c])
-    print(f"\ndefault intensity, {len(base)} rows: TP ≈ {a:.4f} + {b:.4f} · pilot + {c:.4f} · log2(side / 512); correlation of fit and TP {np.corrcoef(fitted, y)[0, 1]:.2f}, mean absolute error {np.abs(fitted - y).mean():.3f}")
+    print(
+        f"\ndefault intensity, {len(base)} rows: TP ≈ {a:.4f} + {b:.4f} · pilot + {c:.4f} · log2(side / 512); correlation of fit and TP {np.corrcoef(fitted, y)[0, 1]:.2f}, mean absolute error {np.abs(fitted - y).mean():.3f}"
+    )
     for size in sorted({r["size"] for r in base}):
         sel = np.array([r["size"] == size for r in base])
-        print(f"  at {size} px, {sel.sum()} rows: correlation {np.corrcoef(fitted[sel], y[sel])[0, 1]:.2f}, mean absolute error {np.abs(fitted[sel] - y[sel]).mean():.3f}")
+        print(
+            f"  at {size} px, {sel.sum()} rows: correlation {np.corrcoef(fitted[sel], y[sel])[0, 1]:.2f}, mean absolute error {np.abs(fitted[sel] - y[sel]).mean():.3f}"
+        )
     for r, f in zip(base, fitted):
         print(f"  {r['size']} px {r['image']:40s} pilot {r['pilot']:.3f} measured {r['tp']:.3f} expected {f:.3f}")
     default = {(r["size"], r["image"]): r["tp"] for r in base}
@@ -79,7 +83,11 @@ def main() -> None:
     if gains:
         print(f"high − default, {len(gains)} images: mean {np.mean(gains):+.3f} (min {min(gains):+.3f}, max {max(gains):+.3f})")
     print(f"\nshipped: EXPECTED = {EXPECTED}, GAIN = {GAIN}")
-    print(f"fitted:  EXPECTED = ({a:.4f}, {b:.4f}, {c:.4f}), GAIN = {{'high': {np.mean(gains):.3f}}}" if gains else f"fitted:  EXPECTED = ({a:.4f}, {b:.4f}, {c:.4f})")
+    print(
+        f"fitted:  EXPECTED = ({a:.4f}, {b:.4f}, {c:.4f}), GAIN = {{'high': {np.mean(gains):.3f}}}"
+        if gains
+        else f"fitted:  EXPECTED = ({a:.4f}, {b:.4f}, {c:.4f})"
+    )
 
 
 if __name__ == "__main__":

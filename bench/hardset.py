@@ -74,7 +74,11 @@ def architecture(rng: np.random.Generator, w: int, h: int) -> Image.Image:
                 box = [at(wx, wy), at(wx + 12 * unit, wy), at(wx + 12 * unit, wy + 0.45 * (base - top) / floors), at(wx, wy + 0.45 * (base - top) / floors)]
                 d.line([*box, box[0]], fill=INK, width=max(1, round(1.2 * unit)))
         door = x + bw * rng.uniform(0.3, 0.6)
-        d.line([at(door, base), at(door, base - 40 * unit), at(door + 18 * unit, base - 40 * unit), at(door + 18 * unit, base)], fill=INK, width=max(1, round(1.6 * unit)))
+        d.line(
+            [at(door, base), at(door, base - 40 * unit), at(door + 18 * unit, base - 40 * unit), at(door + 18 * unit, base)],
+            fill=INK,
+            width=max(1, round(1.6 * unit)),
+        )
         roof = [at(x - 4 * unit, top), at(x + bw / 2, top - rng.uniform(10, 50) * unit), at(x + bw + 4 * unit, top)]
         d.line(roof, fill=INK, width=max(1, round(2 * unit)))
         x += bw + w * rng.uniform(0.0, 0.03)
@@ -90,7 +94,15 @@ def _curve(rng: np.random.Generator, pts: list[tuple[float, float]], n: int = 60
     for i in range(1, len(p) - 2):
         for t in np.linspace(0, 1, n // (len(p) - 3) + 2)[:-1]:
             t2, t3 = t * t, t * t * t
-            out.append(0.5 * ((2 * p[i]) + (-p[i - 1] + p[i + 1]) * t + (2 * p[i - 1] - 5 * p[i] + 4 * p[i + 1] - p[i + 2]) * t2 + (-p[i - 1] + 3 * p[i] - 3 * p[i + 1] + p[i + 2]) * t3))
+            out.append(
+                0.5
+                * (
+                    (2 * p[i])
+                    + (-p[i - 1] + p[i + 1]) * t
+                    + (2 * p[i - 1] - 5 * p[i] + 4 * p[i + 1] - p[i + 2]) * t2
+                    + (-p[i - 1] + 3 * p[i] - 3 * p[i + 1] + p[i + 2]) * t3
+                )
+            )
     out.append(p[-2])
     return [tuple(q + rng.normal(0, 0.3, 2)) for q in out]
 
@@ -115,7 +127,14 @@ def contour_figure(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     line((-12, 86), (-2, 92), (10, 86))  # a hint of a face
     line((-40, 230), (0, 240), (40, 230))  # a fold of the shirt
     bx = 0.72 * w
-    for a, b in (((0, 330), (120, 330)), ((0, 330), (10, 556)), ((120, 330), (110, 556)), ((120, 330), (132, 160)), ((132, 160), (20, 170)), ((20, 170), (0, 330))):
+    for a, b in (
+        ((0, 330), (120, 330)),
+        ((0, 330), (10, 556)),
+        ((120, 330), (110, 556)),
+        ((120, 330), (132, 160)),
+        ((132, 160), (20, 170)),
+        ((20, 170), (0, 330)),
+    ):
         d.line(_curve(rng, [(bx + a[0] * s, a[1] * s), (bx + b[0] * s, b[1] * s)]), fill=INK, width=lw)
     for _ in range(3):  # loose gesture lines of the floor
         y = h * rng.uniform(0.94, 0.98)
@@ -235,7 +254,7 @@ def soft_painting(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     """A digital painting with a soft airbrush: gradient sky, blurred hills and clouds, a glowing moon."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     t = yy / h
-    img = (np.array([44, 40, 110], np.float32) * (1 - t[..., None]) + np.array([236, 150, 170], np.float32) * t[..., None])
+    img = np.array([44, 40, 110], np.float32) * (1 - t[..., None]) + np.array([236, 150, 170], np.float32) * t[..., None]
     moon = np.exp(-(((xx - 0.7 * w) ** 2 + (yy - 0.25 * h) ** 2) / (0.05 * w) ** 2))
     img += moon[..., None] * np.array([200, 190, 150], np.float32)
     layers = Image.new("RGBA", (w, h), (0, 0, 0, 0))

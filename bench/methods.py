@@ -87,7 +87,13 @@ def main() -> None:
             result.save(folder / f.name)
             seconds.append(result.seconds)
         pairs, _ = pair_files(out / "originals", folder)
-        report = audit(pairs, AuditSettings(target_style=target, method=method, mimic_sizes=sizes, countermeasures=COUNTERMEASURES), mimic=mimic, weights_dir=args.weights_dir, memo=memo)
+        report = audit(
+            pairs,
+            AuditSettings(target_style=target, method=method, mimic_sizes=sizes, countermeasures=COUNTERMEASURES),
+            mimic=mimic,
+            weights_dir=args.weights_dir,
+            memo=memo,
+        )
         s, m = report.summary, report.mimic
         row = {
             "method": method,
@@ -108,13 +114,38 @@ def main() -> None:
             "transfer_progress": s["transfer_progress"],
         }
         results.append(row)
-        print(f"{method:10s} {budget:5s} PSNR {row['psnr_db']:.1f} dB  L∞ {row['linf']:.1f}/255  score drop {row['score_drop']}  {time.perf_counter() - begun:.0f} s", flush=True)
+        print(
+            f"{method:10s} {budget:5s} PSNR {row['psnr_db']:.1f} dB  L∞ {row['linf']:.1f}/255  score drop {row['score_drop']}  {time.perf_counter() - begun:.0f} s",
+            flush=True,
+        )
 
     # 3. the table
-    header = ["method", "budget", "steps", "PSNR dB", "SSIM", "perceptual", "L∞ ×255", "s/image", *(f"score drop {c}" for c in mimic.countermeasures), *(f"view change {k}" for k in sizes), "own TP", "transfer"]
+    header = [
+        "method",
+        "budget",
+        "steps",
+        "PSNR dB",
+        "SSIM",
+        "perceptual",
+        "L∞ ×255",
+        "s/image",
+        *(f"score drop {c}" for c in mimic.countermeasures),
+        *(f"view change {k}" for k in sizes),
+        "own TP",
+        "transfer",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
-        cells = [r["method"], r["budget"], str(r["steps"]), f"{r['psnr_db']:.1f}", f"{r['ssim']:.3f}", f"{r['perceptual_distance']:.3f}", f"{r['linf']:.1f}", f"{r['seconds']:.1f}"]
+        cells = [
+            r["method"],
+            r["budget"],
+            str(r["steps"]),
+            f"{r['psnr_db']:.1f}",
+            f"{r['ssim']:.3f}",
+            f"{r['perceptual_distance']:.3f}",
+            f"{r['linf']:.1f}",
+            f"{r['seconds']:.1f}",
+        ]
         cells += [f"{r['score_drop'][c]:+.3f}" for c in mimic.countermeasures] + [f"{r['view_change'][str(k)]:.3f}" for k in sizes]
         cells += [f"{r['target_progress']['none']:.3f}", f"{r['transfer_progress']:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")

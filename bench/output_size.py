@@ -57,7 +57,9 @@ def quality_rows(args: argparse.Namespace, out: Path, protector: Protector) -> l
                 save_image(source, result.cloaked, dest)
             else:
                 to_pil(source, result.cloaked).save(dest, quality=q, subsampling=source.info.get("subsampling", 0))
-            summary = audit([(original, dest)], AuditSettings(target_style=STYLE, transfer=(), countermeasures=("jpeg75",)), weights_dir=args.weights_dir).summary
+            summary = audit(
+                [(original, dest)], AuditSettings(target_style=STYLE, transfer=(), countermeasures=("jpeg75",)), weights_dir=args.weights_dir
+            ).summary
             rows.append(
                 {
                     "work": work,
@@ -80,7 +82,14 @@ def native_rows(args: argparse.Namespace, out: Path, protector: Protector) -> li
         source = load_image(args.paintings / work)
         result = protector.protect(source, STYLE)
         dest = result.save(out / Path(work).name)
-        rows.append({"work": work, "input_quality": source.info.get("quality"), "input_bytes": (args.paintings / work).stat().st_size, "output_bytes": dest.stat().st_size})
+        rows.append(
+            {
+                "work": work,
+                "input_quality": source.info.get("quality"),
+                "input_bytes": (args.paintings / work).stat().st_size,
+                "output_bytes": dest.stat().st_size,
+            }
+        )
         rows[-1]["bytes_ratio"] = round(rows[-1]["output_bytes"] / rows[-1]["input_bytes"], 3)
         pil = to_pil(source, result.cloaked)
         for name, options in PNG_OPTIONS.items():
@@ -111,7 +120,18 @@ def main() -> None:
     median = statistics.median(r["bytes_ratio"] for r in rows if r.get("saved", "product") == "product")
     print(f"median bytes ratio (product): {median:.3f}")
     if args.json:
-        write_results(args.json, f"output_size-{args.mode}", rows, settings={"size": args.size, "quality": args.quality, "steps": args.steps, "style": STYLE, "paintings": str(args.paintings.relative_to(SHARED.parent)) if args.paintings.is_relative_to(SHARED.parent) else str(args.paintings)})
+        write_results(
+            args.json,
+            f"output_size-{args.mode}",
+            rows,
+            settings={
+                "size": args.size,
+                "quality": args.quality,
+                "steps": args.steps,
+                "style": STYLE,
+                "paintings": str(args.paintings.relative_to(SHARED.parent)) if args.paintings.is_relative_to(SHARED.parent) else str(args.paintings),
+            },
+        )
 
 
 if __name__ == "__main__":

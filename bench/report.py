@@ -98,7 +98,18 @@ def by_class(record: dict) -> list[list[str]]:
                 sel = [r for r in rows if r["config"] == config and r["intensity"] == intensity and r["class"] in classes]
                 if sel:
                     mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("tp", "jpeg75", "psnr", "d")}
-                    out.append([config, intensity, group, str(len(sel)), fmt(mean["tp"], ".3f"), fmt(mean["jpeg75"], ".3f"), fmt(mean["psnr"], ".2f"), fmt(mean["d"], ".3f")])
+                    out.append(
+                        [
+                            config,
+                            intensity,
+                            group,
+                            str(len(sel)),
+                            fmt(mean["tp"], ".3f"),
+                            fmt(mean["jpeg75"], ".3f"),
+                            fmt(mean["psnr"], ".2f"),
+                            fmt(mean["d"], ".3f"),
+                        ]
+                    )
     return out
 
 
@@ -108,35 +119,80 @@ def columns(*spec: Column) -> Callable[[dict], list[list[str]]]:
 
 VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
     ("strength", None): columns(
-        ("config", "config", ""), ("mimic size", "size", ""), ("TP", "tp", ".3f"), ("JPEG q90", "jpeg90", ".3f"), ("JPEG q75", "jpeg75", ".3f"),
-        ("½ and back", "downscale_half", ".3f"), ("AdverseCleaner", "adverse_cleaner", ".3f"), ("noisy upscale", "noisy_upscale", ".3f"),
-        ("IMPRESS", "impress", ".3f"), ("transfer", "transfer", ".3f"),
+        ("config", "config", ""),
+        ("mimic size", "size", ""),
+        ("TP", "tp", ".3f"),
+        ("JPEG q90", "jpeg90", ".3f"),
+        ("JPEG q75", "jpeg75", ".3f"),
+        ("½ and back", "downscale_half", ".3f"),
+        ("AdverseCleaner", "adverse_cleaner", ".3f"),
+        ("noisy upscale", "noisy_upscale", ".3f"),
+        ("IMPRESS", "impress", ".3f"),
+        ("transfer", "transfer", ".3f"),
     ),
-    ("throughput", None): columns(("case", "case", ""), ("wall s", "wall_s", ".1f"), ("images/hour", "images_per_hour", "d"), ("same bytes as local", "same_bytes_as_local", "")),
+    ("throughput", None): columns(
+        ("case", "case", ""), ("wall s", "wall_s", ".1f"), ("images/hour", "images_per_hour", "d"), ("same bytes as local", "same_bytes_as_local", "")
+    ),
     ("audit", None): columns(("countermeasure", "countermeasure", ""), ("target progress", "tp", ".2f"), ("transfer progress", "transfer", ".2f")),
     ("methods", None): columns(
-        ("method", "method", ""), ("budget", "budget", ""), ("steps", "steps", "d"), ("PSNR dB", "psnr_db", ".1f"), ("SSIM", "ssim", ".3f"),
-        ("perceptual", "perceptual_distance", ".3f"), ("L∞ ×255", "linf", ".1f"), ("s/image", "seconds", ".0f"),
-        ("score drop", "score_drop", "+.3f"), ("view change", "view_change", ".3f"), ("own TP", "target_progress.none", ".3f"),
+        ("method", "method", ""),
+        ("budget", "budget", ""),
+        ("steps", "steps", "d"),
+        ("PSNR dB", "psnr_db", ".1f"),
+        ("SSIM", "ssim", ".3f"),
+        ("perceptual", "perceptual_distance", ".3f"),
+        ("L∞ ×255", "linf", ".1f"),
+        ("s/image", "seconds", ".0f"),
+        ("score drop", "score_drop", "+.3f"),
+        ("view change", "view_change", ".3f"),
+        ("own TP", "target_progress.none", ".3f"),
     ),
     ("speed", None): columns(
-        ("case", "case", ""), ("pixels", "pixels", ""), ("s/image", "seconds", ".1f"), ("peak RSS MB", "peak_rss_mb", ".0f"),
-        ("TP", "tp", ".3f"), ("TP after JPEG q75", "tp_jpeg75", ".3f"), ("PSNR", "psnr_db", ".2f"), ("speed-up", "speed_up", ""),
+        ("case", "case", ""),
+        ("pixels", "pixels", ""),
+        ("s/image", "seconds", ".1f"),
+        ("peak RSS MB", "peak_rss_mb", ".0f"),
+        ("TP", "tp", ".3f"),
+        ("TP after JPEG q75", "tp_jpeg75", ".3f"),
+        ("PSNR", "psnr_db", ".2f"),
+        ("speed-up", "speed_up", ""),
     ),
     ("styles_report", None): columns(
-        ("config", "config", ""), ("intensity", "intensity", ""), ("image", "image", ""), ("class", "class", ""), ("TP", "tp", ".3f"),
-        ("JPEG q75", "jpeg75", ".3f"), ("PSNR", "psnr", ".2f"), ("d", "d", ".3f"), ("trial TP", "pilot", ".3f"), ("estimate", "estimate", ".3f"),
+        ("config", "config", ""),
+        ("intensity", "intensity", ""),
+        ("image", "image", ""),
+        ("class", "class", ""),
+        ("TP", "tp", ".3f"),
+        ("JPEG q75", "jpeg75", ".3f"),
+        ("PSNR", "psnr", ".2f"),
+        ("d", "d", ".3f"),
+        ("trial TP", "pilot", ".3f"),
+        ("estimate", "estimate", ".3f"),
     ),
     ("styles_report", "by-class"): by_class,
-    ("concurrency", None): columns(("OMP_WAIT_POLICY", "policy", ""), ("protects at once", "at_once", "d"), ("wall s, each", "seconds", ".1f"), ("output sha256", "output_sha256", "")),
+    ("concurrency", None): columns(
+        ("OMP_WAIT_POLICY", "policy", ""), ("protects at once", "at_once", "d"), ("wall s, each", "seconds", ".1f"), ("output sha256", "output_sha256", "")
+    ),
     ("output_size-quality", None): columns(
-        ("work", "work", ""), ("input quality", "input_quality", "d"), ("saved as", "saved", ""), ("saved quality", "saved_quality", "d"),
-        ("bytes ÷ input", "bytes_ratio", ".2f"), ("PSNR dB", "psnr_db", ".2f"), ("TP of the file", "tp", ".3f"), ("TP after JPEG q75", "tp_jpeg75", ".3f"),
+        ("work", "work", ""),
+        ("input quality", "input_quality", "d"),
+        ("saved as", "saved", ""),
+        ("saved quality", "saved_quality", "d"),
+        ("bytes ÷ input", "bytes_ratio", ".2f"),
+        ("PSNR dB", "psnr_db", ".2f"),
+        ("TP of the file", "tp", ".3f"),
+        ("TP after JPEG q75", "tp_jpeg75", ".3f"),
     ),
     ("output_size-native", None): columns(
-        ("work", "work", ""), ("input quality", "input_quality", "d"), ("input bytes", "input_bytes", ",d"), ("output bytes", "output_bytes", ",d"),
-        ("bytes ÷ input", "bytes_ratio", ".2f"), ("PNG level 6 bytes", "png_level6_bytes", ",d"), ("s", "png_level6_s", ".2f"),
-        ("PNG optimize bytes", "png_optimize_bytes", ",d"), ("s", "png_optimize_s", ".2f"),
+        ("work", "work", ""),
+        ("input quality", "input_quality", "d"),
+        ("input bytes", "input_bytes", ",d"),
+        ("output bytes", "output_bytes", ",d"),
+        ("bytes ÷ input", "bytes_ratio", ".2f"),
+        ("PNG level 6 bytes", "png_level6_bytes", ",d"),
+        ("s", "png_level6_s", ".2f"),
+        ("PNG optimize bytes", "png_optimize_bytes", ",d"),
+        ("s", "png_optimize_s", ".2f"),
     ),
 }
 
@@ -168,6 +224,7 @@ def render(name: str, view: str | None) -> str:
 
 def update(text: str, where: str) -> str:
     """``text`` with every marked table re-rendered."""
+
     def one(m: re.Match) -> str:
         try:
             body = render(m["name"], m["view"])

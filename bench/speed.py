@@ -103,14 +103,19 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--case", f"{size}:{mode}", "--weights", args.weights, "--device", args.device]
         if args.steps:
             cmd += ["--steps", str(args.steps)]
-        runs = [json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-                for _ in range(args.repeat if mode == "default" else 1)]
+        runs = [
+            json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            for _ in range(args.repeat if mode == "default" else 1)
+        ]
         times = sorted(r["seconds"] for r in runs)
         r = results[(size, mode)] = {**runs[0], "seconds": statistics.median(times), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
         base = results.get((size, "paper"))
         ratio = f"{base['seconds'] / r['seconds']:.1f}x" if base and mode == "default" else "-"
         spread = f"{times[0]}-{times[-1]}" if len(times) > 1 else "-"
-        print(f"{mode + ' ' + str(size):>16} {r['pixels']:>10} {r['seconds']:>7} {spread:>11} {r['peak_rss_mb']:>7} {r['tp']:>6} {r['tp_jpeg75']:>9} {r['psnr_db']:>6} {ratio:>8}", flush=True)
+        print(
+            f"{mode + ' ' + str(size):>16} {r['pixels']:>10} {r['seconds']:>7} {spread:>11} {r['peak_rss_mb']:>7} {r['tp']:>6} {r['tp_jpeg75']:>9} {r['psnr_db']:>6} {ratio:>8}",
+            flush=True,
+        )
         r["case"], r["seconds_range"], r["speed_up"] = f"{mode} {size}", [times[0], times[-1]], ratio
     path = args.json or Path(tempfile.mkdtemp(prefix="stylecloak-speed-")) / "speed.json"
     write_results(path, "speed", list(results.values()), settings={k: v for k, v in vars(args).items() if k != "case"})

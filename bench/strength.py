@@ -70,7 +70,11 @@ def main() -> None:
         overrides = CONFIGS[name]
         cloaked = out / name.split(" ")[0]
         cloaked.mkdir(exist_ok=True)
-        protector = Protector(ProtectSettings(intensity=args.intensity, quality=args.quality, target_style=args.style, overrides=overrides), weights_dir=args.weights_dir, device=args.device)
+        protector = Protector(
+            ProtectSettings(intensity=args.intensity, quality=args.quality, target_style=args.style, overrides=overrides),
+            weights_dir=args.weights_dir,
+            device=args.device,
+        )
         seconds = []
         for f in sorted(originals.glob("*.png")):
             start = time.perf_counter()

@@ -89,7 +89,11 @@ def main() -> None:
         for intensity in args.intensities.split(","):
             cloaked = out / f"{config.replace(' ', '-')}-{intensity}"
             cloaked.mkdir(exist_ok=True)
-            protector = Protector(ProtectSettings(intensity=intensity, quality=args.quality, target_style=args.style, perceptual="efficientnet"), weights_dir=args.weights_dir, device=args.device)
+            protector = Protector(
+                ProtectSettings(intensity=intensity, quality=args.quality, target_style=args.style, perceptual="efficientnet"),
+                weights_dir=args.weights_dir,
+                device=args.device,
+            )
             if config == "previous":
                 previous(protector)
             results = {}
@@ -98,18 +102,44 @@ def main() -> None:
                 results[name] = (protector.protect(out / "originals" / name), time.perf_counter() - start)
                 results[name][0].save(cloaked / name)
             pairs = [p for p in pair_files(out / "originals", cloaked)[0] if p.original.name in classes]
-            report = audit(pairs, AuditSettings(target_style=args.style, mimic_sizes=MIMIC_SIZES, countermeasures=("jpeg75",), transfer=()), weights_dir=args.weights_dir, device=args.device)
+            report = audit(
+                pairs,
+                AuditSettings(target_style=args.style, mimic_sizes=MIMIC_SIZES, countermeasures=("jpeg75",), transfer=()),
+                weights_dir=args.weights_dir,
+                device=args.device,
+            )
             for pair, im in zip(pairs, report.images):
                 name = pair.original.name
                 result, seconds = results[name]
                 row = {
-                    "config": config, "intensity": intensity, "image": name, "class": classes[name],
-                    "tp": im["target_progress"], "jpeg75": im["countermeasures"]["jpeg75"]["target_progress"],
-                    "psnr": im["psnr_db"], "d": round(result.perceptual_distance, 4), "estimate": estimates[name].expected(intensity),
-                    "texture": estimates[name].texture, "pilot": estimates[name].pilot, "warnings": result.warnings, "seconds": round(seconds, 1),
+                    "config": config,
+                    "intensity": intensity,
+                    "image": name,
+                    "class": classes[name],
+                    "tp": im["target_progress"],
+                    "jpeg75": im["countermeasures"]["jpeg75"]["target_progress"],
+                    "psnr": im["psnr_db"],
+                    "d": round(result.perceptual_distance, 4),
+                    "estimate": estimates[name].expected(intensity),
+                    "texture": estimates[name].texture,
+                    "pilot": estimates[name].pilot,
+                    "warnings": result.warnings,
+                    "seconds": round(seconds, 1),
                 }
                 rows.append(row)
-                cells = [config, intensity, name, row["class"], f"{row['tp']:.3f}", f"{row['jpeg75']:.3f}", f"{row['psnr']:.2f}", f"{row['d']:.3f}", "–" if row["estimate"] is None else f"{row['estimate']:.2f}", str(len(row["warnings"])), f"{seconds:.0f}"]
+                cells = [
+                    config,
+                    intensity,
+                    name,
+                    row["class"],
+                    f"{row['tp']:.3f}",
+                    f"{row['jpeg75']:.3f}",
+                    f"{row['psnr']:.2f}",
+                    f"{row['d']:.3f}",
+                    "–" if row["estimate"] is None else f"{row['estimate']:.2f}",
+                    str(len(row["warnings"])),
+                    f"{seconds:.0f}",
+                ]
                 print("| " + " | ".join(cells) + " |", flush=True)
             write_results(out / "styles_report.json", "styles_report", rows, size=args.size, style=args.style, settings=vars(args))
 
@@ -118,11 +148,17 @@ def main() -> None:
     for config in args.configs.split(","):
         for intensity in args.intensities.split(","):
             for group in [*order, "hard set"]:
-                sel = [r for r in rows if r["config"] == config and r["intensity"] == intensity and (r["class"] == group or (group == "hard set" and r["class"] in order[:3]))]
+                sel = [
+                    r
+                    for r in rows
+                    if r["config"] == config and r["intensity"] == intensity and (r["class"] == group or (group == "hard set" and r["class"] in order[:3]))
+                ]
                 if sel:
                     mean = {k: sum(r[k] for r in sel) / len(sel) for k in ("tp", "jpeg75", "psnr", "d")}
                     estimate = "–" if any(r["estimate"] is None for r in sel) else f"{sum(r['estimate'] for r in sel) / len(sel):.2f}"
-                    print(f"| {config} | {intensity} | {group} | {len(sel)} | {mean['tp']:.3f} | {mean['jpeg75']:.3f} | {mean['psnr']:.2f} | {mean['d']:.3f} | {estimate} |")
+                    print(
+                        f"| {config} | {intensity} | {group} | {len(sel)} | {mean['tp']:.3f} | {mean['jpeg75']:.3f} | {mean['psnr']:.2f} | {mean['d']:.3f} | {estimate} |"
+                    )
     print(f"{len(classes)} images at {args.size} px, target {args.style}")
 
 

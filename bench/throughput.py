@@ -63,7 +63,9 @@ def main() -> None:
     if args.steps:
         common += ["--steps", str(args.steps)]
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    print(f"{args.count} images, {args.size} px, quality {args.quality}{f', {args.steps} steps' if args.steps else ''}, device {args.device}, {os.cpu_count()} cores")
+    print(
+        f"{args.count} images, {args.size} px, quality {args.quality}{f', {args.steps} steps' if args.steps else ''}, device {args.device}, {os.cpu_count()} cores"
+    )
     print(f"{'case':>28} {'wall s':>8} {'images/hour':>12} {'same bytes as local':>20}")
     reference, rows = None, []
     for i, (name, extra) in enumerate(CASES.items()):

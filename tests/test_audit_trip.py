@@ -88,9 +88,16 @@ def test_reposts_are_on_by_default():
 
 def test_headline_is_the_worst_size_after_the_repost_trip():
     def block(tp, sp, reposts):
-        return {"target_progress": tp, "style_progress": sp, "countermeasures": {c: {"target_progress": v, "style_progress": v / 2} for c, v in reposts.items()}}
+        return {
+            "target_progress": tp,
+            "style_progress": sp,
+            "countermeasures": {c: {"target_progress": v, "style_progress": v / 2} for c, v in reposts.items()},
+        }
 
-    per_size = {"512": block(0.4, 0.2, {"jpeg75": 0.05, "repost_1080": 0.3, "repost_2048": 0.35}), "1024": block(0.3, 0.1, {"jpeg75": 0.1, "repost_1080": 0.2, "repost_2048": 0.25})}
+    per_size = {
+        "512": block(0.4, 0.2, {"jpeg75": 0.05, "repost_1080": 0.3, "repost_2048": 0.35}),
+        "1024": block(0.3, 0.1, {"jpeg75": 0.1, "repost_1080": 0.2, "repost_2048": 0.25}),
+    }
     assert protection(per_size) == {"target_progress": 0.2, "style_progress": 0.1, "countermeasure": "repost_1080", "size": 1024}
     without = {k: {**v, "countermeasures": {"jpeg75": v["countermeasures"]["jpeg75"]}} for k, v in per_size.items()}
     assert protection(without) == {"target_progress": 0.3, "style_progress": 0.1, "countermeasure": "none", "size": 1024}
@@ -232,7 +239,9 @@ def test_audit_reports_style_progress_visibility_and_the_repost_rows(cloak, weig
 @pytest.mark.weights
 def test_unchanged_image_has_zero_style_progress_everywhere(cloak, weights_dir):
     original = cloak[0]
-    record = audit_pair(original, original, AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=REPOSTS, transfer=()), weights_dir=weights_dir)
+    record = audit_pair(
+        original, original, AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=REPOSTS, transfer=()), weights_dir=weights_dir
+    )
     block = record["sizes"][str(SIZE)]
     assert block["style_progress"] == 0 and all(e["style_progress"] == 0 for e in block["countermeasures"].values())
     assert record["visibility"]["psnr_db"] == math.inf

@@ -86,7 +86,23 @@ def test_sigkill_mid_batch_then_resume_does_each_image_once(tmp_path, art_files,
         painting_crop(art_files[i], 64).save(src / f"p{i}.png")
     before = snapshot(src)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "stylecloak.cli", "protect", str(src), "--out", str(out), "--weights-dir", str(weights_dir), "--quality", "fast", "--steps", "12", "--style", "mosaic"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stylecloak.cli",
+        "protect",
+        str(src),
+        "--out",
+        str(out),
+        "--weights-dir",
+        str(weights_dir),
+        "--quality",
+        "fast",
+        "--steps",
+        "12",
+        "--style",
+        "mosaic",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = out / ".stylecloak" / "done.jsonl"
     deadline = time.time() + 300
@@ -121,7 +137,9 @@ def test_audit_finds_what_protect_did(tmp_path, art_files, tiny_weights):
     painting_crop(art_files[0], 48).save(originals / "a.png")
     painting_crop(art_files[1], 48).save(originals / "sub" / "b.bmp")
     profile = tmp_path / "artist.json"
-    res = run_cli("protect", str(originals), "--out", str(protected), "--profile", str(profile), "--quality", "fast", "--steps", "2", "--weights-dir", str(tiny_weights))
+    res = run_cli(
+        "protect", str(originals), "--out", str(protected), "--profile", str(profile), "--quality", "fast", "--steps", "2", "--weights-dir", str(tiny_weights)
+    )
     assert res.exit_code == 0, res.output
     style = json.loads(profile.read_text())["target_style"]
 
@@ -182,7 +200,9 @@ def test_missing_input_and_unexpected_errors_do_not_stop_the_batch(tmp_path, art
 
     monkeypatch.setattr(Protector, "protect", out_of_memory_once)
     missing = tmp_path / "missing.png"
-    res = run_cli("protect", str(missing), str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out", str(tmp_path / "out"), "--weights-dir", str(tiny_weights), *ARGS)
+    res = run_cli(
+        "protect", str(missing), str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out", str(tmp_path / "out"), "--weights-dir", str(tiny_weights), *ARGS
+    )
     assert res.exit_code == 1
     assert f"{missing}: file not found; check the path" in res.output and "Errno" not in res.output
     assert f"{tmp_path / 'a.png'}: not enough memory" in res.output
@@ -208,7 +228,9 @@ def test_quiet_and_verbose(tmp_path, art_files, tiny_weights):
     (tmp_path / "bad.png").write_bytes(b"no")
     base = ["protect", str(tmp_path / "a.png"), "--weights-dir", str(tiny_weights), "--quality", "fast", "--steps", "2"]
     quiet = run_cli("-q", *base, str(tmp_path / "bad.png"), "--out", str(tmp_path / "q"), "--style", "mosaic")
-    assert quiet.exit_code == 1 and quiet.output.strip().splitlines() == [f"[2/2] failed {tmp_path / 'bad.png'}: not a PNG, JPEG, WebP, TIFF, BMP or GIF image, or corrupt; re-export it in one of these formats"]
+    assert quiet.exit_code == 1 and quiet.output.strip().splitlines() == [
+        f"[2/2] failed {tmp_path / 'bad.png'}: not a PNG, JPEG, WebP, TIFF, BMP or GIF image, or corrupt; re-export it in one of these formats"
+    ]
     verbose = run_cli("--verbose", *base, "--out", str(tmp_path / "v"), "--profile", str(tmp_path / "p.json"))
     assert verbose.exit_code == 0 and "chosen from 1 image(s)" in verbose.output
     normal = run_cli(*base, "--out", str(tmp_path / "n"), "--profile", str(tmp_path / "p2.json"))

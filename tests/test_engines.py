@@ -61,7 +61,9 @@ def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp
     assert outputs["ray"] == outputs["local"]
 
     # the driver's journal lets a rerun skip everything, on either engine
-    res = CliRunner().invoke(main, ["protect", str(art), "--out", str(tmp_path / "ray"), "--weights-dir", str(tiny_weights), *FAST, "--engine", "ray", "--workers", "2"])
+    res = CliRunner().invoke(
+        main, ["protect", str(art), "--out", str(tmp_path / "ray"), "--weights-dir", str(tiny_weights), *FAST, "--engine", "ray", "--workers", "2"]
+    )
     assert "0 protected, 3 already done, 1 failed" in res.output and res.exit_code == 1
 
 
@@ -101,8 +103,27 @@ def test_killed_ray_driver_resumes_without_redoing_finished_images(tmp_path, art
         painting_crop(art_files[i], 40).save(src / f"p{i}.png")
     out = tmp_path / "out"
     journal = out / ".stylecloak" / "done.jsonl"
-    cmd = [sys.executable, "-m", "stylecloak.cli", "protect", str(src), "--out", str(out), "--weights-dir", str(weights_dir),
-           "--quality", "fast", "--steps", "8", "--style", "mosaic", "--engine", "ray", "--workers", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stylecloak.cli",
+        "protect",
+        str(src),
+        "--out",
+        str(out),
+        "--weights-dir",
+        str(weights_dir),
+        "--quality",
+        "fast",
+        "--steps",
+        "8",
+        "--style",
+        "mosaic",
+        "--engine",
+        "ray",
+        "--workers",
+        "2",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 300
@@ -137,7 +158,10 @@ def test_device_option_reaches_the_models(art, tmp_path, tiny_weights, monkeypat
 
     monkeypatch.setattr(cli_protect, "Protector", Recording)
     for device in ("cpu", "auto"):
-        res = CliRunner().invoke(main, ["protect", str(art / "a.png"), "--out", str(tmp_path / device), "--weights-dir", str(tiny_weights), *FAST, "--steps", "1", "--device", device])
+        res = CliRunner().invoke(
+            main,
+            ["protect", str(art / "a.png"), "--out", str(tmp_path / device), "--weights-dir", str(tiny_weights), *FAST, "--steps", "1", "--device", device],
+        )
         assert res.exit_code == 0, res.output
     assert seen == [torch.device("cpu")] * 2
 

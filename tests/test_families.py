@@ -131,7 +131,20 @@ def test_audit_measures_the_families_present_and_lists_the_others(random_weights
     Image.fromarray(cloaked).save(tmp_path / "c" / "a.png")
     out = tmp_path / "audit.json"
     args = ["audit", str(tmp_path / "a.png"), str(tmp_path / "c" / "a.png"), "--style", "woodcut", "--method", "glaze", "--backbones", "taef2"]
-    args += ["--transfer", "", "--against", "sdxl,sd3", "--countermeasures", "none", "--mimic-sizes", "64", "--weights-dir", str(random_weights), "--json", str(out)]
+    args += [
+        "--transfer",
+        "",
+        "--against",
+        "sdxl,sd3",
+        "--countermeasures",
+        "none",
+        "--mimic-sizes",
+        "64",
+        "--weights-dir",
+        str(random_weights),
+        "--json",
+        str(out),
+    ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     report = json.loads(out.read_text())

@@ -64,7 +64,11 @@ def test_tensors_load_and_bad_ones_get_a_clear_error():
     loaded = load_image(x)
     assert loaded.rgb.shape == (1, 3, 20, 24) and torch.equal(loaded.rgb[0], x) and loaded.path is None
     assert load_image(loaded) is loaded
-    for bad, words in ((torch.rand(2, 3, 20, 20), "one RGB image"), (torch.rand(1, 3, 20, 20) * 255, "in \\[0, 1\\]"), (torch.zeros(1, 3, 20, 20, dtype=torch.uint8), "float tensor")):
+    for bad, words in (
+        (torch.rand(2, 3, 20, 20), "one RGB image"),
+        (torch.rand(1, 3, 20, 20) * 255, "in \\[0, 1\\]"),
+        (torch.zeros(1, 3, 20, 20, dtype=torch.uint8), "float tensor"),
+    ):
         with pytest.raises(ImageError, match=words):
             load_image(bad)
     with pytest.raises(ImageError, match="cannot read an image from a list"):
@@ -85,7 +89,16 @@ def test_help_lists_every_command_without_importing_torch():
     code = "import sys; from stylecloak.cli import main; main(['--help'])"
     run = subprocess.run([sys.executable, "-c", code + "\n"], capture_output=True, text=True, env=_env())
     assert run.returncode == 0 and "protect" in run.stdout
-    check = subprocess.run([sys.executable, "-c", "import sys\ntry:\n    from stylecloak.cli import main; main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"], capture_output=True, text=True, env=_env())
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\ntry:\n    from stylecloak.cli import main; main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
     assert check.stdout.strip().endswith("False")
 
 
@@ -98,7 +111,12 @@ def test_the_short_help_shown_without_importing_is_each_commands_own():
 def test_cli_makes_openmp_threads_wait_passively():
     run = subprocess.run([sys.executable, "-c", "import os, stylecloak.cli; print(os.environ['OMP_WAIT_POLICY'])"], capture_output=True, text=True, env=_env())
     assert run.stdout.strip() == "PASSIVE"
-    chosen = subprocess.run([sys.executable, "-c", "import os, stylecloak.cli; print(os.environ['OMP_WAIT_POLICY'])"], capture_output=True, text=True, env=_env(OMP_WAIT_POLICY="ACTIVE"))
+    chosen = subprocess.run(
+        [sys.executable, "-c", "import os, stylecloak.cli; print(os.environ['OMP_WAIT_POLICY'])"],
+        capture_output=True,
+        text=True,
+        env=_env(OMP_WAIT_POLICY="ACTIVE"),
+    )
     assert chosen.stdout.strip() == "ACTIVE"
 
 

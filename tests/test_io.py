@@ -139,9 +139,7 @@ def make(mode: str) -> Image.Image:
 
 
 @pytest.mark.parametrize(("fmt", "suffix", "mode", "out_mode", "lossless"), CASES)
-def test_round_trip_keeps_size_mode_alpha(
-    tmp_path: Path, fmt: str, suffix: str, mode: str, out_mode: str, lossless: bool
-) -> None:
+def test_round_trip_keeps_size_mode_alpha(tmp_path: Path, fmt: str, suffix: str, mode: str, out_mode: str, lossless: bool) -> None:
     src = tmp_path / f"in{suffix}"
     original = make(mode)
     original.save(src, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
@@ -455,7 +453,7 @@ EXISTING = (
     b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"'
     b' xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
     b' xmp:CreatorTool="Krita" plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-ALLOWED">'
-    b'<dc:creator><rdf:Seq><rdf:li>Ada &amp; Co</rdf:li></rdf:Seq></dc:creator>'
+    b"<dc:creator><rdf:Seq><rdf:li>Ada &amp; Co</rdf:li></rdf:Seq></dc:creator>"
     b"</rdf:Description></rdf:RDF></x:xmpmeta>"
     b'<?xpacket end="w"?>\x00\x00'
 )

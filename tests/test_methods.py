@@ -114,7 +114,22 @@ def test_cli_protect_and_audit_with_a_method(tmp_path, art_files, tiny_weights):
     assert "target style: flat-grey  (method photoguard," in res.output
     props = xmp_values(read_xmp(protected / "a.png"))
     assert props["method"] == "photoguard" and props["targetStyle"] == "flat-grey"
-    res = run(main, ["audit", str(originals), str(protected), "--countermeasures", "none", "--transfer", "", "--weights-dir", str(tiny_weights), "--json", str(tmp_path / "a.json")])
+    res = run(
+        main,
+        [
+            "audit",
+            str(originals),
+            str(protected),
+            "--countermeasures",
+            "none",
+            "--transfer",
+            "",
+            "--weights-dir",
+            str(tiny_weights),
+            "--json",
+            str(tmp_path / "a.json"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "a.json").read_text())
     assert data["settings"]["method"] == "photoguard" and data["settings"]["target_style"] == "flat-grey"

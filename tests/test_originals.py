@@ -51,7 +51,14 @@ class FakeResult:
         return Image.new("RGB", (24, 8), (200, 10, 10))
 
     def summary(self) -> dict:
-        numbers = {"target_progress": 0.5, "target_progress_by_size": {"32": 0.5}, "worst_size": 32, "perceptual_distance": 0.01, "psnr_db": 40.0, "seconds": 0.0}
+        numbers = {
+            "target_progress": 0.5,
+            "target_progress_by_size": {"32": 0.5},
+            "worst_size": 32,
+            "perceptual_distance": 0.01,
+            "psnr_db": 40.0,
+            "seconds": 0.0,
+        }
         return {"input": str(self.source.path), "target_style": self.target_style, "warnings": [], **numbers}
 
 
@@ -133,7 +140,10 @@ def test_outputs_of_one_batch_never_collide(tmp_path):
     res = cli(a, b, gif, "--out", tmp_path / "out")
     assert res.exit_code == 2, res.output
     lines = error_lines(res.output)
-    assert f"Error: {tmp_path / 'out' / 'rgb.png'}: both {a} and {b} would be written here; rename one of them or protect them into separate output folders" in lines
+    assert (
+        f"Error: {tmp_path / 'out' / 'rgb.png'}: both {a} and {b} would be written here; rename one of them or protect them into separate output folders"
+        in lines
+    )
     assert any(f"both {a} and {gif}" in line for line in lines)
     assert hashes(tmp_path) == before and not (tmp_path / "out").exists()
 
@@ -158,7 +168,7 @@ def test_a_file_in_the_output_folder_that_stylecloak_did_not_write_is_refused(tm
     assert cli(src, "--out", out).exit_code == 0
     res = cli(src, "--out", out, "--seed", "1")  # other settings: our own output is replaced
     assert res.exit_code == 0 and "1 protected" in res.output
-    assert hashes(src) == {k[len("in/"):]: v for k, v in before.items() if k.startswith("in/")}
+    assert hashes(src) == {k[len("in/") :]: v for k, v in before.items() if k.startswith("in/")}
 
 
 def test_resume_does_not_depend_on_how_the_output_folder_is_spelled(tmp_path, monkeypatch):
@@ -217,7 +227,9 @@ def test_an_empty_input_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
     res = cli(tmp_path / "empty", "--out", tmp_path / "out")
-    assert res.exit_code == 2 and error_lines(res.output) == [f"Error: {tmp_path / 'empty'}: no images found; pass image files or folders holding PNG, JPEG, WebP, TIFF, BMP or GIF files"]
+    assert res.exit_code == 2 and error_lines(res.output) == [
+        f"Error: {tmp_path / 'empty'}: no images found; pass image files or folders holding PNG, JPEG, WebP, TIFF, BMP or GIF files"
+    ]
     assert not (tmp_path / "out").exists()
 
 

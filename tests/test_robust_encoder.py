@@ -85,7 +85,12 @@ def folders(tmp_path_factory, synthetic_pairs, paintings_dir):
 @pytest.mark.paintings
 def test_audit_measures_through_the_robust_encoder(folders, weights_dir, paintings_dir):
     works = [to_tensor(paint_sample(SIZE, seed)) for seed in (10, 11)]
-    settings = AuditSettings(target_style=STYLE, mimic_sizes=(SIZE,), countermeasures=("robust_encoder",), robust=RobustSettings(pairs=2, pair_size=SIZE, steps=4, batch=2, crop=48, lr=1e-3))
+    settings = AuditSettings(
+        target_style=STYLE,
+        mimic_sizes=(SIZE,),
+        countermeasures=("robust_encoder",),
+        robust=RobustSettings(pairs=2, pair_size=SIZE, steps=4, batch=2, crop=48, lr=1e-3),
+    )
     mimic = MimicSettings(paintings_dir, content=2, countermeasures=("none", "robust_encoder"), judge_size=128)
     report = audit(pair_files(folders / "originals", folders / "cloaked")[0], settings, mimic=mimic, weights_dir=weights_dir, robust_works=works)
     data = json.loads(report.to_json())

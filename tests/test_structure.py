@@ -35,8 +35,8 @@ def _long_functions() -> dict[str, int]:
     long = {}
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            # from ``def`` (decorators apart)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (n := node.end_lineno - node.lineno + 1) > MAX_FUNCTION_LINES:
+            # the body, docstring included: a signature the formatter spreads one parameter a line does not count
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (n := node.end_lineno - node.body[0].lineno + 1) > MAX_FUNCTION_LINES:
                 long[f"{path.relative_to(SRC).as_posix()} {node.name}"] = n
     return long
 

@@ -34,9 +34,7 @@ def natural(h: int = 64, w: int = 64, seed: int = 0, batch: int = 1) -> Tensor:
     """Smooth colour gradients plus oriented texture and blotches, in [0, 1]."""
     gen = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    base = torch.stack(
-        [0.5 + 0.3 * torch.sin(3 * xx + 1), 0.4 + 0.3 * yy, 0.5 + 0.2 * torch.cos(4 * xx * yy)]
-    )
+    base = torch.stack([0.5 + 0.3 * torch.sin(3 * xx + 1), 0.4 + 0.3 * yy, 0.5 + 0.2 * torch.cos(4 * xx * yy)])
     texture = 0.08 * torch.sin(2 * math.pi * (9 * xx + 5 * yy))
     texture += 0.05 * torch.sin(2 * math.pi * (3 * xx - 17 * yy))
     blotches = torch.rand(batch, 3, max(1, h // 8), max(1, w // 8), generator=gen)

@@ -39,6 +39,7 @@ MB = 1024 * 1024
 
 BASE = "http://127.0.0.1"
 
+
 @pytest.fixture(scope="module")
 def painting(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small JPEG of a synthetic painting (80×64 px)."""
@@ -252,7 +253,9 @@ def test_serve_port_zero_prints_the_real_url(tiny_weights: Path, monkeypatch: py
     assert local.exit_code == 0, local.output
     host, port = bound[0][:2]
     assert host == "127.0.0.1" and port > 0 and f"http://127.0.0.1:{port}/" in local.output
-    remote = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "0", "--allow-remote", "--allowed-host", "studio.local", "--weights-dir", str(tiny_weights)])
+    remote = CliRunner().invoke(
+        main, ["serve", "--host", "0.0.0.0", "--port", "0", "--allow-remote", "--allowed-host", "studio.local", "--weights-dir", str(tiny_weights)]
+    )
     assert remote.exit_code == 0 and "Warning: listening on 0.0.0.0" in remote.output
     assert f"http://studio.local:{bound[1][1]}/?token=" in remote.output
 

@@ -136,14 +136,21 @@ class Protector:
         """Target progress at each view size (long side) on the first backbone, as mimics would see it, of an image at
         the working resolution (padded like ``work``); the original's and the targets' latents are encoded once."""
         encoder = self.backbones[0]
-        anchors = {size: encode_all([encoder], torch.cat([view_of(work.image, work.size, size, self.multiple), view.target]))[0].split(1) for size, view in views.items()}
+        anchors = {
+            size: encode_all([encoder], torch.cat([view_of(work.image, work.size, size, self.multiple), view.target]))[0].split(1)
+            for size, view in views.items()
+        }
 
         def score(seen: torch.Tensor) -> dict[int, float]:
-            return {max(size): target_progress(z0, encode_all([encoder], view_of(seen, work.size, size, self.multiple))[0], t) for size, (z0, t) in anchors.items()}
+            return {
+                max(size): target_progress(z0, encode_all([encoder], view_of(seen, work.size, size, self.multiple))[0], t) for size, (z0, t) in anchors.items()
+            }
 
         return score
 
-    def _measure(self, source: LoadedImage, score: Callable[[torch.Tensor], dict[int, float]], work: Working, delta: torch.Tensor, s: CloakSettings) -> tuple[torch.Tensor, torch.Tensor, dict[int, float]]:
+    def _measure(
+        self, source: LoadedImage, score: Callable[[torch.Tensor], dict[int, float]], work: Working, delta: torch.Tensor, s: CloakSettings
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[int, float]]:
         """δ carried to full resolution and quantised like the saved file; that image at the working resolution;
         and its target progress at each view size (``score``)."""
         full_delta = work.to_full(delta).cpu()
@@ -162,9 +169,7 @@ class Protector:
         trial = self.protect(source, target_style, settings=replace(self.settings, intensity="default", quality="fast", overrides=PILOT).cloak)
         return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4), side=max(source.rgb.shape[-2:]))
 
-    def protect(
-        self, image: Source, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None
-    ) -> ProtectResult:
+    def protect(self, image: Source, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None) -> ProtectResult:
         """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
         have a fixed target and ignore it), with ``settings`` (default: the protector's)."""
         start = time.perf_counter()

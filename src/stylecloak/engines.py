@@ -97,7 +97,9 @@ class RayEngine:
                 else:
                     ray.init(num_cpus=cpu_cores(), include_dashboard=False, runtime_env=env, log_to_driver=False, configure_logging=False)
             except ConnectionError as exc:
-                raise ConfigError(f"--address {self.address}: cannot connect to a Ray cluster ({exc}); start one with `ray start --head` or leave out --address") from None
+                raise ConfigError(
+                    f"--address {self.address}: cannot connect to a Ray cluster ({exc}); start one with `ray start --head` or leave out --address"
+                ) from None
             self._started = True
         cpus = ray.cluster_resources().get("CPU", 1.0)
         workers = self.workers or max(1, int(cpus) // 2)

@@ -119,7 +119,9 @@ def refusals(tasks: Sequence[Task], journal: Journal | None) -> list[str]:
             if original is not None:
                 problems.append(f"{dest}: would overwrite the input image {original}; choose an output folder outside your originals")
             elif other is not task:
-                problems.append(f"{dest}: both {other.input} and {task.input} would be written here; rename one of them or protect them into separate output folders")
+                problems.append(
+                    f"{dest}: both {other.input} and {task.input} would be written here; rename one of them or protect them into separate output folders"
+                )
             elif dest.is_dir():
                 problems.append(f"{dest}: is a folder where a protected file should go; move it away or choose another output folder")
             elif blocker := next((p for p in dest.parents if p.exists() and not p.is_dir()), None):

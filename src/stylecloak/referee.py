@@ -59,9 +59,7 @@ def visibility(original: torch.Tensor, cloaked: torch.Tensor) -> dict[str, float
     weights = MS_SSIM_WEIGHTS[:scales]
     ms = None
     if scales:
-        ms = multiscale_structural_similarity_index_measure(
-            y, x, data_range=1.0, kernel_size=MS_SSIM_WINDOW, betas=tuple(w / sum(weights) for w in weights)
-        )
+        ms = multiscale_structural_similarity_index_measure(y, x, data_range=1.0, kernel_size=MS_SSIM_WINDOW, betas=tuple(w / sum(weights) for w in weights))
     vif = visual_information_fidelity(y * 255, x * 255) if min(x.shape[-2:]) >= VIF_MIN_SIDE else None
     return {
         "psnr_db": math.inf if mse == 0 else round(-10 * math.log10(mse), 2),

@@ -299,7 +299,14 @@ def run_plan(
         journal.claim([path for task in tasks for path in task.files()])
     except OSError as exc:
         for task in tasks:
-            _fail(report.items[task.index], f"{journal.claims}: cannot be written ({exc}); check the output folder's permissions", "save", emit, task.index, len(plan.tasks))
+            _fail(
+                report.items[task.index],
+                f"{journal.claims}: cannot be written ({exc}); check the output folder's permissions",
+                "save",
+                emit,
+                task.index,
+                len(plan.tasks),
+            )
         return report
     run(report.items, tasks, engine or LocalEngine(protector), style, journal=journal, record=record, on_event=on_event, progress_factory=progress_factory)
     return report

@@ -50,12 +50,14 @@ def _underpainting(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray
     img[(xx - sun[0]) ** 2 + (yy - sun[1]) ** 2 < (0.035 * w) ** 2] = (255, 244, 205)
     angle = 0.15 * (_smooth(rng, (h, w), w / 6) - 0.5)
     # mountain ranges, paler and bluer with distance; hills in front
-    for i, (base, amp, far, near) in enumerate((
-        (0.40, 0.10, (150, 140, 190), (118, 108, 168)),
-        (0.46, 0.07, (92, 100, 150), (70, 84, 120)),
-        (0.55, 0.05, (96, 128, 70), (70, 110, 52)),
-        (0.63, 0.04, (150, 150, 60), (104, 128, 50)),
-    )):
+    for i, (base, amp, far, near) in enumerate(
+        (
+            (0.40, 0.10, (150, 140, 190), (118, 108, 168)),
+            (0.46, 0.07, (92, 100, 150), (70, 84, 120)),
+            (0.55, 0.05, (96, 128, 70), (70, 110, 52)),
+            (0.63, 0.04, (150, 150, 60), (104, 128, 50)),
+        )
+    ):
         top = _ridge(rng, w, base, amp, h)[None, :]
         inside = yy >= top
         shade = ((yy - top) / (0.25 * h)).clip(0, 1) * 0.6 + 0.4 * _smooth(rng, (h, w), w / 14)

@@ -195,8 +195,6 @@ def victim_score(renders: torch.Tensor, base: torch.Tensor) -> float:
     return (float(renders.mean()) - b) / max(1 - b, 1e-6)
 
 
-
-
 @dataclass(frozen=True)
 class JudgeAccuracy:
     """Leave-one-out top-k accuracy of the judge over artists with enough works."""

@@ -153,6 +153,7 @@ def _audit(
     per_size: dict[int, dict] = {}
     kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for size in sizes:
+
         def told(name: str, size: int = size) -> None:
             tick(name if len(sizes) == 1 else f"{name} @ {size} px")
 
@@ -313,9 +314,20 @@ def train_robust(models: Models, settings: AuditSettings, works: Sequence[Image]
     """Make the mimic's training pairs from ``works`` with stylecloak (the audited method and target) and
     robust-train a copy of every encoder (into ``models.robust``); returns the training record."""
     if not works:
-        raise ConfigError(f"{ADAPTIVE}: the mimic needs works other than the audited ones to make training pairs from; pass --paintings DIR (a folder with MANIFEST.csv)")
+        raise ConfigError(
+            f"{ADAPTIVE}: the mimic needs works other than the audited ones to make training pairs from; pass --paintings DIR (a folder with MANIFEST.csv)"
+        )
     start = time.perf_counter()
-    pairs = make_pairs([_load(w)[0] for w in works], settings.target_style, settings.backbones, settings.robust, method=settings.method, weights_dir=weights_dir, styles=styles, device=models.renderer.device)
+    pairs = make_pairs(
+        [_load(w)[0] for w in works],
+        settings.target_style,
+        settings.backbones,
+        settings.robust,
+        method=settings.method,
+        weights_dir=weights_dir,
+        styles=styles,
+        device=models.renderer.device,
+    )
     encoders = {b.name: b for b in [models.renderer, *models.encoders]}.values()
     models.robust, logs = robust_copies(list(encoders), models.multiple, lambda view: _target_image(models, view), pairs, settings.robust, settings.bf16)
     return {

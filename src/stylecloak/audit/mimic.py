@@ -124,7 +124,9 @@ class MimicSettings:
 
     def __post_init__(self) -> None:
         if min(self.content, self.top_k, self.draws) < 1 or self.judge_size < 32:
-            raise ConfigError(f"bad mimic settings: content, top_k and draws must be ≥ 1 and judge_size ≥ 32 (got {self.content}, {self.top_k}, {self.draws}, {self.judge_size})")
+            raise ConfigError(
+                f"bad mimic settings: content, top_k and draws must be ≥ 1 and judge_size ≥ 32 (got {self.content}, {self.top_k}, {self.draws}, {self.judge_size})"
+            )
         if any(not 0 <= f <= 1 for f in self.fractions):
             raise ConfigError(f"mimic fractions {self.fractions} must be shares between 0 and 1")
 
@@ -262,7 +264,17 @@ def _recognised(
     recognised = {}
     for training, styles in learned.items():
         style = styles[c]
-        key = ("mimic", tensor_key(style.mean), tensor_key(style.covariance), content_key, victim, str(settings.paintings), tuple(p.file for p in content), work_size, settings.judge_size)
+        key = (
+            "mimic",
+            tensor_key(style.mean),
+            tensor_key(style.covariance),
+            content_key,
+            victim,
+            str(settings.paintings),
+            tuple(p.file for p in content),
+            work_size,
+            settings.judge_size,
+        )
         if key not in memo:
             memo[key] = panel.judged(_render(backbone, w, z, style) for w, z in zip(works, latents))
         ranks, probs = memo[key]

@@ -42,4 +42,3 @@ def pair_files(originals: str | Path, cloaked: str | Path) -> tuple[list[Pair], 
     if not pairs:
         raise ImageError(f"{o}, {c}: no file names in common; cloaked copies must keep their originals' relative names")
     return pairs, warnings
-

@@ -189,7 +189,7 @@ class AuditReport:
             ),
             "",
             "TP = 1 − ‖Φ(C(x′)) − t‖ / ‖Φ(C(x)) − t‖ (0: no effect, 1: the encoder sees the target), measured with the",
-            "image resized to each mimic size; \"worst\" is the minimum over sizes. SP = 1 − ‖s(Φ(C(x′))) − s_T‖ / ‖s(Φ(C(x))) − s_T‖,",
+            'image resized to each mimic size; "worst" is the minimum over sizes. SP = 1 − ‖s(Φ(C(x′))) − s_T‖ / ‖s(Φ(C(x))) − s_T‖,',
             "s the latent channel means and deviations a mimic learns, s_T the target style's at the mimic size.",
             "",
             "View change ‖Φ(x′) − Φ(x)‖ / ‖Φ(x)‖ (how far the cloak moved the encoder's view, whatever its target): "

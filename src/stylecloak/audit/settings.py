@@ -17,6 +17,7 @@ ADAPTIVE = "robust_encoder"
 """The adaptive countermeasure: a mimic that robust-trains its encoders (minutes of training; asked for by name)."""
 KNOWN_COUNTERMEASURES: tuple[str, ...] = (*ALL_COUNTERMEASURES, ADAPTIVE)
 
+
 @dataclass(frozen=True)
 class AuditSettings:
     """Everything that decides an audit's numbers; written into its report."""

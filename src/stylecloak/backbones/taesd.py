@@ -54,10 +54,14 @@ def _stage(n: int, pool: bool = False) -> list[nn.Module]:
 def encoder(latent_channels: int, pool_last: bool = False) -> nn.Sequential:
     """f8 encoder: image [0, 1] (B,3,H,W) -> raw latents (B,C,H/8,W/8)."""
     return nn.Sequential(
-        conv(3, 64), Block(64, 64),
-        conv(64, 64, stride=2, bias=False), *_stage(64),
-        conv(64, 64, stride=2, bias=False), *_stage(64),
-        conv(64, 64, stride=2, bias=False), *_stage(64, pool=pool_last),
+        conv(3, 64),
+        Block(64, 64),
+        conv(64, 64, stride=2, bias=False),
+        *_stage(64),
+        conv(64, 64, stride=2, bias=False),
+        *_stage(64),
+        conv(64, 64, stride=2, bias=False),
+        *_stage(64, pool=pool_last),
         conv(64, latent_channels),
     )
 
@@ -65,10 +69,17 @@ def encoder(latent_channels: int, pool_last: bool = False) -> nn.Sequential:
 def encoder_f32(latent_channels: int) -> nn.Sequential:
     """f32 encoder (TAESana): image [0, 1] (B,3,H,W) -> raw latents (B,C,H/32,W/32)."""
     return nn.Sequential(
-        conv(3, 32, stride=2), nn.ReLU(), conv(32, 64, stride=2), nn.ReLU(), Block(64, 64),
-        conv(64, 64, stride=2, bias=False), *_stage(64),
-        conv(64, 64, stride=2, bias=False), *_stage(64),
-        conv(64, 64, stride=2, bias=False), *_stage(64),
+        conv(3, 32, stride=2),
+        nn.ReLU(),
+        conv(32, 64, stride=2),
+        nn.ReLU(),
+        Block(64, 64),
+        conv(64, 64, stride=2, bias=False),
+        *_stage(64),
+        conv(64, 64, stride=2, bias=False),
+        *_stage(64),
+        conv(64, 64, stride=2, bias=False),
+        *_stage(64),
         conv(64, latent_channels),
     )
 
@@ -76,9 +87,18 @@ def encoder_f32(latent_channels: int) -> nn.Sequential:
 def decoder(latent_channels: int, pool_first: bool = False) -> nn.Sequential:
     """f8 decoder: raw latents (B,C,h,w) -> image ~[0, 1] (B,3,8h,8w)."""
     return nn.Sequential(
-        Clamp(), conv(latent_channels, 64), nn.ReLU(),
-        *_stage(64, pool=pool_first), nn.Upsample(scale_factor=2), conv(64, 64, bias=False),
-        *_stage(64), nn.Upsample(scale_factor=2), conv(64, 64, bias=False),
-        *_stage(64), nn.Upsample(scale_factor=2), conv(64, 64, bias=False),
-        Block(64, 64), conv(64, 3),
+        Clamp(),
+        conv(latent_channels, 64),
+        nn.ReLU(),
+        *_stage(64, pool=pool_first),
+        nn.Upsample(scale_factor=2),
+        conv(64, 64, bias=False),
+        *_stage(64),
+        nn.Upsample(scale_factor=2),
+        conv(64, 64, bias=False),
+        *_stage(64),
+        nn.Upsample(scale_factor=2),
+        conv(64, 64, bias=False),
+        Block(64, 64),
+        conv(64, 3),
     )

@@ -145,4 +145,3 @@ def _download(name: str, dest: Path, folder: str | Path | None, progress: Downlo
                 raise WeightsError(f"{url}: downloaded file failed its checksum; try again later or put {name} into {cache_dir()}")
     except (urllib.error.URLError, OSError) as exc:
         raise WeightsError(_missing(name, folder, f"downloading {url} failed ({' '.join(str(exc).split())})")) from exc
-

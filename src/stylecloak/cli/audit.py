@@ -44,7 +44,9 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.argument("originals", type=click.Path(path_type=Path))
 @click.argument("cloaked", type=click.Path(path_type=Path))
 @click.option("--style", help="Target style the cloaks aimed at (default: what protect recorded in the files / output folder).")
-@click.option("--method", type=click.Choice(list(METHODS)), help=f"Protection method the cloaks were made with [default: as recorded by protect, else {DEFAULT_METHOD}].")
+@click.option(
+    "--method", type=click.Choice(list(METHODS)), help=f"Protection method the cloaks were made with [default: as recorded by protect, else {DEFAULT_METHOD}]."
+)
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile holding the target style.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="A user target style from a folder of images.")
 @click.option("--backbones", help=f"Comma-separated encoders the cloaks were made against [default: as recorded by protect, else {DEFAULT_BACKBONE}].")
@@ -56,7 +58,12 @@ def _names(spec: str) -> tuple[str, ...]:
     "this machine are listed as not measured (nothing is downloaded).",
 )
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
-@click.option("--mimic-sizes", default=",".join(map(str, MIMIC_SIZES)), show_default=True, help="Comma-separated long sides (px) mimics train at; each is measured and the worst is the headline.")
+@click.option(
+    "--mimic-sizes",
+    default=",".join(map(str, MIMIC_SIZES)),
+    show_default=True,
+    help="Comma-separated long sides (px) mimics train at; each is measured and the worst is the headline.",
+)
 @click.option("--work-size", type=int, help="Measure at this one long side only (alias for --mimic-sizes N).")
 @click.option("--countermeasures", default="all", show_default=True, help="all, none, or a comma-separated list (e.g. jpeg75,impress).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random countermeasures.")
@@ -65,14 +72,58 @@ def _names(spec: str) -> tuple[str, ...]:
 @click.option("--plot", type=click.Path(path_type=Path), help="Write a bar chart (PNG) of TP per countermeasure.")
 @click.option("--mimic/--no-mimic", default=False, show_default=True, help="Also run the latent style-mimic proxy (one artist's works).")
 @click.option("--artist", help="Whose works the originals are (default: inferred from the paintings' MANIFEST.csv).")
-@click.option("--paintings", type=click.Path(path_type=Path), envvar="STYLECLOAK_PAINTINGS", help="Reference paintings with MANIFEST.csv, for --mimic [env: STYLECLOAK_PAINTINGS].")
-@click.option("--cloaked-fraction", "fractions", default=",".join(map(fraction_key, DEFAULT_FRACTIONS)), show_default=True, help="With --mimic: shares of the artist's works the mimic sees cloaked (the rest original).")
+@click.option(
+    "--paintings",
+    type=click.Path(path_type=Path),
+    envvar="STYLECLOAK_PAINTINGS",
+    help="Reference paintings with MANIFEST.csv, for --mimic [env: STYLECLOAK_PAINTINGS].",
+)
+@click.option(
+    "--cloaked-fraction",
+    "fractions",
+    default=",".join(map(fraction_key, DEFAULT_FRACTIONS)),
+    show_default=True,
+    help="With --mimic: shares of the artist's works the mimic sees cloaked (the rest original).",
+)
 @click.option("--portfolio-draws", type=int, default=4, show_default=True, help="Random choices of which works are cloaked, averaged per share.")
-@click.option("--robust-pairs", type=int, default=RobustSettings.pairs, show_default=True, help=f"{ADAPTIVE}: works (from --paintings, never the audited ones) the mimic cloaks to train on.")
+@click.option(
+    "--robust-pairs",
+    type=int,
+    default=RobustSettings.pairs,
+    show_default=True,
+    help=f"{ADAPTIVE}: works (from --paintings, never the audited ones) the mimic cloaks to train on.",
+)
 @click.option("--robust-steps", type=int, default=RobustSettings.steps, show_default=True, help=f"{ADAPTIVE}: fine-tuning steps of the mimic's encoder copies.")
 @click.option("--robust-size", type=int, default=RobustSettings.pair_size, show_default=True, help=f"{ADAPTIVE}: long side (px) of the mimic's training pairs.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
-def audit_command(originals, cloaked, style, method, profile, style_dirs, backbones, transfer, against, weights_dir, mimic_sizes, work_size, countermeasures, seed, json_path, markdown, plot, mimic, artist, paintings, fractions, portfolio_draws, robust_pairs, robust_steps, robust_size, device):
+def audit_command(
+    originals,
+    cloaked,
+    style,
+    method,
+    profile,
+    style_dirs,
+    backbones,
+    transfer,
+    against,
+    weights_dir,
+    mimic_sizes,
+    work_size,
+    countermeasures,
+    seed,
+    json_path,
+    markdown,
+    plot,
+    mimic,
+    artist,
+    paintings,
+    fractions,
+    portfolio_draws,
+    robust_pairs,
+    robust_steps,
+    robust_size,
+    device,
+):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
 
     Reports target progress on the attacked encoders, transfer to others, the cost (PSNR, SSIM,
@@ -220,7 +271,9 @@ def _print(report: AuditReport) -> None:
             mt.add_row(name, *(_cell(v[c]) for c in cells))
         console.print(mt)
         if "by_fraction" in m:
-            ft = Table(title=f"Score drop (top-3 protection) by share of the portfolio cloaked ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws)")
+            ft = Table(
+                title=f"Score drop (top-3 protection) by share of the portfolio cloaked ({m['portfolio']['works']} works, {m['portfolio']['draws']} draws)"
+            )
             ft.add_column("share cloaked")
             for name in m["countermeasures"]:
                 ft.add_column(name, justify="right")

@@ -21,7 +21,13 @@ from . import console, errors, fail, main, write_json
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--intensity", type=click.Choice([*INTENSITY_LOOKS, *INTENSITY]), default="subtle", show_default=True, help="The intensity you plan to protect at (as for protect).")
+@click.option(
+    "--intensity",
+    type=click.Choice([*INTENSITY_LOOKS, *INTENSITY]),
+    default="subtle",
+    show_default=True,
+    help="The intensity you plan to protect at (as for protect).",
+)
 @click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile).")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
@@ -42,7 +48,9 @@ def check(images, intensity, style, style_dirs, artist, profile, weights_dir, re
     """
     try:
         intensity = intensity_key(intensity)
-        protector = Protector(ProtectSettings(intensity=intensity, target_style=None if style == "auto" else style), weights_dir=weights_dir, styles=parse_style_dirs(style_dirs))
+        protector = Protector(
+            ProtectSettings(intensity=intensity, target_style=None if style == "auto" else style), weights_dir=weights_dir, styles=parse_style_dirs(style_dirs)
+        )
         target = protector.settings.target_style or protector.choose_target(images, artist=artist, profile=profile).target_style
     except StylecloakError as exc:
         fail(str(exc))
@@ -57,7 +65,15 @@ def check(images, intensity, style, style_dirs, artist, profile, weights_dir, re
             records.append({"input": str(path), "error": describe(path, exc)})
             continue
         expected, warnings = assessment.expected(intensity), assessment.warnings(intensity)
-        records.append({"input": str(path), "expected_target_progress": round(expected, 4) if expected is not None else None, "pilot_target_progress": assessment.pilot, "texture": assessment.texture, "warnings": warnings})
+        records.append(
+            {
+                "input": str(path),
+                "expected_target_progress": round(expected, 4) if expected is not None else None,
+                "pilot_target_progress": assessment.pilot,
+                "texture": assessment.texture,
+                "warnings": warnings,
+            }
+        )
         verdict = "[yellow]weak[/yellow]" if warnings else "ok"
         guess = f"expected TP ~{expected:.2f} ({verdict})" if expected is not None else f"not calibrated at intensity {intensity} (trial TP {assessment.pilot})"
         console.print(f"{escape(str(path))}: {guess}", highlight=False)

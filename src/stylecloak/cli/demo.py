@@ -27,11 +27,21 @@ DEMO_SIZE = 512
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default="stylecloak-demo", show_default=True, help="Folder for the demo's files (files of the same names are replaced).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default="stylecloak-demo",
+    show_default=True,
+    help="Folder for the demo's files (files of the same names are replaced).",
+)
 @click.option("--open", "open_files", is_flag=True, help="Open the protected image and the model's view when done.")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
 @click.option(
-    "--size", type=click.IntRange(32, 4096), default=DEMO_SIZE, show_default=True,
+    "--size",
+    type=click.IntRange(32, 4096),
+    default=DEMO_SIZE,
+    show_default=True,
     help="Width of the sample (px). 1024 shows the cloak at every mimic size (512/768/1024 px) but takes several minutes on a laptop CPU.",
 )
 @click.option("--steps", type=click.IntRange(1), hidden=True, help="Override the preset's number of optimisation steps.")
@@ -51,7 +61,16 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
       stylecloak demo --size 1024
     """
     start = time.perf_counter()
-    paths = {k: out_dir / f for k, f in (("original", "original.png"), ("protected", "protected.png"), ("preview", "what-the-model-sees.png"), ("report", "report.json"), ("audit", "audit.json"))}
+    paths = {
+        k: out_dir / f
+        for k, f in (
+            ("original", "original.png"),
+            ("protected", "protected.png"),
+            ("preview", "what-the-model-sees.png"),
+            ("report", "report.json"),
+            ("audit", "audit.json"),
+        )
+    }
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +88,11 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
             write_json(paths["report"], {"settings": settings_dict(protector.settings), "target_style": DEMO_STYLE, "images": [item.record()]})
 
             checked = short_audit(
-                paths["original"], paths["protected"], DEMO_STYLE, MIMIC_SIZES, weights_dir,
+                paths["original"],
+                paths["protected"],
+                DEMO_STYLE,
+                MIMIC_SIZES,
+                weights_dir,
                 lambda label, done, total: bar.update(task, description=f"checking: {label}", completed=done, total=total),
             )
             write_json(paths["audit"], checked)

@@ -67,11 +67,19 @@ from . import console, errors, fail, main, write_json
     "first use, or come from STYLECLOAK_WEIGHTS.",
 )
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
-@click.option("--perceptual", type=click.Choice(list(PERCEPTUAL)), default="auto", show_default=True, help="Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).")
+@click.option(
+    "--perceptual",
+    type=click.Choice(list(PERCEPTUAL)),
+    default="auto",
+    show_default=True,
+    help="Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).",
+)
 @click.option("--steps", type=click.IntRange(1), help="Override the preset's number of optimisation steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--preview", is_flag=True, help="Also write NAME.preview.png (what the model sees: before/after/target) under --preview-dir.")
-@click.option("--preview-dir", type=click.Path(path_type=Path), help="Folder for the previews, mirroring the inputs' folders (default: OUT/previews); implies --preview.")
+@click.option(
+    "--preview-dir", type=click.Path(path_type=Path), help="Folder for the previews, mirroring the inputs' folders (default: OUT/previews); implies --preview."
+)
 @click.option("--report", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
 @click.option(
     "--metadata",
@@ -106,11 +114,46 @@ from . import console, errors, fail, main, write_json
 @click.option("--c2pa-cert", type=click.Path(path_type=Path), help="Your signing certificate chain (PEM, EC P-256); implies --c2pa.")
 @click.option("--c2pa-key", type=click.Path(path_type=Path), help="The private key of --c2pa-cert (PEM).")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
-@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True, help="local: one image after another here; ray: spread over a Ray cluster.")
+@click.option(
+    "--engine", type=click.Choice(ENGINES), default="local", show_default=True, help="local: one image after another here; ray: spread over a Ray cluster."
+)
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
 @click.option("--workers", type=click.IntRange(1), help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
 @click.option("--threads", type=click.IntRange(1), help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
-def protect(images, out_dir, intensity, quality, method, style, style_dirs, artist, profile, backbones, against, weights_dir, perceptual, steps, seed, preview, preview_dir, report, metadata, optout, no_optout_metadata, creator, rights, record_settings, c2pa, c2pa_cert, c2pa_key, device, engine, address, workers, threads):
+def protect(
+    images,
+    out_dir,
+    intensity,
+    quality,
+    method,
+    style,
+    style_dirs,
+    artist,
+    profile,
+    backbones,
+    against,
+    weights_dir,
+    perceptual,
+    steps,
+    seed,
+    preview,
+    preview_dir,
+    report,
+    metadata,
+    optout,
+    no_optout_metadata,
+    creator,
+    rights,
+    record_settings,
+    c2pa,
+    c2pa_cert,
+    c2pa_key,
+    device,
+    engine,
+    address,
+    workers,
+    threads,
+):
     """Cloak IMAGES (files or folders) into --out.
 
     Your originals are never written to: before any work, every file the batch would write is checked,
@@ -174,7 +217,9 @@ def _plan(images: tuple[Path, ...], out_dir: Path, preview: bool, preview_dir: P
         fail(str(exc))
 
 
-def _check_options(method: str, style: str, engine: str, address: str | None, workers: int | None, optout: str | None, no_optout_metadata: bool, against: str | None) -> None:
+def _check_options(
+    method: str, style: str, engine: str, address: str | None, workers: int | None, optout: str | None, no_optout_metadata: bool, against: str | None
+) -> None:
     """Options that contradict each other, refused before any model loads."""
     if engine == "local" and (address or workers):
         raise ConfigError("--address and --workers are for the Ray engine; add --engine ray")
@@ -190,7 +235,10 @@ def _check_options(method: str, style: str, engine: str, address: str | None, wo
 def _announce(protector: Protector, target: str) -> None:
     """The run in one line: its target style, method, steps, presets and budget."""
     s, settings = protector.cloak_settings, protector.settings
-    console.print(f"target style: [bold]{target}[/bold]  (method {settings.method}, {s.steps} steps, intensity {settings.intensity}, quality {settings.quality}, budget {s.budget} {settings.perceptual})", highlight=False)
+    console.print(
+        f"target style: [bold]{target}[/bold]  (method {settings.method}, {s.steps} steps, intensity {settings.intensity}, quality {settings.quality}, budget {s.budget} {settings.perceptual})",
+        highlight=False,
+    )
 
 
 def _finish(result: BatchReport, protector: Protector, target: str, report: Path | None) -> None:
@@ -250,7 +298,10 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
                 bar.update(batch, advance=1)
             if kind == "done":
                 s = item.summary
-                bar.console.print(f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s", highlight=False)
+                bar.console.print(
+                    f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s",
+                    highlight=False,
+                )
                 if "saved" in s:
                     bar.console.print(f"{tag} saved file: {_saved_line(s['saved'])}", highlight=False)
                 if engine is None:
@@ -277,7 +328,9 @@ def _gauge(protector: Protector, item: BatchItem, target: str, weights_dir: Path
     item.summary = {**item.summary, AFTER_REUPLOAD: after_reupload(checked)}
     word, percent = protection_verdict(item.summary)
     colour = {"strong": "green", "moderate": "yellow", "weak": "red"}[word]
-    return f"protection: [{colour}]{word}[/{colour}], {percent}% of the way to '{target}' after a re-upload (worst of JPEG, half size, repost; worst mimic size)"
+    return (
+        f"protection: [{colour}]{word}[/{colour}], {percent}% of the way to '{target}' after a re-upload (worst of JPEG, half size, repost; worst mimic size)"
+    )
 
 
 @main.command()

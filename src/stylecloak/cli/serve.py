@@ -33,13 +33,33 @@ def is_loopback(host: str) -> bool:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host: other machines that have the printed token can then upload and download.")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A host name or address others use to reach this server (with --allow-remote; repeatable).")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name or address others use to reach this server (with --allow-remote; repeatable).",
+)
 @click.option("--max-upload-mb", type=click.FloatRange(0.1), default=50, show_default=True, help="Largest image file accepted.")
-@click.option("--max-pixels", type=click.IntRange(256), default=WEB_MAX_PIXELS, show_default=True, help="Largest image accepted, in pixels (width × height); protecting needs memory in proportion.")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(256),
+    default=WEB_MAX_PIXELS,
+    show_default=True,
+    help="Largest image accepted, in pixels (width × height); protecting needs memory in proportion.",
+)
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the app in the web browser once the server is listening.")
 def serve(
-    host: str, port: int, weights_dir: Path | None, allow_remote: bool, allowed_hosts: tuple[str, ...], max_upload_mb: float, max_pixels: int, device: str, open_browser: bool
+    host: str,
+    port: int,
+    weights_dir: Path | None,
+    allow_remote: bool,
+    allowed_hosts: tuple[str, ...],
+    max_upload_mb: float,
+    max_pixels: int,
+    device: str,
+    open_browser: bool,
 ) -> None:
     """Start the web app and print its address (stop with Ctrl+C); --open opens it in the browser.
 
@@ -65,7 +85,9 @@ def serve(
 
     names = LOOPBACK_HOSTS | {h.lower().strip("[]") for h in allowed_hosts} | (set() if wildcard else {host.lower().strip("[]")})
     try:
-        app = create_app(weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote, device=device)
+        app = create_app(
+            weights_dir=weights_dir, max_upload_mb=max_upload_mb, max_pixels=max_pixels, allowed_hosts=frozenset(names), require_token=remote, device=device
+        )
     except StylecloakError as exc:
         fail(str(exc))
     try:

@@ -30,7 +30,6 @@ TILE = 32
 """Side (px) of the pattern's repeating tile: the texture has the same pixel frequency at every view size."""
 
 
-
 def pattern(size: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
     """The target P (1,3,h,w) in {0, 1}: rings inside each ``TILE``-px tile XOR diagonal stripes, black and white."""
     y, x = torch.meshgrid(torch.arange(size[0], device=device), torch.arange(size[1], device=device), indexing="ij")

@@ -146,7 +146,11 @@ def _self_signed_chain() -> tuple[bytes, bytes]:
 def manifest(version: str, opened: bool = True) -> dict[str, Any]:
     """The manifest definition :func:`sign` embeds: the original ``opened`` as the ingredient ``original`` (or,
     for an image that never was a file, ``created`` as a digital creation)."""
-    action = {"action": "c2pa.opened", "parameters": {"ingredientIds": ["original"]}} if opened else {"action": "c2pa.created", "digitalSourceType": DIGITAL_CREATION}
+    action = (
+        {"action": "c2pa.opened", "parameters": {"ingredientIds": ["original"]}}
+        if opened
+        else {"action": "c2pa.created", "digitalSourceType": DIGITAL_CREATION}
+    )
     return {
         "claim_generator_info": [{"name": "stylecloak", "version": version}],
         "title": "protected artwork",
@@ -175,7 +179,9 @@ def sign(path: Path, original: Path | None, identity: Identity) -> None:
         with open(path, "rb") as unsigned, atomic_file(path) as out:
             builder.sign(signer, fmt, unsigned, out)
     except c2pa.C2paError as exc:
-        raise ImageError(f"{path}: Content Credentials could not be signed ({_one_line(exc)}); check the certificate and key (EC P-256, PEM) or drop --c2pa") from exc
+        raise ImageError(
+            f"{path}: Content Credentials could not be signed ({_one_line(exc)}); check the certificate and key (EC P-256, PEM) or drop --c2pa"
+        ) from exc
 
 
 def read(path: Path) -> Credentials:

@@ -35,8 +35,7 @@ ARTIST, COPYRIGHT = 0x013B, 0x8298
 # TIFF layout tags that describe the old file's pixel storage, plus XMP and ICC which
 # travel separately; they must not be copied into the EXIF of a new file.
 TIFF_LAYOUT_TAGS = frozenset(
-    {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322}
-    | {323, 324, 325, 330, 338, 339, 347, 513, 514, 530, 531, 532, 700, 34675}
+    {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322} | {323, 324, 325, 330, 338, 339, 347, 513, 514, 530, 531, 532, 700, 34675}
 )
 _IJG_LUMA_SUM = 3688  # sum of the JPEG Annex K luminance quantisation table (quality 50)
 METADATA_MODES = ("keep", "minimal", "strip")
@@ -72,11 +71,7 @@ def collect_metadata(src: Image.Image, final: Image.Image, transposed: bool) -> 
         if isinstance(comment, bytes) and comment:
             info["comment"] = comment
     if src.format == "PNG":
-        text = {
-            k: v
-            for k, v in getattr(src, "text", {}).items()
-            if k != "XML:com.adobe.xmp" and not k.startswith("Raw profile type")
-        }
+        text = {k: v for k, v in getattr(src, "text", {}).items() if k != "XML:com.adobe.xmp" and not k.startswith("Raw profile type")}
         if text:
             info["text"] = text
     return info
@@ -193,9 +188,6 @@ def _jpeg_quality(im: Image.Image) -> int | None:
     scale = 100 * float(sum(tables[0])) / _IJG_LUMA_SUM
     quality = 5000 / scale if scale > 100 else (200 - scale) / 2
     return round(min(100.0, max(1.0, quality)))
-
-
-
 
 
 @dataclass(frozen=True)

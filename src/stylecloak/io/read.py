@@ -63,9 +63,7 @@ class LoadedImage:
         return int(self.rgb.shape[-1]), int(self.rgb.shape[-2])
 
 
-def load_image(
-    source: str | Path | Image.Image | torch.Tensor | LoadedImage, *, max_pixels: int = MAX_PIXELS
-) -> LoadedImage:
+def load_image(source: str | Path | Image.Image | torch.Tensor | LoadedImage, *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode the first frame of *source* (a file, a PIL image, or an RGB float tensor (3,H,W) or (1,3,H,W) in
     [0, 1]) into a (1,3,H,W) float tensor in [0, 1]; a :class:`LoadedImage` is returned as it is.
 
@@ -156,9 +154,7 @@ def _open(path: Path) -> Image.Image:
     except PermissionError:
         raise ImageError(f"{name}: cannot be read (permission denied); check the file's permissions") from None
     except UnidentifiedImageError:
-        raise ImageError(
-            f"{name}: not a PNG, JPEG, WebP, TIFF, BMP or GIF image, or corrupt; re-export it in one of these formats"
-        ) from None
+        raise ImageError(f"{name}: not a PNG, JPEG, WebP, TIFF, BMP or GIF image, or corrupt; re-export it in one of these formats") from None
     except Exception as exc:  # any decoder failure on untrusted bytes is the file's fault
         raise _decode_error(name, exc) from exc
 
@@ -197,7 +193,9 @@ def _from_tensor(rgb: torch.Tensor, max_pixels: int) -> LoadedImage:
     """An in-memory RGB tensor as a :class:`LoadedImage` (saved as PNG unless another format is asked for)."""
     x = rgb[None] if rgb.dim() == 3 else rgb
     if x.dim() != 4 or x.shape[:2] != (1, 3) or not x.is_floating_point():
-        raise ImageError(f"in-memory tensor of shape {tuple(rgb.shape)} and type {rgb.dtype}: pass one RGB image as a float tensor (1,3,H,W) or (3,H,W) in [0, 1]")
+        raise ImageError(
+            f"in-memory tensor of shape {tuple(rgb.shape)} and type {rgb.dtype}: pass one RGB image as a float tensor (1,3,H,W) or (3,H,W) in [0, 1]"
+        )
     _check_size("in-memory tensor", int(x.shape[-1]), int(x.shape[-2]), max_pixels)
     x = x.detach().to("cpu", torch.float32)
     if not bool(torch.isfinite(x).all()) or float(x.min()) < 0 or float(x.max()) > 1:
@@ -214,14 +212,9 @@ def _load_whole(im: Image.Image, path: Path | None) -> None:
 
 def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
-        raise ImageError(
-            f"{name}: {width}×{height} px exceeds the limit of {max_pixels:,} pixels; "
-            "downscale the image or raise max_pixels"
-        )
+        raise ImageError(f"{name}: {width}×{height} px exceeds the limit of {max_pixels:,} pixels; downscale the image or raise max_pixels")
     if min(width, height) < MIN_SIDE:
-        raise ImageError(
-            f"{name}: too small ({width}×{height} px): at least {MIN_SIDE}×{MIN_SIDE} px needed; use a larger image"
-        )
+        raise ImageError(f"{name}: too small ({width}×{height} px): at least {MIN_SIDE}×{MIN_SIDE} px needed; use a larger image")
 
 
 def _decode_error(name: str, exc: BaseException) -> ImageError:
@@ -229,8 +222,7 @@ def _decode_error(name: str, exc: BaseException) -> ImageError:
         return ImageError(f"{name}: not enough memory to decode it; downscale the image or lower max_pixels")
     if isinstance(exc, Image.DecompressionBombError):
         return ImageError(
-            f"{name}: dimensions exceed Pillow's decompression-bomb limit ({reason(exc)}); "
-            "downscale the image or raise PIL.Image.MAX_IMAGE_PIXELS"
+            f"{name}: dimensions exceed Pillow's decompression-bomb limit ({reason(exc)}); downscale the image or raise PIL.Image.MAX_IMAGE_PIXELS"
         )
     return ImageError(f"{name}: cannot be decoded ({reason(exc)}); the file is truncated or corrupt, re-export it")
 
@@ -244,7 +236,6 @@ def _orientation(im: Image.Image) -> int:
         return int(im.getexif().get(ORIENTATION, 1))
     except Exception:  # noqa: BLE001 -- Pillow raises many kinds on bad EXIF; unreadable EXIF: keep the pixels as stored
         return 1
-
 
 
 def _pixels(im: Image.Image) -> tuple[torch.Tensor, np.ndarray | None, bool]:
@@ -276,11 +267,9 @@ def _gray_tensor(gray: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(gray)).expand(1, 3, *gray.shape).contiguous()
 
 
-
 def normalise_format(name: str) -> str:
     name = name.upper().lstrip(".")
     return _FORMAT_ALIASES.get(name, name)
-
 
 
 def name_of(image: LoadedImage) -> str:

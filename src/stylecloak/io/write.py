@@ -151,7 +151,6 @@ def _output_format(name: str, path: str | Path) -> str:
     return fmt
 
 
-
 def _render(image: LoadedImage, rgb: torch.Tensor, mode: str, name: str) -> Image.Image:
     """Quantise *rgb* to a PIL image of *mode*, re-attaching the input's alpha."""
     if not isinstance(rgb, torch.Tensor) or not rgb.is_floating_point():
@@ -161,10 +160,7 @@ def _render(image: LoadedImage, rgb: torch.Tensor, mode: str, name: str) -> Imag
         t = t[0]
     height, width = image.rgb.shape[-2:]
     if tuple(t.shape) != (3, height, width):
-        raise ImageError(
-            f"{name}: cloaked tensor has shape {tuple(rgb.shape)} but the image is 3×{height}×{width}; "
-            "pass a tensor of the loaded image's size"
-        )
+        raise ImageError(f"{name}: cloaked tensor has shape {tuple(rgb.shape)} but the image is 3×{height}×{width}; pass a tensor of the loaded image's size")
     if not bool(torch.isfinite(t).all()):
         raise ImageError(f"{name}: the cloaked tensor contains NaN or infinity; rerun the cloak")
     t = t.clamp(0, 1)
@@ -251,6 +247,4 @@ def _atomic_save(pil: Image.Image, dest: Path, fmt: str, options: dict[str, Any]
     except Exception as exc:
         if not created:
             raise ImageError(f"{dest}: cannot create the output ({reason(exc)}); check the folder's permissions") from exc
-        raise ImageError(
-            f"{dest}: cannot write {fmt} ({reason(exc)}); check disk space and permissions, or choose another format"
-        ) from exc
+        raise ImageError(f"{dest}: cannot write {fmt} ({reason(exc)}); check disk space and permissions, or choose another format") from exc

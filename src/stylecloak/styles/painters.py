@@ -258,8 +258,23 @@ def aurora_gradient(rng: np.random.Generator, size: int) -> Image.Image:
 BUILTIN: dict[str, Painter] = {
     f.__name__.replace("_", "-"): f
     for f in (
-        impasto_swirls, pointillist_dots, cubist_facets, stained_glass, ink_wash, mosaic, woodcut, neon_glitch,
-        watercolor, halftone, crosshatch, pixel_art, op_art, marbling, pastel_chalk, geometric_bauhaus, pop_art,
+        impasto_swirls,
+        pointillist_dots,
+        cubist_facets,
+        stained_glass,
+        ink_wash,
+        mosaic,
+        woodcut,
+        neon_glitch,
+        watercolor,
+        halftone,
+        crosshatch,
+        pixel_art,
+        op_art,
+        marbling,
+        pastel_chalk,
+        geometric_bauhaus,
+        pop_art,
         aurora_gradient,
     )
 }

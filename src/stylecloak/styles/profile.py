@@ -80,7 +80,12 @@ def find_profile(artist: str = "default", folder: str | Path | None = None) -> P
         whose = "an earlier profile shared by artists whose names have no Latin letters" if shared else "an earlier profile"
         log.warning(
             "%s: %s, made for %r (target style %s), is not used for %r; a new profile is chosen; pass --profile %s to keep that target style",
-            old, whose, previous.artist, previous.target_style, artist, old,
+            old,
+            whose,
+            previous.artist,
+            previous.target_style,
+            artist,
+            old,
         )
     return path
 

@@ -54,9 +54,7 @@ def adain(z: torch.Tensor, target: LatentStats, strength: float = 1.0) -> torch.
 
 
 @torch.no_grad()
-def style_transfer(
-    backbone: Backbone, x: torch.Tensor, style: LatentStats, strength: float = 1.0, latents: torch.Tensor | None = None
-) -> torch.Tensor:
+def style_transfer(backbone: Backbone, x: torch.Tensor, style: LatentStats, strength: float = 1.0, latents: torch.Tensor | None = None) -> torch.Tensor:
     """Ω(x, T): the image x (B,3,H,W in [0, 1], sides multiples of the backbone factor) re-rendered in style T.
 
     ``latents``: ``backbone.encode(x)`` when the caller already has it (saves one encoder pass)."""

@@ -156,10 +156,7 @@ def adverse_cleaner(
     check_int("adverse_cleaner diameter", diameter, 1)
     check_int("adverse_cleaner radius", radius, 1)
     if not (sigma_color > 0 and sigma_space > 0 and eps > 0):
-        raise ConfigError(
-            "adverse_cleaner sigma_color, sigma_space and eps must be > 0, "
-            f"got {sigma_color!r}, {sigma_space!r}, {eps!r}"
-        )
+        raise ConfigError(f"adverse_cleaner sigma_color, sigma_space and eps must be > 0, got {sigma_color!r}, {sigma_space!r}, {eps!r}")
     guides = x.detach().permute(0, 2, 3, 1).double().clamp(0, 1).cpu().numpy()
     out = []
     for guide, smooth in zip(guides, _to_uint8(x), strict=True):

@@ -33,10 +33,7 @@ def check_image(x: Tensor) -> None:
 
 def check_range(name: str, value: tuple[float, float], low: float, high: float) -> None:
     if len(value) != 2 or not low <= value[0] <= value[1] <= high:
-        raise ConfigError(
-            f"{name} must be (lo, hi) with {low} <= lo <= hi <= {high}, got {value!r}"
-        )
-
+        raise ConfigError(f"{name} must be (lo, hi) with {low} <= lo <= hi <= {high}, got {value!r}")
 
 
 def gaussian_noise(x: Tensor, sigma: float, seed: int) -> Tensor:
@@ -98,13 +95,7 @@ _RGB_TO_YCBCR = torch.tensor(
 )
 _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 _DCT = torch.tensor(
-    [
-        [
-            math.sqrt((1 if k == 0 else 2) / 8) * math.cos((2 * n + 1) * k * math.pi / 16)
-            for n in range(8)
-        ]
-        for k in range(8)
-    ],
+    [[math.sqrt((1 if k == 0 else 2) / 8) * math.cos((2 * n + 1) * k * math.pi / 16) for n in range(8)] for k in range(8)],
     dtype=torch.float64,
 )
 
@@ -151,9 +142,7 @@ def diff_jpeg(x: Tensor, quality: float) -> Tensor:
     return (rgb[..., :h, :w] / 255).clamp(0, 1)
 
 
-def diff_resize(
-    x: Tensor, size: tuple[int, int], mode: Literal["bilinear", "bicubic"] = "bilinear"
-) -> Tensor:
+def diff_resize(x: Tensor, size: tuple[int, int], mode: Literal["bilinear", "bicubic"] = "bilinear") -> Tensor:
     """Antialiased differentiable resize to ``size`` = (H, W) px; bicubic output is clamped."""
     check_image(x)
     if len(size) != 2 or min(size) < 1:

@@ -134,9 +134,7 @@ def _check(queue: Queue, job: Job, item: Item, style: str) -> None:
 
     summary = dict(item.summary or {})
     try:
-        checked = short_audit(
-            item.input, item.files["download"], style, MIMIC_SIZES, queue.weights_dir, stop, method=job.options.method, device=queue.device
-        )
+        checked = short_audit(item.input, item.files["download"], style, MIMIC_SIZES, queue.weights_dir, stop, method=job.options.method, device=queue.device)
         summary[AFTER_REUPLOAD] = after_reupload(checked)
     except (StylecloakError, Cancelled) as exc:
         log.warning("%s: the re-upload check did not run (%s)", item.name, job.public(str(exc), item) or "cancelled")
