@@ -50,7 +50,7 @@ def run_case(size: int, mode: str, weights: str, steps: int | None, device: str)
     im.save(path)
     overrides: dict = {"steps": steps} if steps else {}
     if mode == "paper":
-        overrides = {"steps": steps or 500, "eot": None, "work_size": None, "bf16": False, "cosine": False, "lr": 1 / 255, "method": "adam"}
+        overrides = {"steps": steps or 500, "eot": None, "work_size": None, "precision": "fp32", "cosine": False, "lr": 1 / 255, "method": "adam"}
     protector = Protector(ProtectSettings(target_style="cubist-facets", overrides=overrides), weights_dir=weights, device=device)
     style_stats(protector.renderer, get_style("cubist-facets"))  # once per batch: not per-image time
     start = time.perf_counter()

@@ -34,6 +34,7 @@ from ..runner import BatchItem, BatchReport, run_plan
 from ..styles import all_styles, parse_style_dirs
 from ..verdict import AFTER_REUPLOAD, protection_verdict
 from . import console, errors, fail, main, write_json
+from .options import precision_option
 
 
 @main.command()
@@ -120,6 +121,7 @@ from . import console, errors, fail, main, write_json
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
 @click.option("--workers", type=click.IntRange(1), help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
 @click.option("--threads", type=click.IntRange(1), help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
+@precision_option
 def protect(
     images,
     out_dir,
@@ -153,6 +155,7 @@ def protect(
     address,
     workers,
     threads,
+    precision,
 ):
     """Cloak IMAGES (files or folders) into --out.
 
@@ -184,6 +187,7 @@ def protect(
             target_style=None if style == "auto" else style,
             perceptual=perceptual,
             seed=seed,
+            precision=precision,
             optout="none" if no_optout_metadata else optout or "genai",
             overrides={"steps": steps} if steps else {},
             metadata=metadata,
