@@ -257,7 +257,7 @@ class JobQueue:
         try:
             protector = self.protector("default", "default")
             self.pace.probed(probe(protector.backbones, protector.cloak_settings, protector.device))
-        except StylecloakError as exc:
+        except Exception as exc:  # the worker must survive a failed probe: jobs then report what failed
             log.warning("no speed probe: %s", exc)
 
     def _next(self) -> Job | None:
