@@ -39,9 +39,16 @@ COUNTERMEASURES = ("jpeg75", "impress", "noisy_upscale")
 """Applied to originals and cloaks alike before measuring and before the mimic learns ("none" is always measured)."""
 
 
-def rows() -> list[tuple[str, str]]:
-    """(method, budget) in table order: every method at equal visibility, then Mist's and PhotoGuard's own budgets."""
-    return [(m, "equal") for m in METHODS] + [(name, "own") for name, m in METHODS.items() if m.published]
+def rows(methods: list[str], tries: list[str]) -> list[tuple[str, str, dict]]:
+    """(method, budget, overrides) in table order: each method at equal visibility, Mist's and PhotoGuard's own
+    budgets, then glaze with each ``--try``'s CloakSettings overrides (budget named by them)."""
+    plain = [(m, "equal", {}) for m in methods] + [(m, "own", {}) for m in methods if METHODS[m].published]
+    return plain + [("glaze", spec, _overrides(spec)) for spec in tries]
+
+
+def _overrides(spec: str) -> dict:
+    """``field=value,...`` (JSON values) as CloakSettings overrides."""
+    return {key: json.loads(value) for key, value in (item.split("=", 1) for item in spec.split(","))}
 
 
 def main() -> None:
@@ -58,6 +65,15 @@ def main() -> None:
         help="Steps of the own-budget rows (default: the published 100/200; with --quality fast, the fast preset's steps, "
         "the sign step scaled to cover the same distance).",
     )
+    ap.add_argument("--methods", default=",".join(METHODS), help="Comma-separated methods to measure (default: all).")
+    ap.add_argument(
+        "--try",
+        dest="tries",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE,...",
+        help="Also measure glaze at equal visibility with these CloakSettings overrides (JSON values), e.g. --try latent_target=true.",
+    )
     ap.add_argument("--json", type=Path, help="Write the rows as JSON here.")
     add_shared_options(ap)
     args = ap.parse_args()
@@ -72,14 +88,14 @@ def main() -> None:
 
     # 2. each method and budget: protect, then audit with the mimic proxy
     results, begun, memo = [], time.perf_counter(), {}  # memo: the originals' purification and clean mimic, done once
-    for method, budget in rows():
-        overrides = own_budget(method, args.own_steps or (QUALITY["fast"]["steps"] if args.quality == "fast" else None)) if budget == "own" else {}
+    for method, budget, tried in rows([m for m in args.methods.split(",") if m], args.tries):
+        overrides = own_budget(method, args.own_steps or (QUALITY["fast"]["steps"] if args.quality == "fast" else None)) if budget == "own" else tried
         settings = ProtectSettings(intensity=args.intensity, quality=args.quality, method=method, target_style=style, overrides=overrides)
         protector = Protector(settings, weights_dir=args.weights_dir)
         if style is None and protector.method.needs_style:
             style = protector.choose_target([im.rgb for im in loaded], artist=args.artist, profile=out / "profile.json").target_style
         target = protector.method.target_label(style)
-        folder = out / f"{method}-{budget}"
+        folder = out / f"{method}-{budget}".replace("=", "-").replace(",", "_")
         folder.mkdir(exist_ok=True)
         seconds = []
         for im, f in zip(loaded, originals):

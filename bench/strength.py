@@ -17,6 +17,7 @@ repost rows include the platform's resize (every shared painting is at most 1024
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from itertools import zip_longest
 from pathlib import Path
@@ -51,6 +52,14 @@ def main() -> None:
     ap.add_argument("--quality", default="default")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="Comma-separated names from: " + ", ".join(CONFIGS))
     ap.add_argument("--countermeasures", default=",".join(COUNTERMEASURES))
+    ap.add_argument(
+        "--try",
+        dest="tries",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE,...",
+        help="Also measure the default preset with these CloakSettings overrides (JSON values), e.g. --try style_weight=1.",
+    )
     ap.add_argument("--device", default="cpu")
     add_shared_options(ap)
     args = ap.parse_args()
@@ -66,9 +75,9 @@ def main() -> None:
     header = ["config", "size", "TP (SP)", *countermeasures, "transfer", "s/image"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
     results, extra = [], {"protection": {}, "visibility": {}, "images": {}}
-    for name in args.configs.split(","):
-        overrides = CONFIGS[name]
-        cloaked = out / name.split(" ")[0]
+    configs = {name: CONFIGS[name] for name in args.configs.split(",") if name} | {t: _overrides(t) for t in args.tries}
+    for name, overrides in configs.items():
+        cloaked = out / name.split(" ")[0].replace("=", "-").replace(",", "_")
         cloaked.mkdir(exist_ok=True)
         protector = Protector(
             ProtectSettings(intensity=args.intensity, quality=args.quality, target_style=args.style, overrides=overrides),
@@ -106,6 +115,12 @@ def main() -> None:
         extra["images"][name] = [{**im, "original": Path(im["original"]).name, "cloaked": Path(im["cloaked"]).name} for im in report.images]
     settings = vars(args) | {"paintings_used": sorted(f.name for f in originals.glob("*.png"))}
     write_results(out / "strength.json", "strength", results, settings=settings, **extra)
+
+
+def _overrides(spec: str) -> dict:
+    """``field=value,...`` (JSON values) as CloakSettings overrides."""
+    pairs = (item.split("=", 1) for item in spec.split(","))
+    return {key: json.loads(value) for key, value in pairs}
 
 
 def _number(v: float | None) -> str:

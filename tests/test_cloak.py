@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -75,6 +77,33 @@ def test_single_scale_cloak_is_not_seen_at_another_scale(setup):
     x_adv = (x + optimise(x, omega, [bb], s, perc)).clamp(0, 1)
     at_half = progress_of(bb, small, fit(x_adv, (64, 64), bb.factor), style_transfer(bb, small, stats))
     assert at_half < progress_of(bb, x, x_adv, omega) - 0.1
+
+
+def _style_gap(bb, x: torch.Tensor, stats) -> float:
+    """Distance of x's latent channel means and standard deviations from the style's (what a mimic learns)."""
+    z = encode_all([bb], x)[0]
+    return float(torch.cat([z.mean((2, 3))[0] - stats.mean, z.std((2, 3))[0] - stats.std]).norm())
+
+
+def test_latent_target_moves_the_style_statistics_at_two_view_sizes(setup):
+    """Aiming at the latents Ω is decoded from moves each view's channel statistics toward the style's, and further
+    than aiming at Ω re-encoded, at the working size and at half of it; its goal carries the style's statistics."""
+    bb, x, _, perc = setup
+    style = builtin_styles()["cubist-facets"]
+    stats = style_stats(bb, style)
+    small = fit(x, (64, 64), bb.factor)
+    views = [View((128, 128), style_transfer(bb, x, stats), style=style), View((64, 64), style_transfer(bb, small, stats), style=style)]
+    base = CloakSettings(steps=24, budget=1.0, max_linf=16 / 255, min_psnr=None, eot=None, precision="fp32", view_order="worst", seed=2)
+    goal = optimiser.goal_latents([bb], views[0], x, replace(base, latent_target=True))[0]
+    assert torch.allclose(goal.mean((2, 3))[0], stats.mean, atol=1e-4) and torch.allclose(goal.std((2, 3))[0], stats.std, rtol=1e-3)
+    gaps = {}
+    for latent_target in (False, True):
+        x_adv = (x + optimise(x, views, [bb], replace(base, latent_target=latent_target), perc)).clamp(0, 1)
+        gaps[latent_target] = (_style_gap(bb, x_adv, stats), _style_gap(bb, fit(x_adv, (64, 64), bb.factor), stats))
+    before = (_style_gap(bb, x, stats), _style_gap(bb, small, stats))
+    for size in range(2):
+        assert gaps[True][size] < before[size] * 0.9
+        assert gaps[True][size] < gaps[False][size]
 
 
 @pytest.mark.parametrize(

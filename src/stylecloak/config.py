@@ -105,6 +105,10 @@ class CloakSettings:
     """The encoders' arithmetic (:data:`~stylecloak.device.PRECISIONS`): ``auto`` runs them under bfloat16 autocast
     where the device computes bf16 natively (CPUs with AVX-512 BF16 or AMX, CUDA GPUs from Ampere on) and in fp32
     elsewhere; ``fp32`` everywhere; ``bf16`` only where native (elsewhere it is refused: emulated, it is ~35× slower)."""
+    latent_target: bool = False
+    """Aim each view at its own latents carrying the target style's channel statistics (AdaIN in latent space, what
+    a fine-tuned mimic learns) instead of at the latents of Ω, the view re-rendered in the style: decoding and
+    re-encoding Ω keeps only part of those statistics. Methods without a target style keep their target image."""
     patience: int = 0
     """Stop early after this many steps without 1 % progress (0: never)."""
     retry_below: float | None = _DEFAULT["retry_below"]

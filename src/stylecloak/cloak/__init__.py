@@ -4,13 +4,14 @@ and the protection methods (:class:`~.base.Method`; one file each: :mod:`.glaze`
 
 from ..config import CloakSettings
 from ..progress import Progress
-from .base import FixedTargetMethod, Method, Target
+from .base import FixedTargetMethod, Method, StyleTarget, Target
 from .glaze import Glaze
 from .methods import METHODS, get_method
 from .mist import Mist
 from .optimiser import (
     PERCEPTUAL_EVERY,
     View,
+    goal_latents,
     mimic_views,
     optimise,
     project,
@@ -30,7 +31,9 @@ __all__ = [
     "Progress",
     "Target",
     "View",
+    "StyleTarget",
     "get_method",
+    "goal_latents",
     "mimic_views",
     "optimise",
     "project",

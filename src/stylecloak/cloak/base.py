@@ -7,6 +7,7 @@ target image of each mimic view; the optimiser, its caps, EOT, mimic views and d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -18,6 +19,18 @@ from ..styles import Style
 
 Target = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
 """A method's target for one mimic view: (the view's image (1,3,h,w), its size (h, w)) → target image, same shape."""
+
+
+@dataclass(frozen=True)
+class StyleTarget:
+    """A target that is a style: Ω per view (``render``, as :data:`Target`), and the style itself, whose latent
+    statistics a view may aim at directly (:attr:`~stylecloak.config.CloakSettings.latent_target`)."""
+
+    render: Target
+    style: Style
+
+    def __call__(self, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return self.render(image, size)
 
 
 class Method:

@@ -11,7 +11,7 @@ from ..backbones import Backbone, encode_all
 from ..errors import ConfigError
 from ..geometry import Working
 from ..styles import Style, get_style, style_stats, style_transfer
-from .base import Method, Target
+from .base import Method, StyleTarget, Target
 
 
 class Glaze(Method):
@@ -28,10 +28,11 @@ class Glaze(Method):
     def aim(self, renderer: Backbone, style: str | None, styles: dict[str, Style], strength: float = 1.0, work: Working | None = None) -> Target:
         if style is None:
             raise ConfigError("glaze needs a target style; pass one (e.g. --style cubist-facets) or let the artist profile choose")
-        stats = style_stats(renderer, get_style(style, styles))
+        chosen = get_style(style, styles)
+        stats = style_stats(renderer, chosen)
         z_work = encode_all([renderer], work.image)[0] if work is not None else None
 
         def omega(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
             return style_transfer(renderer, image, stats, strength, z_work if work is not None and size == work.size else None)
 
-        return omega
+        return StyleTarget(omega, chosen)

@@ -25,8 +25,9 @@ from ..device import autocast
 from ..geometry import Working, long_side_size, view_of
 from ..perceptual import PerceptualDistance
 from ..progress import Progress
+from ..styles import Style, adain, style_stats
 from ..transforms import RandomEOT
-from .base import Target
+from .base import StyleTarget, Target
 
 PERCEPTUAL_EVERY = 4
 """Well under budget the perceptual distance is measured at least every this many steps (and on the last):
@@ -45,6 +46,8 @@ class View:
     target: torch.Tensor
     weight: float = 1.0
     """Relative chance of this view being drawn for a step."""
+    style: Style | None = None
+    """The target style when the method aims at one (:class:`~.base.StyleTarget`), for ``latent_target``."""
 
 
 def mimic_views(work: Working, settings: CloakSettings, multiple: int, target: Target) -> dict[tuple[int, int], View]:
@@ -54,8 +57,17 @@ def mimic_views(work: Working, settings: CloakSettings, multiple: int, target: T
     for long_side in settings.view_sizes or (None,):
         size = long_side_size(work.size, long_side)
         if size not in views:
-            views[size] = View(size, target(view_of(work.image, work.size, size, multiple), size), _weight(settings, long_side))
+            style = target.style if isinstance(target, StyleTarget) else None
+            views[size] = View(size, target(view_of(work.image, work.size, size, multiple), size), _weight(settings, long_side), style)
     return views
+
+
+def goal_latents(backbones: list[Backbone], view: View, seen: torch.Tensor, settings: CloakSettings) -> list[torch.Tensor]:
+    """The latents a view is pushed toward, per backbone: with ``latent_target`` and a target style, the latents of
+    ``seen`` (the original as this view shows it) with the style's channel statistics; else Φ(the view's target)."""
+    if settings.latent_target and view.style is not None:
+        return [adain(z, style_stats(bb, view.style)) for bb, z in zip(backbones, encode_all(backbones, seen, settings.precision))]
+    return encode_all(backbones, view.target, settings.precision)
 
 
 def _weight(settings: CloakSettings, long_side: int | None) -> float:
@@ -127,9 +139,10 @@ class _Aims:
     def __init__(self, work: torch.Tensor, views: list[View], backbones: list[Backbone], settings: CloakSettings, valid: tuple[int, int]):
         self.views, self.backbones, self.settings, self.valid = views, backbones, settings, valid
         self.multiple = max(bb.factor for bb in backbones)
-        self.targets = [encode_all(backbones, v.target, settings.precision) for v in views]
-        """t = Φ(target) per view and backbone..."""
-        originals = [encode_all(backbones, view_of(work, valid, v.size, self.multiple), settings.precision) for v in views]
+        self.sources = [view_of(work, valid, v.size, self.multiple) for v in views]
+        self.targets = [goal_latents(backbones, v, x, settings) for v, x in zip(views, self.sources)]
+        """t per view and backbone (:func:`goal_latents`)..."""
+        originals = [encode_all(backbones, x, settings.precision) for x in self.sources]
         self.norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(zs, ts)] for zs, ts in zip(originals, self.targets)]
         """...and ‖Φ(V(x)) − t‖², each one's normaliser."""
         self.weights = torch.tensor([v.weight for v in views], dtype=torch.float64)
@@ -158,7 +171,8 @@ class _Aims:
             if self.eot is not None:
                 seen, record = self.eot(seen, self.gen)
                 if "shift" in record:  # content moved: the target must move with it
-                    goal = encode_all(self.backbones, self.eot.replay(view.target, {"shift": record["shift"]}), self.settings.precision)
+                    moved = View(view.size, self.eot.replay(view.target, {"shift": record["shift"]}), view.weight, view.style)
+                    goal = goal_latents(self.backbones, moved, self.eot.replay(self.sources[i], {"shift": record["shift"]}), self.settings)
             with autocast(x_adv.device, self.settings.precision):
                 part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(self.backbones, goal, self.norms[i])) / len(self.backbones)
             self.last[i] = float(part.detach())
