@@ -175,10 +175,12 @@ class ProtectResult:
 
 def provenance(settings: ProtectSettings, style: str) -> dict[str, str]:
     """What protect did, recorded in the report and the batch journal so ``audit`` finds it (and in each output's
-    XMP only with ``record_settings``): target style, method, backbones and a hash of every setting."""
+    XMP only with ``record_settings``): target style, method, backbones, the intensity and quality presets and a hash
+    of every setting."""
     data = settings_dict(settings) | {"resolved_style": style}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), "settings": digest}
+    names = {"intensity": settings.intensity, "quality": settings.quality}
+    return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), **names, "settings": digest}
 
 
 def settings_dict(settings: ProtectSettings) -> dict:

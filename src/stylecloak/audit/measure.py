@@ -44,6 +44,8 @@ from ..perceptual import PerceptualDistance, psnr, ssim
 from ..referee import visibility
 from ..styles import Style, all_styles, get_style
 from ..transforms import COUNTERMEASURES, purify
+from .cleaner import Cleaner, clean
+from .learned import train_attacker
 from .mimic import tensor_key
 from .report import worst
 from .robust_encoder import (
@@ -51,7 +53,7 @@ from .robust_encoder import (
     robust_copies,
     roundtrip_psnr,
 )
-from .settings import ADAPTIVE, AuditSettings
+from .settings import ADAPTIVE, LEARNED, AuditSettings
 from .style_progress import style_progress, style_target
 
 Image = LoadedImage | torch.Tensor | str | Path
@@ -74,6 +76,8 @@ class Models:
     """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
     robust: dict[str, Backbone] = field(default_factory=dict)
     """Encoder name → its robust-trained copy (with ``robust_encoder``)."""
+    cleaner: Cleaner | None = None
+    """The learned attacker's cleaner (with ``learned_cleaner``)."""
 
     @property
     def encoders(self) -> list[Backbone]:
@@ -150,6 +154,8 @@ def _audit(
     #    multiple), then target and style progress with no countermeasure and after each, applied to both sides
     #    (classical ones once, at full resolution; one may change the image's size, as a repost does)
     classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name in COUNTERMEASURES}
+    if models.cleaner is not None and LEARNED in settings.countermeasures:
+        classical[LEARNED] = tuple(clean(models.cleaner, im) for im in (x, xp))
     per_size: dict[int, dict] = {}
     kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for size in sizes:
@@ -206,7 +212,7 @@ def _countered(
     models: Models, settings: AuditSettings, pair: tuple[torch.Tensor, torch.Tensor], size: int, classical: dict, name: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(C(x), C(x′)) for countermeasure ``name``: the pair itself for none and the robust encoder (it changes the
-    mimic, not the images), a classical one applied once, or purification at ``size``."""
+    mimic, not the images), a classical one or the learned cleaner applied once, or purification at ``size``."""
     if name in ("none", ADAPTIVE):
         return pair
     if name in classical:
@@ -255,6 +261,8 @@ def _condition(
     if name == ADAPTIVE:  # the price of robustness: clean images' round trip through the robust encoder
         work = Working.of(x.to(device), size, renderer.factor)
         entry["clean_roundtrip_psnr_db"] = round(roundtrip_psnr(renderer, models.robust[renderer.name], work.image, work.size, settings.bf16), 2)
+    if name == LEARNED:  # the cleaner's own damage: a cleaned clean image against the clean one, at the mimic size
+        entry["cleaned_clean_psnr_db"] = round(float(psnr(Working.of(xc, size, 1).image, Working.of(x, size, 1).image)), 2)
     return entry, seen
 
 
@@ -303,10 +311,14 @@ def audit_pair(
     device: str | torch.device = "cpu",
     robust_works: Sequence[Image] = (),
 ) -> dict:
-    """Audit one original and its cloaked copy; returns the JSON-ready record (see :func:`audit`)."""
+    """Audit one original and its cloaked copy; returns the JSON-ready record (see :func:`audit`). The adaptive
+    countermeasures train on ``robust_works``."""
     models = load_models(settings, weights_dir, styles, resolve_device(device))
     if ADAPTIVE in settings.countermeasures:
         train_robust(models, settings, robust_works, weights_dir, styles)
+    if LEARNED in settings.countermeasures:
+        works = [load_image(w) for w in robust_works]
+        models.cleaner = train_attacker(works, settings, models.attacked, weights_dir=weights_dir, styles=styles, device=models.renderer.device).cleaner
     return audit_loaded(models, settings, original, cloaked, settings.seed if seed is None else seed)[0]
 
 
@@ -346,8 +358,8 @@ def audit_loaded(
     seed: int,
     keep: tuple[str, ...] = (),
     tick: Callable[[str], None] = lambda _: None,
-) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
-    """The record of one pair read from its images (:func:`_audit`), the latents kept, and the original's pixels."""
+) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]:
+    """The record of one pair read from its images (:func:`_audit`), the latents kept, and the pair's pixels."""
     start = time.perf_counter()
     (x, x_name), (xp, xp_name) = _load(original), _load(cloaked)
     if x.shape != xp.shape:
@@ -357,4 +369,4 @@ def audit_loaded(
         )
     record, kept = _audit(models, settings, x, xp, seed, keep, tick)
     head = {"original": x_name, "cloaked": xp_name, "width": x.shape[-1], "height": x.shape[-2]}
-    return {**head, **record, "seconds": round(time.perf_counter() - start, 2)}, kept, x
+    return {**head, **record, "seconds": round(time.perf_counter() - start, 2)}, kept, (x, xp)
