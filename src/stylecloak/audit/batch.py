@@ -68,7 +68,9 @@ def audit(
         robust_record = train_robust(models, settings, works, weights_dir, styles)
     if LEARNED in settings.countermeasures:  # the learned attacker: a cleaner, and a detector tested on the pairs below
         works = _robust_works(robust_works, mimic, pairs, victim, settings.cleaner.works + settings.cleaner.held_out)
-        attacker = train_attacker([load_image(w) for w in works], settings, models.attacked, weights_dir=weights_dir, styles=styles, device=models.renderer.device, progress=progress)
+        attacker = train_attacker(
+            [load_image(w) for w in works], settings, models.attacked, weights_dir=weights_dir, styles=styles, device=models.renderer.device, progress=progress
+        )
         models.cleaner = attacker.cleaner
     # 3. each pair measured; 4. the mimic study on what the mimic learned from them
     tick = _Ticker(progress, len(pairs) * (1 + len(settings.countermeasures)) * len(set(settings.mimic_sizes)) + (mimic is not None))

@@ -72,7 +72,7 @@ def conv(n_in: int, n_out: int, stride: int = 1) -> nn.Conv2d:
 
 def block(n_in: int, n_out: int, stride: int = 1) -> nn.Sequential:
     """Two 3×3 convolutions with ReLUs; the first may stride."""
-    return nn.Sequential(conv(n_in, n_out, stride), nn.ReLU(), conv(n_out, n_out), nn.ReLU())
+    return nn.Sequential(conv(n_in, n_out, stride), nn.LeakyReLU(0.1), conv(n_out, n_out), nn.LeakyReLU(0.1))
 
 
 class Cleaner(nn.Module):

@@ -27,13 +27,22 @@ from .cleaner import CleanerSettings, Pair, aligned_patches, conv
 from .roc import Scores, separation
 
 
-class Detector(nn.Sequential):
-    """Crops (B,3,H,W) in [0, 1], any side ≥ 8 px -> logits (B,) that the crop is cloaked."""
+class Detector(nn.Module):
+    """Crops (B,3,H,W) in [0, 1], any side ≥ 8 px -> logits (B,) that the crop is cloaked.
+
+    It looks at the crop's high frequencies (the crop less its 3×3 local mean, ×10), where cloaks live and
+    picture content is weak, through four convolutions and a global mean."""
 
     def __init__(self, width: int = 16):
+        super().__init__()
         w = width
         layers = [conv(3, w), nn.ReLU(), conv(w, 2 * w, 2), nn.ReLU(), conv(2 * w, 4 * w, 2), nn.ReLU(), conv(4 * w, 4 * w, 2), nn.ReLU()]
-        super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, 1), nn.Flatten(0))
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4 * w, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = 10 * (x - F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+        return self.head(self.features(residual))[:, 0]
 
 
 def train_detector(detector: Detector, pairs: Sequence[Pair], settings: CleanerSettings, progress: Progress | None = None) -> dict:

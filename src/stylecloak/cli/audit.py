@@ -105,7 +105,9 @@ def _names(spec: str) -> tuple[str, ...]:
     help=f"{LEARNED}: works (from --paintings, never the audited ones) the attacker cloaks toward each of its target styles to train on.",
 )
 @click.option("--cleaner-steps", type=int, default=CleanerSettings.steps, show_default=True, help=f"{LEARNED}: training steps of the attacker's cleaner.")
-@click.option("--cleaner-size", type=int, default=CleanerSettings.pair_size, show_default=True, help=f"{LEARNED}: long side (px) of the attacker's training pairs.")
+@click.option(
+    "--cleaner-size", type=int, default=CleanerSettings.pair_size, show_default=True, help=f"{LEARNED}: long side (px) of the attacker's training pairs."
+)
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 def audit_command(
     originals,
