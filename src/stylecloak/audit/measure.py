@@ -16,7 +16,8 @@ transfer. TP = 0: no effect; 1: the mimic's encoder sees the target. Style progr
 measures the latent statistics a mimic learns instead of one target latent. Cost is PSNR and SSIM at full
 resolution and the perceptual distance at the working resolution; ``visibility`` is the referee's
 (:mod:`stylecloak.referee`). ``impress`` is purification (:mod:`stylecloak.transforms.purify`); ``robust_encoder``
-measures through encoder copies an adaptive mimic robust-trained (:mod:`.robust_encoder`). With
+measures through encoder copies an adaptive mimic robust-trained (:mod:`.robust_encoder`); ``learned_cleaner``
+applies a cleaner network trained on stylecloak's own cloaks (:mod:`.learned`). With
 :class:`~.mimic.MimicSettings` the audit also runs the latent style-mimic proxy, for partly cloaked
 portfolios too (:mod:`.portfolio`); :func:`~.batch.audit` measures many pairs.
 
