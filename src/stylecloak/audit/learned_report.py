@@ -25,8 +25,8 @@ def md_learned(record: dict, entry: dict) -> list[str]:
         "",
         (
             f"TP after cleaning both sides: {entry['target_progress']:.2f} (worst size); cleaning a clean image costs it "
-            f"PSNR {entry['cleaned_clean_psnr_db']:.1f} dB against itself (the least damage over the sizes). A lower bound: a bigger network, more pairs or "
-            "longer training can only clean better."
+            f"PSNR {entry['cleaned_clean_psnr_db']:.1f} dB against itself (the least damage over the sizes). A lower bound on an attacker who learns from "
+            "stylecloak: a bigger network, more pairs and longer training are theirs to choose."
         ),
     ]
 
