@@ -71,7 +71,7 @@ def conv(n_in: int, n_out: int, stride: int = 1) -> nn.Conv2d:
 
 
 def block(n_in: int, n_out: int, stride: int = 1) -> nn.Sequential:
-    """Two 3×3 convolutions with ReLUs; the first may stride."""
+    """Two 3×3 convolutions with leaky ReLUs (slope 0.1: no unit dies while the correction is still zero); the first may stride."""
     return nn.Sequential(conv(n_in, n_out, stride), nn.LeakyReLU(0.1), conv(n_out, n_out), nn.LeakyReLU(0.1))
 
 
