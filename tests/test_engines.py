@@ -70,7 +70,7 @@ def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp
 def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_path, tiny_weights, local_ray):
     spec = ProtectorSpec(ProtectSettings(quality="fast", target_style="mosaic", overrides={"steps": 12}), tiny_weights)
     task = Task(0, art / "a.png", tmp_path / "ray" / "a.png")
-    expected = next(LocalEngine(spec.build()).run([Task(0, task.input, tmp_path / "local" / "a.png")], "mosaic", on_start=lambda t: None))
+    expected = next(LocalEngine(spec.build()).run([Task(0, task.input, tmp_path / "local" / "a.png")], on_start=lambda t: None))
     killed = []
 
     def kill_when_busy(pid: int) -> None:  # SIGKILL the worker once its title says it is cloaking
@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_p
         pid = ray.get(engine.actors[0].__ray_call__.remote(lambda worker: os.getpid()))
         killer = threading.Thread(target=kill_when_busy, args=(pid,))
         killer.start()
-        [outcome] = engine.run([task], "mosaic", on_start=lambda t: None)
+        [outcome] = engine.run([task], on_start=lambda t: None)
         killer.join()
         assert killed, "the worker was never seen cloaking"
         assert ray.get(engine.actors[0].__ray_call__.remote(lambda worker: os.getpid())) != pid  # restarted

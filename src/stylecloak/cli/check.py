@@ -51,14 +51,15 @@ def check(images, intensity, style, style_dirs, artist, profile, weights_dir, re
         protector = Protector(
             ProtectSettings(intensity=intensity, target_style=None if style == "auto" else style), weights_dir=weights_dir, styles=parse_style_dirs(style_dirs)
         )
-        target = protector.settings.target_style or protector.choose_target(images, artist=artist, profile=profile).target_style
+        protector = protector.with_settings(protector.resolve_target(images, artist=artist, profile=profile))
+        target = protector.settings.target_style
     except StylecloakError as exc:
         fail(str(exc))
     console.print(f"target style: [bold]{target}[/bold]; expected TP at intensity {intensity} (weak below {MODERATE})", highlight=False)
     records, failed = [], 0
     for path, _ in track(list(iter_images(images)), description="trial cloaks", console=console, transient=True):
         try:
-            assessment = protector.estimate(load_image(path), target)
+            assessment = protector.estimate(load_image(path))
         except Exception as exc:  # noqa: BLE001 (one bad file never stops the check)
             failed += 1
             errors.print(f"[red]Error:[/red] {escape(describe(path, exc))}", highlight=False)

@@ -194,15 +194,14 @@ def protect(
         )
         user_styles = parse_style_dirs(style_dirs)
         protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
-        target = get_method(method).target_label(settings.target_style)
-        target = target or protector.choose_target([t.input for t in plan.tasks], artist=artist, profile=profile).target_style
-        _announce(protector, target)
+        protector = protector.with_settings(protector.resolve_target([t.input for t in plan.tasks], artist=artist, profile=profile))
+        _announce(protector)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
-            result = _run(protector, plan, target, ray_engine, weights_dir)
+            result = _run(protector, plan, ray_engine, weights_dir)
     except StylecloakError as exc:
         fail(str(exc))
-    _finish(result, protector, target, report)
+    _finish(result, protector, report)
 
 
 def _plan(images: tuple[Path, ...], out_dir: Path, preview: bool, preview_dir: Path | None) -> Plan:
@@ -232,19 +231,20 @@ def _check_options(
         raise ConfigError("--against names the backbones by model family: give --against or --backbones, not both")
 
 
-def _announce(protector: Protector, target: str) -> None:
+def _announce(protector: Protector) -> None:
     """The run in one line: its target style, method, steps, presets and budget."""
     s, settings = protector.cloak_settings, protector.settings
     console.print(
-        f"target style: [bold]{target}[/bold]  (method {settings.method}, {s.steps} steps, intensity {settings.intensity}, quality {settings.quality}, budget {s.budget} {settings.perceptual})",
+        f"target style: [bold]{settings.target_style}[/bold]  (method {settings.method}, {s.steps} steps, intensity {settings.intensity}, quality {settings.quality}, budget {s.budget} {settings.perceptual})",
         highlight=False,
     )
 
 
-def _finish(result: BatchReport, protector: Protector, target: str, report: Path | None) -> None:
+def _finish(result: BatchReport, protector: Protector, report: Path | None) -> None:
     """The report (if asked for) and the batch's tally; exit code 1 if any image failed."""
     if report:
-        record = {"settings": settings_dict(protector.settings), "target_style": target, "provenance": provenance(protector.settings, target)}
+        settings = protector.settings
+        record = {"settings": settings_dict(settings), "target_style": settings.target_style, "provenance": provenance(settings)}
         write_json(report, record | {"images": [i.record() for i in result.items]})
     done = sum(i.status == "done" for i in result.items)
     skipped = sum(i.status == "skipped" for i in result.items)
@@ -280,7 +280,7 @@ def _driver_device(device: str) -> str:
         return "cpu"
 
 
-def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None, weights_dir: Path | None):
+def _run(protector: Protector, plan: Plan, engine: RayEngine | None, weights_dir: Path | None):
     """Protect the plan's images with two bars, this image's steps and the whole batch's images with the time left;
     each finished image gets its protection gauge (:func:`_gauge`)."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn())
@@ -305,7 +305,7 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
                 if "saved" in s:
                     bar.console.print(f"{tag} saved file: {_saved_line(s['saved'])}", highlight=False)
                 if engine is None:
-                    bar.console.print(f"{tag} {_gauge(protector, item, target, weights_dir)}", highlight=False)
+                    bar.console.print(f"{tag} {_gauge(protector, item, weights_dir)}", highlight=False)
                 for warning in s.get("warnings", []):
                     bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
             elif kind == "skipped":
@@ -315,12 +315,13 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
             elif kind == "failed":
                 (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
-        return run_plan(plan, protector, target, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
+        return run_plan(plan, protector, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
 
 
-def _gauge(protector: Protector, item: BatchItem, target: str, weights_dir: Path | None) -> str:
+def _gauge(protector: Protector, item: BatchItem, weights_dir: Path | None) -> str:
     """The protection gauge in plain words, from a short check of what survives a re-upload (JPEG, half size, the
     repost trips) at the mimic sizes; the check's numbers join the item's summary (and so the report)."""
+    target = protector.settings.target_style
     try:
         checked = short_audit(item.input, item.output, target, MIMIC_SIZES, weights_dir, method=protector.settings.method, device=protector.device)
     except StylecloakError as exc:
