@@ -10,24 +10,19 @@ from rich.markup import escape
 from rich.progress import track
 
 from ..api import Protector
-from ..config import INTENSITY, INTENSITY_LOOKS, ProtectSettings, intensity_key
+from ..config import ProtectSettings, intensity_key
 from ..errors import StylecloakError
 from ..io import iter_images, load_image
 from ..runner import describe
 from ..styles import parse_style_dirs
 from ..verdict import MODERATE
 from . import console, errors, fail, main, write_json
+from .options import intensity_option
 
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--intensity",
-    type=click.Choice([*INTENSITY_LOOKS, *INTENSITY]),
-    default="subtle",
-    show_default=True,
-    help="The intensity you plan to protect at (as for protect).",
-)
+@intensity_option("The intensity you plan to protect at (as for protect).")
 @click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile).")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")

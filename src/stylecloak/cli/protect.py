@@ -22,7 +22,7 @@ from ..api import Protector, provenance, settings_dict
 from ..audit.reupload import after_reupload, short_audit
 from ..backbones import DEFAULT_BACKBONE, FAMILIES
 from ..cloak import METHODS, get_method
-from ..config import DEFAULT_METHOD, INTENSITY, INTENSITY_LOOKS, MIMIC_SIZES, QUALITY, ProtectSettings
+from ..config import DEFAULT_METHOD, MIMIC_SIZES, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
@@ -34,18 +34,13 @@ from ..runner import BatchItem, BatchReport, run_plan
 from ..styles import all_styles, parse_style_dirs
 from ..verdict import AFTER_REUPLOAD, protection_verdict
 from . import console, errors, fail, main, write_json
+from .options import intensity_option
 
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder (inputs' folders are mirrored).")
-@click.option(
-    "--intensity",
-    type=click.Choice([*INTENSITY_LOOKS, *INTENSITY]),
-    default="subtle",
-    show_default=True,
-    help="How much change is allowed, named for how it looks: barely-visible, subtle or visible-up-close (also called low, default, high).",
-)
+@intensity_option("How much change is allowed, named for how it looks: barely-visible, subtle or visible-up-close (also called low, default, high).")
 @click.option("--quality", type=click.Choice(list(QUALITY)), default="default", show_default=True, help="How long/robustly to optimise.")
 @click.option(
     "--method",
