@@ -83,6 +83,7 @@ class FakeProtector:
 @pytest.fixture(autouse=True)
 def fake_cloak(monkeypatch):
     monkeypatch.setattr("stylecloak.cli.protect.Protector", FakeProtector)
+    monkeypatch.setattr("stylecloak.cli.protect._forecast", lambda protector, plan: None)  # the fake has no encoders to time
     monkeypatch.setattr("stylecloak.cli.protect.short_audit", lambda *a, **k: {"checks": ["jpeg75"], "worst": {"jpeg75": 0.4}})
 
 
