@@ -140,7 +140,7 @@ def test_the_attacker_cloaks_toward_the_audited_style_first():
 
 
 def test_protect_records_its_preset_names():
-    record = provenance(ProtectSettings(intensity="visible-up-close", quality="fast"), STYLE)
+    record = provenance(ProtectSettings(intensity="visible-up-close", quality="fast", target_style=STYLE))
     assert (record["intensity"], record["quality"]) == ("high", "fast")
 
 

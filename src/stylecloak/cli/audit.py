@@ -9,6 +9,7 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..api import given_target
 from ..audit import (
     ADAPTIVE,
     LEARNED,
@@ -34,7 +35,7 @@ from ..config import DEFAULT_METHOD, MIMIC_SIZES
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
 from ..io import recorded_provenance
-from ..styles import load_profile, parse_style_dirs
+from ..styles import all_styles, load_profile, parse_style_dirs
 from . import console, fail, main, write_json
 
 
@@ -166,8 +167,9 @@ def audit_command(
         attacked = _names(backbones or (recorded or {}).get("backbones") or DEFAULT_BACKBONE)
         families, absent = measurable(_names(against or ""), weights_dir)
         warnings += absent
+        styles = parse_style_dirs(style_dirs)
         settings = AuditSettings(
-            target_style=get_method(method).target_label(None) or _target(style, profile, recorded),
+            target_style=given_target(get_method(method), style, all_styles(styles)) or _target(profile, recorded),
             method=method,
             backbones=attacked,
             transfer=tuple(dict.fromkeys(n for n in (*_names(transfer), *families) if n not in attacked)),
@@ -180,7 +182,7 @@ def audit_command(
         study = _study(settings, mimic, paintings, artist, fractions, portfolio_draws)
         for w in warnings:
             console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-        report = _run(pairs, settings, study, weights_dir, parse_style_dirs(style_dirs), resolve_device(device), paintings)
+        report = _run(pairs, settings, study, weights_dir, styles, resolve_device(device), paintings)
     except StylecloakError as exc:
         fail(str(exc))
     report.warnings[:0] = warnings
@@ -231,9 +233,8 @@ def _sizes(spec: str) -> tuple[int, ...]:
         raise ConfigError(f"--mimic-sizes {spec!r}: give comma-separated whole numbers of pixels, e.g. 512,768,1024") from None
 
 
-def _target(style: str | None, profile: Path | None, recorded: dict[str, str] | None) -> str:
-    if style:
-        return style
+def _target(profile: Path | None, recorded: dict[str, str] | None) -> str:
+    """The target style protect aimed at, where --style does not name it: the --profile's, else the one recorded."""
     if profile is None:
         if recorded:
             return recorded["targetStyle"]
