@@ -269,7 +269,7 @@ def _signing_identity(c2pa: bool, cert: Path | None, key: Path | None) -> Identi
     if cert is None and not c2pa:
         return None
     require_c2pa()  # before any work: signing would fail on every file
-    return Identity(cert, key) if cert is not None else local_identity()
+    return Identity(cert, key) if cert is not None and key is not None else local_identity()
 
 
 def _driver_device(device: str) -> str:
@@ -289,6 +289,7 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
         task = None if engine else bar.add_task("", total=protector.cloak_settings.steps)
 
         def factory(item: BatchItem, index: int):
+            assert task is not None  # progress is reported only where the bar has a step line
             bar.reset(task, total=protector.cloak_settings.steps, description=item.input.name)
             return lambda step, total, info: bar.update(task, completed=step, total=total)
 
@@ -298,6 +299,7 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
                 bar.update(batch, advance=1)
             if kind == "done":
                 s = item.summary
+                assert s is not None  # a done item has its numbers
                 bar.console.print(
                     f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s",
                     highlight=False,
@@ -321,6 +323,7 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
 def _gauge(protector: Protector, item: BatchItem, target: str, weights_dir: Path | None) -> str:
     """The protection gauge in plain words, from a short check of what survives a re-upload (JPEG, half size, the
     repost trips) at the mimic sizes; the check's numbers join the item's summary (and so the report)."""
+    assert item.output is not None and item.summary is not None  # a done item has its file and numbers
     try:
         checked = short_audit(item.input, item.output, target, MIMIC_SIZES, weights_dir, method=protector.settings.method, device=protector.device)
     except StylecloakError as exc:
