@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def test_protect_folder_report_preview_and_bad_file(portfolio, tmp_path, tiny_we
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1, res.output  # one file failed
     assert "broken.png" in res.output and "1 failed" in res.output
+    assert re.search(r"^about \d+ (s|min) for 2 images$", res.output, re.M), res.output  # estimated before starting; unreadable files left out
     assert Image.open(out / "a.png").size == (64, 64)
     assert Image.open(out / "series" / "b.jpg").size == (72, 72)
     assert (out / "previews" / "a.png.preview.png").exists() and not list(out.glob("*.preview.png"))

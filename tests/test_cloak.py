@@ -29,7 +29,7 @@ def progress_of(bb, x, x_adv, omega) -> float:
 @pytest.mark.parametrize("method, lr", [("l2", 0.5 / 255), ("adam", 1.5 / 255)])
 def test_cloak_moves_latents_toward_target_within_budget(setup, method, lr):
     bb, x, omega, perc = setup
-    s = CloakSettings(steps=25, budget=0.3, max_linf=8 / 255, lr=lr, method=method, eot=None, bf16=False)
+    s = CloakSettings(steps=25, budget=0.3, max_linf=8 / 255, lr=lr, method=method, eot=None, precision="fp32")
     steps = []
     delta = optimise(x, omega, [bb], s, perc, progress=lambda i, n, info: steps.append(info))
     x_adv = (x + delta).clamp(0, 1)
@@ -45,7 +45,7 @@ def test_psnr_floor_holds_and_l2_beats_adam_under_it(setup):
     bb, x, omega, perc = setup
     reached = {}
     for method, lr in (("l2", 0.5 / 255), ("adam", 1.5 / 255)):
-        s = CloakSettings(steps=25, budget=1.0, max_linf=None, min_psnr=36.0, lr=lr, method=method, eot=None, bf16=False)
+        s = CloakSettings(steps=25, budget=1.0, max_linf=None, min_psnr=36.0, lr=lr, method=method, eot=None, precision="fp32")
         x_adv = (x + optimise(x, omega, [bb], s, perc)).clamp(0, 1)
         assert float(psnr(x, x_adv)) >= 36.0 - 0.01
         reached[method] = progress_of(bb, x, x_adv, omega)
@@ -58,7 +58,7 @@ def test_mimic_views_protect_at_two_scales(setup):
     stats = style_stats(bb, builtin_styles()["cubist-facets"])
     small = fit(x, (64, 64), bb.factor)
     views = [View((128, 128), omega), View((64, 64), style_transfer(bb, small, stats))]
-    s = CloakSettings(steps=24, budget=0.3, eot=None, bf16=False, view_order="worst", seed=2)
+    s = CloakSettings(steps=24, budget=0.3, eot=None, precision="fp32", view_order="worst", seed=2)
     a = optimise(x, views, [bb], s, perc)
     assert torch.equal(a, optimise(x, views, [bb], s, perc))
     x_adv = (x + a).clamp(0, 1)
@@ -71,7 +71,7 @@ def test_single_scale_cloak_is_not_seen_at_another_scale(setup):
     bb, x, omega, perc = setup
     stats = style_stats(bb, builtin_styles()["cubist-facets"])
     small = fit(x, (64, 64), bb.factor)
-    s = CloakSettings(steps=24, budget=0.3, eot=None, bf16=False)
+    s = CloakSettings(steps=24, budget=0.3, eot=None, precision="fp32")
     x_adv = (x + optimise(x, omega, [bb], s, perc)).clamp(0, 1)
     at_half = progress_of(bb, small, fit(x_adv, (64, 64), bb.factor), style_transfer(bb, small, stats))
     assert at_half < progress_of(bb, x, x_adv, omega) - 0.1
@@ -100,7 +100,7 @@ def test_bad_cloak_settings_are_refused_with_the_field_named(fields, message):
 
 def test_tight_budget_is_respected(setup):
     bb, x, omega, perc = setup
-    s = CloakSettings(steps=20, budget=0.05, penalty=50, max_linf=None, lr=2 / 255, eot=None, bf16=False)
+    s = CloakSettings(steps=20, budget=0.05, penalty=50, max_linf=None, lr=2 / 255, eot=None, precision="fp32")
     delta = optimise(x, omega, [bb], s, perc)
     assert float(perc(x, (x + delta).clamp(0, 1))) <= 0.05 * 1.1
 
@@ -108,7 +108,7 @@ def test_tight_budget_is_respected(setup):
 def test_perceptual_watch_skips_steps_without_changing_delta(setup, monkeypatch):
     """Well under budget d is re-measured only every few steps, and δ is exactly what checking every step gives."""
     bb, x, omega, perc = setup
-    s = CloakSettings(steps=12, budget=5.0, bf16=False, seed=1)
+    s = CloakSettings(steps=12, budget=5.0, precision="fp32", seed=1)
     calls = []
     monkeypatch.setattr(perc, "against", lambda *a, _f=perc.against: calls.append(1) or _f(*a))
     lazy = optimise(x, omega, [bb], s, perc)
@@ -120,7 +120,7 @@ def test_perceptual_watch_skips_steps_without_changing_delta(setup, monkeypatch)
 
 def test_same_seed_same_delta_with_eot(setup):
     bb, x, omega, perc = setup
-    s = CloakSettings(steps=6, budget=0.3, bf16=True, seed=3)
+    s = CloakSettings(steps=6, budget=0.3, precision="auto", seed=3)
     a = optimise(x, omega, [bb], s, perc)
     b = optimise(x, omega, [bb], s, perc)
     assert torch.equal(a, b)
@@ -130,7 +130,7 @@ def test_same_seed_same_delta_with_eot(setup):
 def test_ensemble_attacks_every_backbone(setup, tiny_weights):
     bb, x, omega, perc = setup
     sana = load_backbone("taesana", weights_dir=tiny_weights)
-    s = CloakSettings(steps=15, budget=0.3, lr=1.5 / 255, eot=None, bf16=False)
+    s = CloakSettings(steps=15, budget=0.3, lr=1.5 / 255, eot=None, precision="fp32")
     delta = optimise(x, omega, [bb, sana], s, perc)
     x_adv = (x + delta).clamp(0, 1)
     assert progress_of(bb, x, x_adv, omega) > 0.15
@@ -146,7 +146,7 @@ def test_energy_cap_is_spent_on_changes_that_survive_the_clamp(setup):
     bb, _, _, perc = setup
     x = to_tensor(draw("architecture", 128).image)[..., :96, :]
     omega = style_transfer(bb, x, style_stats(bb, builtin_styles()["woodcut"]))
-    s = CloakSettings(steps=12, budget=10.0, max_linf=None, min_psnr=36.0, lr=3 / 255, eot=None, bf16=False)
+    s = CloakSettings(steps=12, budget=10.0, max_linf=None, min_psnr=36.0, lr=3 / 255, eot=None, precision="fp32")
     delta = optimise(x, omega, [bb], s, perc)
     assert float(psnr(x, (x + delta).clamp(0, 1))) == pytest.approx(36.0, abs=0.05)  # the whole budget is used
     assert torch.equal((x + delta).clamp(0, 1), x + delta)

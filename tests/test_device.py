@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stylecloak import device
-from stylecloak.device import autocast, bf16_supported, resolve_device
+from stylecloak.device import autocast, bf16_supported, resolve_device, use_bf16
 from stylecloak.errors import ConfigError
 
 
@@ -38,12 +38,28 @@ def test_autocast_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
     monkeypatch.setattr(device, "fast_cpu_bf16", lambda: True)
     with autocast("cpu"):
         assert (a @ a).dtype == torch.bfloat16
-    with autocast("cpu", enabled=False):
+    with autocast("cpu", "fp32"):
         assert (a @ a).dtype == torch.float32
     monkeypatch.setattr(device, "fast_cpu_bf16", lambda: False)  # emulated bf16 is far slower than fp32
     with autocast("cpu"):
         assert (a @ a).dtype == torch.float32
     assert not bf16_supported(torch.device("mps"))
+
+
+def test_bf16_is_used_where_native_and_refused_where_not(monkeypatch):
+    """``bf16`` runs where the device has native bf16 and is refused elsewhere, naming the slowdown and the fix."""
+    a = torch.rand(4, 4)
+    monkeypatch.setattr(device, "fast_cpu_bf16", lambda: True)
+    with autocast("cpu", "bf16"):
+        assert (a @ a).dtype == torch.bfloat16
+    monkeypatch.setattr(device, "fast_cpu_bf16", lambda: False)
+    with pytest.raises(ConfigError, match=r"no native bf16 .*35x slower.*use --precision auto or fp32"):
+        use_bf16(torch.device("cpu"), "bf16")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(ConfigError, match=r"GPU has no native bf16.*use --precision auto or fp32"):
+        use_bf16(torch.device("cuda"), "bf16")
+    with pytest.raises(ConfigError, match="unknown precision 'fp16'"):
+        use_bf16(torch.device("cpu"), "fp16")
 
 
 def test_cpu_memory_is_kept_only_on_glibc_cpus_unless_turned_off(monkeypatch):

@@ -81,6 +81,18 @@ def wait(client: TestClient, job_id: str, until: Callable[[dict], bool] = lambda
         time.sleep(0.1)
 
 
+def test_estimate_exists_before_any_image_finished(tiny_weights: Path, profiles: Path) -> None:
+    """The worker's speed probe gives the page an estimate before the server has protected anything."""
+    app = create_app(weights_dir=tiny_weights, profile_dir=profiles)
+    with own_client(app) as c:
+        deadline = time.monotonic() + 60
+        while (seconds := c.get("/api/estimate?sizes=1024x1024&quality=fast").json()["seconds"]) is None:
+            assert time.monotonic() < deadline, "no estimate from the speed probe"
+            time.sleep(0.1)
+        assert seconds > 0 and app.state.jobs.pace._rate is None  # from the probe: no image has finished
+        assert c.get("/api/estimate?sizes=512x512,512x512,512x512,512x512&quality=fast").json()["seconds"] == seconds  # the same pixels
+
+
 def test_protect_download_and_delete(client: TestClient, painting: Path) -> None:
     response = upload(client, painting)
     assert response.status_code == 202, response.text

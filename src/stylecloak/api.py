@@ -20,7 +20,7 @@ from PIL import Image
 from .backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
 from .cloak import Method, get_method, mimic_views, optimise
 from .config import CloakSettings, ProtectSettings
-from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device
+from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device, use_bf16
 from .errors import ConfigError, StylecloakError
 from .geometry import Working, view_of
 from .io import MAX_PIXELS, LoadedImage, iter_images, load_image
@@ -85,6 +85,7 @@ class Protector:
         self.perceptual = perceptual.to(self.device)
         self.settings = replace(settings, perceptual=name)
         self.cloak_settings: CloakSettings = self.settings.cloak
+        use_bf16(self.device, self.cloak_settings.precision)  # bf16 where it is not native: refused before loading models
         if not self.settings.backbones:
             raise ConfigError(f"no backbone given; use e.g. --backbones {DEFAULT_BACKBONE}")
         self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from .backbones import DEFAULT_BACKBONE
 from .backbones.families import backbones_for
+from .device import PRECISIONS
 from .errors import ConfigError
 from .io import OutputMetadata
 from .io.credentials import Identity
@@ -100,9 +101,10 @@ class CloakSettings:
     """How a step's view is chosen: ``random`` (by ``view_weights``), ``cycle``, ``worst`` (the view whose
     latest loss is highest: the cloak works on the mimic size it protects least), or ``all`` (every view,
     losses averaged; one step costs all the views)."""
-    bf16: bool = True
-    """Run the encoders under bfloat16 autocast where the device supports it (fast on CPUs with AVX-512 BF16
-    and on CUDA GPUs); fp32 elsewhere."""
+    precision: str = "auto"
+    """The encoders' arithmetic (:data:`~stylecloak.device.PRECISIONS`): ``auto`` runs them under bfloat16 autocast
+    where the device computes bf16 natively (CPUs with AVX-512 BF16 or AMX, CUDA GPUs from Ampere on) and in fp32
+    elsewhere; ``fp32`` everywhere; ``bf16`` only where native (elsewhere it is refused: emulated, it is ~35× slower)."""
     patience: int = 0
     """Stop early after this many steps without 1 % progress (0: never)."""
     retry_below: float | None = _DEFAULT["retry_below"]
@@ -115,6 +117,7 @@ class CloakSettings:
         _check_numbers(self)
         _choose("method", self.method, OPTIMISERS)
         _choose("view_order", self.view_order, VIEW_ORDERS)
+        _choose("precision", self.precision, PRECISIONS)
         if self.eot is not None and not isinstance(self.eot, EOTSettings):
             raise ConfigError(f"eot must be EOTSettings or None, not {self.eot!r}")
         if any(not isinstance(s, int) or s < 8 for s in self.view_sizes):
@@ -209,6 +212,8 @@ class ProtectSettings:
     """Distance the budget is measured in: ``efficientnet``, ``lpips-alex``, or ``auto`` (LPIPS-AlexNet
     when the ``lpips`` package and its weights are present). A :class:`Protector` resolves ``auto``."""
     seed: int = 0
+    precision: str = "auto"
+    """The encoders' arithmetic, ``auto``, ``fp32`` or ``bf16`` (:attr:`CloakSettings.precision`)."""
     optout: str = "genai"
     """The "no AI training" wish written into every output (:data:`~stylecloak.io.OPTOUTS`): ``genai``, ``ai``,
     ``all`` or ``none``."""
@@ -245,4 +250,4 @@ class ProtectSettings:
     @property
     def cloak(self) -> CloakSettings:
         perceptual = "efficientnet" if self.perceptual == "auto" else self.perceptual
-        return cloak_settings(self.intensity, self.quality, self.seed, perceptual, **self.overrides)
+        return cloak_settings(self.intensity, self.quality, self.seed, perceptual, **{"precision": self.precision, **self.overrides})

@@ -1,7 +1,7 @@
 """Where the models run: device choice (``auto`` = CUDA, then MPS, then CPU) and mixed precision per device.
 
 >>> dev = resolve_device("auto")
->>> with autocast(dev):            # bf16 where the device has it, fp32 otherwise
+>>> with autocast(dev, "auto"):    # bf16 where the device has it natively, fp32 otherwise
 ...     z = backbone.encode(x.to(dev))
 """
 
@@ -56,10 +56,28 @@ def bf16_supported(device: torch.device) -> bool:
     return device.type == "cpu" and fast_cpu_bf16()
 
 
-def autocast(device: torch.device | str = "cpu", enabled: bool = True):
-    """bfloat16 autocast on ``device`` where :func:`bf16_supported`, else (or when not ``enabled``) fp32."""
+PRECISIONS = ("auto", "fp32", "bf16")
+"""Precisions of the encoders (``--precision``): ``auto`` is bf16 where the device computes it natively, else fp32."""
+
+
+def use_bf16(device: torch.device, precision: str | bool = "auto") -> bool:
+    """Whether ``precision`` runs bf16 on ``device``; ``bf16`` where it is not native raises a one-line error naming
+    the fix (emulated bf16 is far slower than fp32). A bool is shorthand: True = ``auto``, False = ``fp32``."""
+    if isinstance(precision, bool):
+        precision = "auto" if precision else "fp32"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and not bf16_supported(device):
+        why = {"cpu": "this CPU has no native bf16 (AVX-512 BF16 or AMX)", "cuda": "this GPU has no native bf16 (it needs Ampere or later)"}
+        where = why.get(device.type, f"bf16 autocast is not used on {device.type}")
+        raise ConfigError(f"--precision bf16: {where}, so it would run about 35x slower than fp32 here; use --precision auto or fp32")
+    return precision == "bf16" or (precision == "auto" and bf16_supported(device))
+
+
+def autocast(device: torch.device | str = "cpu", precision: str | bool = "auto"):
+    """bfloat16 autocast on ``device`` where ``precision`` asks for it (:func:`use_bf16`), else fp32."""
     device = torch.device(device)
-    if enabled and bf16_supported(device):
+    if use_bf16(device, precision):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -9,9 +9,9 @@ from .base import Backbone
 
 
 @torch.no_grad()
-def encode_all(backbones: list[Backbone], x: torch.Tensor, bf16: bool = False) -> list[torch.Tensor]:
-    """Latents of ``x`` in every backbone (fp32, no gradient)."""
-    with autocast(x.device, bf16):
+def encode_all(backbones: list[Backbone], x: torch.Tensor, precision: str | bool = "fp32") -> list[torch.Tensor]:
+    """Latents of ``x`` in every backbone (fp32, no gradient), computed in ``precision`` (:func:`~stylecloak.device.autocast`)."""
+    with autocast(x.device, precision):
         return [bb.encode(x).float() for bb in backbones]
 
 

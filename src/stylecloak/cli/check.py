@@ -17,6 +17,7 @@ from ..runner import describe
 from ..styles import parse_style_dirs
 from ..verdict import MODERATE
 from . import console, errors, fail, main, write_json
+from .options import precision_option
 
 
 @main.command()
@@ -34,7 +35,8 @@ from . import console, errors, fail, main, write_json
 @click.option("--profile", type=click.Path(path_type=Path), help="Artist profile file (default: in the user config folder).")
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
 @click.option("--report", type=click.Path(path_type=Path), help="Write the estimates to this JSON file.")
-def check(images, intensity, style, style_dirs, artist, profile, weights_dir, report):
+@precision_option
+def check(images, intensity, style, style_dirs, artist, profile, weights_dir, report, precision):
     """Estimate how well IMAGES (files or folders) can be protected, without protecting them.
 
     A quick trial cloak on a small copy (about 2 s an image on a laptop CPU) predicts the target
@@ -49,7 +51,9 @@ def check(images, intensity, style, style_dirs, artist, profile, weights_dir, re
     try:
         intensity = intensity_key(intensity)
         protector = Protector(
-            ProtectSettings(intensity=intensity, target_style=None if style == "auto" else style), weights_dir=weights_dir, styles=parse_style_dirs(style_dirs)
+            ProtectSettings(intensity=intensity, target_style=None if style == "auto" else style, precision=precision),
+            weights_dir=weights_dir,
+            styles=parse_style_dirs(style_dirs),
         )
         target = protector.settings.target_style or protector.choose_target(images, artist=artist, profile=profile).target_style
     except StylecloakError as exc:

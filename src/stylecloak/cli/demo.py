@@ -17,6 +17,7 @@ from ..io import OutputMetadata, load_image, save_image
 from ..runner import BatchItem
 from ..sample import paint_sample
 from . import console, fail, main, write_json
+from .options import precision_option
 
 DEMO_STYLE = "woodcut"
 """The demo's target: the style Glaze's selection (``Protector.choose_target``, seed 0) picks for the sample.
@@ -45,7 +46,8 @@ DEMO_SIZE = 512
     help="Width of the sample (px). 1024 shows the cloak at every mimic size (512/768/1024 px) but takes several minutes on a laptop CPU.",
 )
 @click.option("--steps", type=click.IntRange(1), hidden=True, help="Override the preset's number of optimisation steps.")
-def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, steps: int | None) -> None:
+@precision_option
+def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, steps: int | None, precision: str) -> None:
     """Protect a built-in sample painting and show what the cloak does (a minute or two on a laptop CPU).
 
     Paints a sample landscape, protects it with the default preset, checks what survives a mimic's
@@ -79,7 +81,7 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
             _save_png(paint_sample(size), paths["original"])
             original = load_image(paths["original"])
 
-            protector = Protector(ProtectSettings(target_style=DEMO_STYLE, overrides={"steps": steps} if steps else {}), weights_dir=weights_dir)
+            protector = _protector(weights_dir, steps, precision)
             bar.update(task, description="protecting", total=protector.cloak_settings.steps, completed=0)
             result = protector.protect(original, progress=lambda step, total, info: bar.update(task, completed=step, total=total))
             result.save(paths["protected"])
@@ -106,6 +108,11 @@ def demo(out_dir: Path, open_files: bool, weights_dir: Path | None, size: int, s
         for key in ("protected", "preview"):
             if click.launch(str(paths[key])) != 0:
                 console.print(f"[yellow]warning:[/yellow] could not open {paths[key]}; open it with any image viewer", highlight=False)
+
+
+def _protector(weights_dir: Path | None, steps: int | None, precision: str) -> Protector:
+    """The demo's protector: the default presets toward :data:`DEMO_STYLE`."""
+    return Protector(ProtectSettings(target_style=DEMO_STYLE, precision=precision, overrides={"steps": steps} if steps else {}), weights_dir=weights_dir)
 
 
 def _save_png(image: Image.Image, path: Path) -> Path:

@@ -22,11 +22,12 @@ from ..api import Protector, provenance, settings_dict
 from ..audit.reupload import after_reupload, short_audit
 from ..backbones import DEFAULT_BACKBONE, FAMILIES
 from ..cloak import METHODS, get_method
+from ..cloak.pace import batch_seconds, duration_words, probe
 from ..config import DEFAULT_METHOD, INTENSITY, INTENSITY_LOOKS, MIMIC_SIZES, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
-from ..io import METADATA_MODES, OPTOUTS
+from ..io import METADATA_MODES, OPTOUTS, probe_image
 from ..io.credentials import Identity, local_identity, require_c2pa
 from ..perceptual import PERCEPTUAL
 from ..plan import Plan, PlanError, plan_batch
@@ -34,6 +35,7 @@ from ..runner import BatchItem, BatchReport, run_plan
 from ..styles import all_styles, parse_style_dirs
 from ..verdict import AFTER_REUPLOAD, protection_verdict
 from . import console, errors, fail, main, write_json
+from .options import precision_option
 
 
 @main.command()
@@ -120,6 +122,7 @@ from . import console, errors, fail, main, write_json
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
 @click.option("--workers", type=click.IntRange(1), help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
 @click.option("--threads", type=click.IntRange(1), help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
+@precision_option
 def protect(
     images,
     out_dir,
@@ -153,6 +156,7 @@ def protect(
     address,
     workers,
     threads,
+    precision,
 ):
     """Cloak IMAGES (files or folders) into --out.
 
@@ -184,6 +188,7 @@ def protect(
             target_style=None if style == "auto" else style,
             perceptual=perceptual,
             seed=seed,
+            precision=precision,
             optout="none" if no_optout_metadata else optout or "genai",
             overrides={"steps": steps} if steps else {},
             metadata=metadata,
@@ -197,6 +202,8 @@ def protect(
         target = get_method(method).target_label(settings.target_style)
         target = target or protector.choose_target([t.input for t in plan.tasks], artist=artist, profile=profile).target_style
         _announce(protector, target)
+        if engine == "local":
+            _forecast(protector, plan)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
             result = _run(protector, plan, target, ray_engine, weights_dir)
@@ -239,6 +246,22 @@ def _announce(protector: Protector, target: str) -> None:
         f"target style: [bold]{target}[/bold]  (method {settings.method}, {s.steps} steps, intensity {settings.intensity}, quality {settings.quality}, budget {s.budget} {settings.perceptual})",
         highlight=False,
     )
+
+
+def _forecast(protector: Protector, plan: Plan) -> None:
+    """Before a batch of several images: about how long it will take here, from a short speed probe."""
+    sizes = [size for task in plan.tasks if (size := _size(task.input)) is not None]
+    if len(sizes) > 1:
+        rate = probe(protector.backbones, protector.cloak_settings, protector.device)
+        console.print(f"{duration_words(batch_seconds(sizes, protector.cloak_settings, rate))} for {len(sizes)} images", highlight=False)
+
+
+def _size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header; None for a file the batch will report as unreadable."""
+    try:
+        return probe_image(path)[1:]
+    except StylecloakError:
+        return None
 
 
 def _finish(result: BatchReport, protector: Protector, target: str, report: Path | None) -> None:

@@ -128,9 +128,9 @@ class _Aims:
     def __init__(self, work: torch.Tensor, views: list[View], backbones: list[Backbone], settings: CloakSettings, valid: tuple[int, int]):
         self.views, self.backbones, self.settings, self.valid = views, backbones, settings, valid
         self.multiple = max(bb.factor for bb in backbones)
-        self.targets = [encode_all(backbones, v.target, settings.bf16) for v in views]
+        self.targets = [encode_all(backbones, v.target, settings.precision) for v in views]
         """t = Φ(target) per view and backbone..."""
-        originals = [encode_all(backbones, view_of(work, valid, v.size, self.multiple), settings.bf16) for v in views]
+        originals = [encode_all(backbones, view_of(work, valid, v.size, self.multiple), settings.precision) for v in views]
         self.norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(zs, ts)] for zs, ts in zip(originals, self.targets)]
         """...and ‖Φ(V(x)) − t‖², each one's normaliser."""
         self.weights = torch.tensor([v.weight for v in views], dtype=torch.float64)
@@ -159,12 +159,10 @@ class _Aims:
             if self.eot is not None:
                 seen, record = self.eot(seen, self.gen)
                 if "shift" in record:  # content moved: the target must move with it
-                    goal = encode_all(self.backbones, self.eot.replay(view.target, {"shift": record["shift"]}), self.settings.bf16)
-            with autocast(x_adv.device, self.settings.bf16):
-                part = cast(torch.Tensor, sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(self.backbones, goal, self.norms[i]))) / len(
-                    self.backbones
-                )
-            self.last[i] = float(part.detach())
+                    goal = encode_all(self.backbones, self.eot.replay(view.target, {"shift": record["shift"]}), self.settings.precision)
+            with autocast(x_adv.device, self.settings.precision):
+                part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(self.backbones, goal, self.norms[i])) / len(self.backbones)
+            self.last[i] = float(part)
             latent = latent + part / len(chosen)
         return cast(torch.Tensor, latent)  # chosen is never empty
 
@@ -186,7 +184,7 @@ class _Budget:
         fresh = self.rate is None or since >= PERCEPTUAL_EVERY or self.d + self.rate * since > s.budget or step == s.steps - 1
         if not fresh:
             return latent, False
-        with autocast(x_adv.device, s.bf16):
+        with autocast(x_adv.device, s.precision):
             dist = self.perceptual.against(x_adv, self.ref).float().mean()
         measured = float(dist.detach())
         if self.checked >= 0:

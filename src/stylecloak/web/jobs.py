@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from ..api import Protector
+from ..cloak.pace import probe
 from ..config import DEFAULT_METHOD, ProtectSettings
 from ..device import cpu_cores
 from ..errors import ConfigError, StylecloakError
@@ -236,6 +237,7 @@ class JobQueue:
         # Leave a core to the HTTP server (and the browser): with every core busy, torch's OpenMP
         # threads spin against the server's and both slow down many times over.
         torch.set_num_threads(max(1, cpu_cores() - 1))
+        self._probe()
         while (job := self._next()) is not None:
             try:
                 run_job(self, job)
@@ -248,6 +250,15 @@ class JobQueue:
                 if job.deleted:
                     shutil.rmtree(job.folder, ignore_errors=True)
             self.sweep()
+
+    def _probe(self) -> None:
+        """Load the default models and measure this machine's pace (:func:`~stylecloak.cloak.pace.probe`), so the page
+        estimates times before the first image has finished; a failure here is the first job's to report."""
+        try:
+            protector = self.protector("default", "default")
+            self.pace.probed(probe(protector.backbones, protector.cloak_settings, protector.device))
+        except Exception as exc:  # the worker must survive a failed probe: jobs then report what failed
+            log.warning("no speed probe: %s", exc)
 
     def _next(self) -> Job | None:
         with self._cond:

@@ -2,8 +2,8 @@
 
 An optimisation step costs about the same per pixel of the working copy (the image brought down to the
 preset's working size), so the pace is kept as seconds per step per working megapixel: a moving average over
-the images this server has finished, or the running image's own pace until one has finished. Nothing is
-estimated before the server has measured something.
+the images this server has finished, or the running image's own pace until one has finished, or before that the
+speed probe the worker runs once its models are loaded (:func:`~stylecloak.cloak.pace.probe`).
 """
 
 from __future__ import annotations
@@ -11,16 +11,11 @@ from __future__ import annotations
 import threading
 import time
 
+from ..cloak.pace import work_megapixels
 from .records import Item, Job
 
 SMOOTHING = 0.3
 """Weight of the newest image in the moving average."""
-
-
-def work_megapixels(width: int, height: int, work_size: int | None) -> float:
-    """Megapixels of an image's working copy: its long side brought down to ``work_size`` (never enlarged)."""
-    scale = min(1.0, work_size / max(width, height, 1)) if work_size else 1.0
-    return max(width * height * scale * scale, 1.0) / 1e6
 
 
 class Pace:
@@ -29,12 +24,19 @@ class Pace:
     def __init__(self, work_size: int | None):
         self.work_size = work_size
         self._rate: float | None = None
+        self._probed: float | None = None
         self._lock = threading.Lock()
 
     @property
     def rate(self) -> float | None:
+        """The pace of the images finished here, else the speed probe's, else None."""
         with self._lock:
-            return self._rate
+            return self._rate if self._rate is not None else self._probed
+
+    def probed(self, rate: float) -> None:
+        """The speed probe's pace (:func:`~stylecloak.cloak.pace.probe`): the estimate until an image has finished."""
+        with self._lock:
+            self._probed = rate
 
     def add(self, item: Item, now: float | None = None) -> None:
         """Fold in a finished image's pace (it needs its size, steps and start)."""
@@ -62,7 +64,8 @@ class Pace:
         """Seconds until ``job`` finishes (``steps``: each waiting image's preset), or None with no pace yet."""
         running = next((i for i in job.items if i.status == "running"), None)
         live = self.of(running, now) if running is not None else None
-        rate = self.rate or live
+        with self._lock:
+            rate = self._rate or live or self._probed
         if rate is None:
             return None
         waiting = [(i.width, i.height) for i in job.items if i.status == "queued"]
