@@ -162,7 +162,7 @@ class _Aims:
                     goal = encode_all(self.backbones, self.eot.replay(view.target, {"shift": record["shift"]}), self.settings.precision)
             with autocast(x_adv.device, self.settings.precision):
                 part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(self.backbones, goal, self.norms[i])) / len(self.backbones)
-            self.last[i] = float(part)
+            self.last[i] = float(cast(torch.Tensor, part).detach())
             latent = latent + part / len(chosen)
         return cast(torch.Tensor, latent)  # chosen is never empty
 
