@@ -91,9 +91,10 @@ class Protector:
         if not self.settings.backbones:
             raise ConfigError(f"no backbone given; use e.g. --backbones {DEFAULT_BACKBONE}")
         self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]
-        self.renderer = next((b for b in self.backbones if b.has_decoder), None)
-        if self.renderer is None:
+        renderer = next((b for b in self.backbones if b.has_decoder), None)
+        if renderer is None:
             raise ConfigError(f"no backbone with a decoder in the list; include {DEFAULT_BACKBONE} (or another with a decoder) to render targets")
+        self.renderer: Backbone = renderer
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
         self.settings = replace(self.settings, target_style=given_target(self.method, self.settings.target_style, self.styles))
@@ -207,7 +208,7 @@ class Protector:
         kept, before = None, 0
         score = self._scorer(work, views)
         for r in rounds:
-            told = progress and (lambda step, total, info, before=before: progress(before + step, before + total, info))
+            told = None if progress is None else (lambda step, total, info, before=before: progress(before + step, before + total, info))
             delta = optimise(work.image, list(views.values()), self.backbones, r, self.perceptual, told, valid=work.size)
             before += r.steps
             measured = self._measure(source, score, work, delta, s)
@@ -215,6 +216,7 @@ class Protector:
                 kept = measured
             if not _retry(s, source.rgb, *kept[::2], assessment.texture):
                 break
+        assert kept is not None  # rounds is never empty
         cloaked, seen, by_size = kept
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))

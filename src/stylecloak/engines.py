@@ -129,7 +129,8 @@ class RayEngine:
 
         if not self.actors:
             raise RuntimeError("use RayEngine as a context manager: with RayEngine(spec) as engine: ...")
-        todo, idle, running = list(reversed(tasks)), list(self.actors), {}
+        todo, idle = list(reversed(tasks)), list(self.actors)
+        running: dict = {}  # object ref -> (task, actor)
         while todo or running:
             while todo and idle:
                 task, actor = todo.pop(), idle.pop()

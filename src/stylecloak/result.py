@@ -178,7 +178,7 @@ def provenance(settings: ProtectSettings) -> dict[str, str]:
     so ``audit`` finds it (and in each output's XMP only with ``record_settings``): target style, method, backbones,
     the intensity and quality presets and a hash of every setting. The hash holds the target style once, as decided: a style chosen by the artist
     profile and the same style given by name make the same pixels and the same hash."""
-    style = settings.target_style
+    style = settings.decided_style
     data = settings_dict(replace(settings, target_style=None)) | {"resolved_style": style}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
     names = {"intensity": settings.intensity, "quality": settings.quality}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -139,7 +139,7 @@ ProgressFactory = Callable[[Task], Progress]
 
 
 class Engine(Protocol):
-    def run(self, tasks: list[Task], *, on_start: Callable[[Task], None], progress_factory: ProgressFactory | None) -> Iterator[Outcome]:
+    def run(self, tasks: list[Task], *, on_start: Callable[[Task], None], progress_factory: ProgressFactory | None) -> Generator[Outcome, None, None]:
         """Cloak ``tasks``, yielding each outcome as it finishes (in any order)."""
 
 
@@ -217,10 +217,8 @@ def run(
     def started(task: Task) -> None:
         emit("start", items[task.index], task.index, len(items))
 
-    def progress(task: Task) -> Progress:
-        return progress_factory(items[task.index], task.index)
-
-    outcomes = engine.run(tasks, on_start=started, progress_factory=progress if progress_factory else None)
+    progress = None if progress_factory is None else (lambda task: progress_factory(items[task.index], task.index))
+    outcomes = engine.run(tasks, on_start=started, progress_factory=progress)
     for outcome in outcomes:
         index = outcome.task.index
         item = items[index]
@@ -232,7 +230,7 @@ def run(
             emit("cancelled", item, index, len(items))
             outcomes.close()
             return
-        if outcome.error is None and journal is not None and record is not None:
+        if outcome.error is None and journal is not None and record is not None and outcome.task.digest is not None and outcome.output is not None:
             try:
                 journal.add(outcome.task.digest, outcome.output, record, outcome.views)
             except OSError as exc:

@@ -90,7 +90,7 @@ class Cleaner(nn.Module):
         self.merge = nn.ModuleList([block(4 * w, 2 * w), block(2 * w, w)])
         self.out = conv(w, 3)
         nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(self.out.bias)  # type: ignore[arg-type]  # conv() makes its layers with a bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips, h = [], x

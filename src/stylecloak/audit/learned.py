@@ -196,8 +196,8 @@ def _load(path: Path, width: int, device: str | torch.device) -> LearnedAttacker
     except (OSError, RuntimeError, KeyError, EOFError) as exc:
         raise ConfigError(f"{path}: unreadable cached {LEARNED} ({exc.__class__.__name__}); delete it to train again") from exc
     held_out = [(x.float() / 255, xp.float() / 255) for x, xp in data["held_out"]]
-    networks = (n.to(device).eval().requires_grad_(False) for n in (cleaner, detector))
-    return LearnedAttacker(*networks, held_out, {**data["record"], "cached": True})
+    cleaner, detector = (cleaner.to(device).eval().requires_grad_(False), detector.to(device).eval().requires_grad_(False))
+    return LearnedAttacker(cleaner, detector, held_out, {**data["record"], "cached": True})
 
 
 def _told(progress: AuditProgress | None, label: str):

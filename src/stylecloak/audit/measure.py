@@ -148,15 +148,15 @@ def _audit(
 ) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
     """The record of one pair, and the renderer's latents of (C(x), C(x′)) at the smallest mimic size for each
     countermeasure in ``keep``."""
-    sizes = effective_sizes(tuple(x.shape[-2:]), settings.mimic_sizes)
+    sizes = effective_sizes((x.shape[-2], x.shape[-1]), settings.mimic_sizes)
     cost = _cost(models, x, xp, sizes[-1])
 
     # 2. at each mimic size: targets t = Φ(Ω(x, T)) at each view size (Ω rendered once per view size and working-copy
     #    multiple), then target and style progress with no countermeasure and after each, applied to both sides
     #    (classical ones once, at full resolution; one may change the image's size, as a repost does)
-    classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name in COUNTERMEASURES}
+    classical = {name: (COUNTERMEASURES[name](x, seed), COUNTERMEASURES[name](xp, seed)) for name in settings.countermeasures if name in COUNTERMEASURES}
     if models.cleaner is not None and LEARNED in settings.countermeasures:
-        classical[LEARNED] = tuple(clean(models.cleaner, im) for im in (x, xp))
+        classical[LEARNED] = (clean(models.cleaner, x), clean(models.cleaner, xp))
     per_size: dict[int, dict] = {}
     kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for size in sizes:
@@ -202,7 +202,7 @@ def _at_size(
     for name in ("none", *settings.countermeasures):
         countered = _countered(models, settings, pair, size, classical, name)
         entries[name], seen = _condition(models, settings, pair[0], countered, size, name, targets, change, name in keep)
-        if name in keep:
+        if name in keep and seen is not None:
             kept[name] = seen[:2]
         tick(name)
     none = entries.pop("none")
@@ -255,7 +255,7 @@ def _condition(
         z, zp = (_unpadded(encode_all([_encoder(models, renderer, name)], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
         seen = (z, zp, works[0].size)
     sp = None
-    if models.style is not None:
+    if models.style is not None and seen is not None:
         style = style_target(_encoder(models, renderer, name), models.style, max(seen[2]), models.memo)
         sp = style_progress(seen[0], seen[1], style)
     entry = _progress_entry(models, by_encoder, sp)
@@ -282,7 +282,7 @@ def _targets(models: Models, settings: AuditSettings, x: torch.Tensor, size: tup
 
 def _target_image(models: Models, view: torch.Tensor) -> torch.Tensor:
     """The image the cloak aimed the encoder's view of ``view`` at: Ω(view, T) for glaze, else the method's fixed target."""
-    return models.aim(view, tuple(view.shape[-2:]))
+    return models.aim(view, (view.shape[-2], view.shape[-1]))
 
 
 def _encoder(models: Models, e: Backbone, countermeasure: str) -> Backbone:

@@ -215,7 +215,7 @@ def training_works(paintings: str | Path, audited: Sequence[LoadedImage], victim
     skip, audited_hashes = {p.path for p in exclude}, {pixel_hash(a.rgb) for a in audited}
     candidates = [p for p in read_manifest(paintings) if p.path.stem not in audited_stems and p.path not in skip]
     ordered = [p for p in candidates if p.artist == victim] + content_paintings(candidates, victim, len(candidates))
-    chosen = []
+    chosen: list[Path] = []
     for p in ordered:
         if len(chosen) == count:
             break

@@ -205,8 +205,16 @@ def _study(settings: AuditSettings, mimic: bool, paintings: Path | None, artist:
 
 def _cleaner(works: int, steps: int, size: int, seed: int, recorded: dict[str, str] | None) -> CleanerSettings:
     """The learned attacker's settings: it cloaks with the preset protect recorded (else the defaults)."""
-    preset = {k: recorded[k] for k in ("intensity", "quality") if recorded and recorded.get(k)}
-    return CleanerSettings(works=works, steps=steps, pair_size=size, patch=min(CleanerSettings.patch, size // 4 * 4), seed=seed, **preset)
+    recorded = recorded or {}
+    return CleanerSettings(
+        works=works,
+        steps=steps,
+        pair_size=size,
+        patch=min(CleanerSettings.patch, size // 4 * 4),
+        seed=seed,
+        intensity=recorded.get("intensity") or CleanerSettings.intensity,
+        quality=recorded.get("quality") or CleanerSettings.quality,
+    )
 
 
 def _write(report: AuditReport, json_path: Path | None, markdown: Path | None, plot: Path | None) -> None:

@@ -54,7 +54,8 @@ def check(images, intensity, style, style_dirs, artist, profile, weights_dir, re
     except StylecloakError as exc:
         fail(str(exc))
     console.print(f"target style: [bold]{target}[/bold]; expected TP at intensity {intensity} (weak below {MODERATE})", highlight=False)
-    records, failed = [], 0
+    records: list[dict] = []
+    failed = 0
     for path, _ in track(list(iter_images(images)), description="trial cloaks", console=console, transient=True):
         try:
             assessment = protector.estimate(load_image(path))

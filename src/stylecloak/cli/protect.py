@@ -243,8 +243,7 @@ def _announce(protector: Protector) -> None:
 
 def _forecast(protector: Protector, plan: Plan) -> None:
     """Before a batch of several images: about how long it will take here, from a short speed probe."""
-    sizes = [_size(task.input) for task in plan.tasks]
-    sizes = [size for size in sizes if size is not None]
+    sizes = [size for task in plan.tasks if (size := _size(task.input)) is not None]
     if len(sizes) > 1:
         rate = probe(protector.backbones, protector.cloak_settings, protector.device)
         console.print(f"{duration_words(batch_seconds(sizes, protector.cloak_settings, rate))} for {len(sizes)} images", highlight=False)
@@ -287,7 +286,7 @@ def _signing_identity(c2pa: bool, cert: Path | None, key: Path | None) -> Identi
     if cert is None and not c2pa:
         return None
     require_c2pa()  # before any work: signing would fail on every file
-    return Identity(cert, key) if cert is not None else local_identity()
+    return Identity(cert, key) if cert is not None and key is not None else local_identity()
 
 
 def _driver_device(device: str) -> str:
@@ -307,6 +306,7 @@ def _run(protector: Protector, plan: Plan, engine: RayEngine | None, weights_dir
         task = None if engine else bar.add_task("", total=protector.cloak_settings.steps)
 
         def factory(item: BatchItem, index: int):
+            assert task is not None  # progress is reported only where the bar has a step line
             bar.reset(task, total=protector.cloak_settings.steps, description=item.input.name)
             return lambda step, total, info: bar.update(task, completed=step, total=total)
 
@@ -316,6 +316,7 @@ def _run(protector: Protector, plan: Plan, engine: RayEngine | None, weights_dir
                 bar.update(batch, advance=1)
             if kind == "done":
                 s = item.summary
+                assert s is not None  # a done item has its numbers
                 bar.console.print(
                     f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s",
                     highlight=False,
@@ -339,7 +340,8 @@ def _run(protector: Protector, plan: Plan, engine: RayEngine | None, weights_dir
 def _gauge(protector: Protector, item: BatchItem, weights_dir: Path | None) -> str:
     """The protection gauge in plain words, from a short check of what survives a re-upload (JPEG, half size, the
     repost trips) at the mimic sizes; the check's numbers join the item's summary (and so the report)."""
-    target = protector.settings.target_style
+    target = protector.settings.decided_style
+    assert item.output is not None and item.summary is not None  # a done item has its file and numbers
     try:
         checked = short_audit(item.input, item.output, target, MIMIC_SIZES, weights_dir, method=protector.settings.method, device=protector.device)
     except StylecloakError as exc:

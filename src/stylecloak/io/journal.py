@@ -88,7 +88,7 @@ class Journal:
 
     def add(self, digest: str, output: Path, record: dict[str, str], views: dict[str, Path] | None = None) -> None:
         """Record a finished file and its ``views``; ``record`` is its :func:`~stylecloak.api.provenance`."""
-        entry = {"input_sha256": digest, "output": str(Path(output).resolve()), "path": self.key(output), **record}
+        entry: dict = {"input_sha256": digest, "output": str(Path(output).resolve()), "path": self.key(output), **record}
         if views:
             entry["views"] = {kind: self.key(p) for kind, p in views.items()}
         _append(self.path, [entry])

@@ -89,7 +89,7 @@ def _prepare(queue: Queue, job: Job) -> Protector | None:
 
 def _events(queue: Queue, job: Job, protector: Protector) -> Callable[[str, BatchItem, int, int], None]:
     """The runner's events on the job's records."""
-    steps, style = protector.cloak_settings.steps, protector.settings.target_style
+    steps, style = protector.cloak_settings.steps, protector.settings.decided_style
 
     def on_event(kind: str, entry: BatchItem, index: int, total: int) -> None:
         item = job.items[index]

@@ -75,7 +75,7 @@ class JobQueue:
         self._running: Job | None = None
         self._closed = False
         self._cond = threading.Condition()
-        self._protectors: dict[tuple[str, str], Protector] = {}
+        self._protectors: dict[tuple[str, str, str], Protector] = {}
         self._load_lock = threading.Lock()
         self.pace = Pace(ProtectSettings().cloak.work_size)
         self.storage = Storage(work_folder(work_dir), max_bytes=max_disk, max_uploads=max_uploads, evict=self._evict)
