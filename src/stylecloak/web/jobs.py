@@ -257,6 +257,8 @@ class JobQueue:
         try:
             protector = self.protector("default", "default")
             self.pace.probed(probe(protector.backbones, protector.cloak_settings, protector.device))
+        except StylecloakError as exc:  # a setting's error: the server or the first job reports it in its own words
+            log.debug("no speed probe: %s", exc)
         except Exception as exc:  # the worker must survive a failed probe: jobs then report what failed
             log.warning("no speed probe: %s", exc)
 
