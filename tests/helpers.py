@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import types
 from pathlib import Path
 from typing import ClassVar
@@ -59,6 +60,20 @@ def painting_crop(source: Path | Image.Image, size: int) -> Image.Image:
     s = min(im.size)
     left, top = (im.width - s) // 2, (im.height - s) // 2
     return im.crop((left, top, left + s, top + s)).resize((size, size), Image.LANCZOS)
+
+
+def crops_folder(folder: Path, paintings: list[Path], count: int, size: int) -> Path:
+    """``folder`` holding p0.png … the first ``count`` paintings, centre crops of ``size`` px."""
+    folder.mkdir(parents=True)
+    for i in range(count):
+        painting_crop(paintings[i], size).save(folder / f"p{i}.png")
+    return folder
+
+
+def protect_command(src: Path, out: Path, weights_dir: Path, steps: int, *extra: str) -> list[str]:
+    """``stylecloak protect SRC --out OUT`` toward mosaic at the fast preset, as a separate process runs it."""
+    common = ["--weights-dir", str(weights_dir), "--quality", "fast", "--steps", str(steps), "--style", "mosaic"]
+    return [sys.executable, "-m", "stylecloak.cli", "protect", str(src), "--out", str(out), *common, *extra]
 
 
 def to_tensor(im: Image.Image) -> torch.Tensor:

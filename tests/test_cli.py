@@ -16,7 +16,7 @@ import click
 import click.testing
 import pytest
 from click.testing import CliRunner
-from helpers import painting_crop, portfolio_folder
+from helpers import crops_folder, painting_crop, portfolio_folder, protect_command
 from PIL import Image
 
 import stylecloak
@@ -82,29 +82,10 @@ def test_every_command_has_help_with_examples():
 
 @pytest.mark.weights
 def test_sigkill_mid_batch_then_resume_does_each_image_once(tmp_path, art_files, weights_dir):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(4):
-        painting_crop(art_files[i], 64).save(src / f"p{i}.png")
+    src = crops_folder(tmp_path / "in", art_files, 4, 64)
     before = snapshot(src)
     out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "stylecloak.cli",
-        "protect",
-        str(src),
-        "--out",
-        str(out),
-        "--weights-dir",
-        str(weights_dir),
-        "--quality",
-        "fast",
-        "--steps",
-        "12",
-        "--style",
-        "mosaic",
-    ]
+    cmd = protect_command(src, out, weights_dir, 12)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = out / ".stylecloak" / "done.jsonl"
     deadline = time.time() + 300

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import install_tiny_backbones, painting_crop, portfolio_folder
+from helpers import crops_folder, install_tiny_backbones, portfolio_folder, protect_command
 
 from stylecloak import ProtectSettings
 from stylecloak.cli import main
@@ -70,7 +70,7 @@ def test_ray_engine_gives_the_local_engines_bytes_and_reports_bad_files(art, tmp
 def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_path, tiny_weights, local_ray):
     spec = ProtectorSpec(ProtectSettings(quality="fast", target_style="mosaic", overrides={"steps": 12}), tiny_weights)
     task = Task(0, art / "a.png", tmp_path / "ray" / "a.png")
-    expected = next(LocalEngine(spec.build()).run([Task(0, task.input, tmp_path / "local" / "a.png")], "mosaic", on_start=lambda t: None))
+    expected = next(LocalEngine(spec.build()).run([Task(0, task.input, tmp_path / "local" / "a.png")], on_start=lambda t: None))
     killed = []
 
     def kill_when_busy(pid: int) -> None:  # SIGKILL the worker once its title says it is cloaking
@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_p
         pid = ray.get(engine.actors[0].__ray_call__.remote(lambda worker: os.getpid()))
         killer = threading.Thread(target=kill_when_busy, args=(pid,))
         killer.start()
-        [outcome] = engine.run([task], "mosaic", on_start=lambda t: None)
+        [outcome] = engine.run([task], on_start=lambda t: None)
         killer.join()
         assert killed, "the worker was never seen cloaking"
         assert ray.get(engine.actors[0].__ray_call__.remote(lambda worker: os.getpid())) != pid  # restarted
@@ -97,33 +97,10 @@ def test_a_worker_killed_mid_image_is_restarted_and_the_image_retried(art, tmp_p
 
 @pytest.mark.weights
 def test_killed_ray_driver_resumes_without_redoing_finished_images(tmp_path, art_files, weights_dir):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(4):
-        painting_crop(art_files[i], 40).save(src / f"p{i}.png")
+    src = crops_folder(tmp_path / "in", art_files, 4, 40)
     out = tmp_path / "out"
     journal = out / ".stylecloak" / "done.jsonl"
-    cmd = [
-        sys.executable,
-        "-m",
-        "stylecloak.cli",
-        "protect",
-        str(src),
-        "--out",
-        str(out),
-        "--weights-dir",
-        str(weights_dir),
-        "--quality",
-        "fast",
-        "--steps",
-        "8",
-        "--style",
-        "mosaic",
-        "--engine",
-        "ray",
-        "--workers",
-        "2",
-    ]
+    cmd = protect_command(src, out, weights_dir, 8, "--engine", "ray", "--workers", "2")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 300

@@ -70,13 +70,20 @@ class FakeProtector:
         self.cloak_settings = SimpleNamespace(steps=1, budget=0.05)
         self.device = "cpu"
 
-    def protect(self, source, style, progress=None):
-        return FakeResult(source, (source.rgb * 0.9).round_(decimals=2), self.settings, style)
+    def resolve_target(self, images, **kwargs):
+        return self.settings
+
+    def with_settings(self, settings):
+        return self
+
+    def protect(self, source, target_style=None, progress=None):
+        return FakeResult(source, (source.rgb * 0.9).round_(decimals=2), self.settings, self.settings.target_style)
 
 
 @pytest.fixture(autouse=True)
 def fake_cloak(monkeypatch):
     monkeypatch.setattr("stylecloak.cli.protect.Protector", FakeProtector)
+    monkeypatch.setattr("stylecloak.cli.protect._forecast", lambda protector, plan: None)  # the fake has no encoders to time
     monkeypatch.setattr("stylecloak.cli.protect.short_audit", lambda *a, **k: {"checks": ["jpeg75"], "worst": {"jpeg75": 0.4}})
 
 
@@ -257,7 +264,7 @@ def test_a_plan_is_a_library_step(tmp_path):
         (art / "a.png", tmp_path / "out" / "a.png", tmp_path / "out" / "previews" / "a.png.preview.png"),
         (art / "s" / "b.webp", tmp_path / "out" / "s" / "b.webp", tmp_path / "out" / "previews" / "s" / "b.webp.preview.png"),
     ]
-    report = run_plan(plan, FakeProtector(ProtectSettings(target_style="mosaic")), "mosaic")
+    report = run_plan(plan, FakeProtector(ProtectSettings(target_style="mosaic")))
     assert [i.status for i in report.items] == ["done", "done"]
     assert all(i.views["preview"].exists() for i in report.items)
 

@@ -11,7 +11,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -39,7 +39,7 @@ from .styles import (
     select_target,
 )
 
-__all__ = ["ArtistImage", "ProtectResult", "Protector", "SavedFile", "Source", "protect", "provenance", "settings_dict", "style_sample"]
+__all__ = ["ArtistImage", "ProtectResult", "Protector", "SavedFile", "Source", "given_target", "protect", "provenance", "settings_dict", "style_sample"]
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,10 @@ RETRY_TEXTURE = 0.8
 """Art with a smaller share of textured area (:func:`~stylecloak.protectability.assess`) gets a second round when
 weak even at the PSNR floor: line art and flat colour measured 0.11–0.83, paintings and prints 0.88–1.0."""
 
-OUTPUT_CHOICES = frozenset({"metadata", "optout", "record_settings", "creator", "rights", "credentials"})
-"""The :class:`ProtectSettings` fields that change only what an output's metadata says, never its pixels."""
+COPY_FIELDS = frozenset({"target_style", "metadata", "optout", "record_settings", "creator", "rights", "credentials"})
+"""The :class:`ProtectSettings` fields a :meth:`Protector.with_settings` copy may change: the target style and what an
+output's metadata says. The others choose the models and the cloak's parameters, fixed when a Protector is made."""
+NO_TARGET = "no target style: decide it once for the run with Protector.resolve_target(images, artist=...) and protect with the settings it returns"
 
 Source = LoadedImage | str | Path | Image.Image | torch.Tensor
 """An image to protect: a file, a PIL image, a (1,3,H,W) or (3,H,W) float tensor in [0, 1], or an image already loaded."""
@@ -89,23 +91,36 @@ class Protector:
         if not self.settings.backbones:
             raise ConfigError(f"no backbone given; use e.g. --backbones {DEFAULT_BACKBONE}")
         self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]
-        self.renderer = next((b for b in self.backbones if b.has_decoder), None)
-        if self.renderer is None:
+        renderer = next((b for b in self.backbones if b.has_decoder), None)
+        if renderer is None:
             raise ConfigError(f"no backbone with a decoder in the list; include {DEFAULT_BACKBONE} (or another with a decoder) to render targets")
+        self.renderer: Backbone = renderer
         self.multiple = max(b.factor for b in self.backbones)
         self.styles = all_styles(styles)
-        if self.settings.target_style is not None and self.method.needs_style:
-            get_style(self.settings.target_style, self.styles)  # fail early on a typo
+        self.settings = replace(self.settings, target_style=given_target(self.method, self.settings.target_style, self.styles))
 
-    def with_output(self, **choices) -> Protector:
-        """This protector, its models shared, writing outputs with other metadata choices (``metadata``, ``optout``,
-        ``record_settings``, ``creator``, ``rights`` of :class:`ProtectSettings`)."""
-        unknown = set(choices) - OUTPUT_CHOICES
-        if unknown:
-            raise ConfigError(f"{', '.join(sorted(unknown))}: not an output choice; choose among {', '.join(sorted(OUTPUT_CHOICES))}")
+    def with_settings(self, settings: ProtectSettings) -> Protector:
+        """This protector, its models shared, with ``settings`` (e.g. those of :meth:`resolve_target`): they may
+        differ from its own only in :data:`COPY_FIELDS`."""
+        changed = sorted(f.name for f in fields(settings) if getattr(settings, f.name) != getattr(self.settings, f.name))
+        refused = [name for name in changed if name not in COPY_FIELDS]
+        if refused:
+            raise ConfigError(f"{', '.join(refused)}: fixed when a Protector is made; make a new one (a copy may change only {', '.join(sorted(COPY_FIELDS))})")
         clone = copy.copy(self)
-        clone.settings = replace(self.settings, **choices)
+        clone.settings = replace(settings, target_style=given_target(self.method, settings.target_style, self.styles))
         return clone
+
+    def resolve_target(
+        self, images: Iterable[ArtistImage] = (), *, artist: str = "default", profile: str | Path | None = None, max_pixels: int = MAX_PIXELS
+    ) -> ProtectSettings:
+        """The run's settings with its target style decided, once for a whole run: the settings' own style (a
+        fixed-target method's label, or the style given, checked on construction), else the artist profile's,
+        chosen from ``images`` the first time (:meth:`choose_target`). Every entry point (``protect()``, the CLI,
+        the web app) decides here, then carries the answer in the settings (:meth:`with_settings`)."""
+        if self.settings.target_style is not None:
+            return self.settings
+        chosen = self.choose_target(images, artist=artist, profile=profile, max_pixels=max_pixels)
+        return replace(self.settings, target_style=chosen.target_style)
 
     def choose_target(
         self,
@@ -117,8 +132,7 @@ class Protector:
         max_pixels: int = MAX_PIXELS,
     ) -> ArtistProfile:
         """The artist's target style: from the profile if one exists, else chosen (Glaze §5.3) from
-        :func:`style_sample` of ``images`` and saved. Every entry point (``protect()``, the CLI, the web app)
-        decides here, so the same images and artist give the same target style in each."""
+        :func:`style_sample` of ``images`` and saved; :meth:`resolve_target` asks here when the settings name none."""
         path = Path(profile) if profile else find_profile(artist)
         existing = load_profile(path)
         if existing is not None:
@@ -175,13 +189,13 @@ class Protector:
         return Assessment(texture=trial.texture or 0.0, pilot=round(trial.target_progress, 4), side=max(source.rgb.shape[-2:]))
 
     def protect(self, image: Source, target_style: str | None = None, progress: Progress | None = None, settings: CloakSettings | None = None) -> ProtectResult:
-        """Cloak one image toward ``target_style`` (default: the settings' style; methods other than glaze
-        have a fixed target and ignore it), with ``settings`` (default: the protector's)."""
+        """Cloak one image toward ``target_style`` (default: the settings' style, as :meth:`resolve_target` decided
+        it; methods other than glaze have a fixed target and ignore it), with ``settings`` (default: the protector's)."""
         start = time.perf_counter()
         source = load_image(image)
         style_name = self.method.target_label(target_style or self.settings.target_style)
         if style_name is None:
-            raise ConfigError("no target style: pass target_style or call choose_target() first")
+            raise ConfigError(NO_TARGET)
         s = settings or self.cloak_settings
 
         # 1. working copy (on the device; δ lives at its resolution) and the mimic views with their targets Ω
@@ -198,7 +212,7 @@ class Protector:
         kept, before = None, 0
         score = self._scorer(work, views, s)
         for r in rounds:
-            told = progress and (lambda step, total, info, before=before: progress(before + step, before + total, info))
+            told = None if progress is None else (lambda step, total, info, before=before: progress(before + step, before + total, info))
             delta = optimise(work.image, list(views.values()), self.backbones, r, self.perceptual, told, valid=work.size)
             before += r.steps
             measured = self._measure(source, score, work, delta, s)
@@ -206,6 +220,7 @@ class Protector:
                 kept = measured
             if not _retry(s, source.rgb, *kept[::2], assessment.texture):
                 break
+        assert kept is not None  # rounds is never empty
         cloaked, seen, by_size = kept
         with torch.no_grad():
             dist = float(self.perceptual(work.crop(work.image), work.crop(seen)))
@@ -221,7 +236,7 @@ class Protector:
             perceptual_distance=dist,
             psnr_db=float(psnr(source.rgb, cloaked)),
             seconds=time.perf_counter() - start,
-            settings=self.settings,
+            settings=replace(self.settings, target_style=style_name),
             renderer=self.renderer,
             work=work,
             seen=seen,
@@ -304,6 +319,13 @@ def protect(
     """Cloak one image. Without a target style in ``settings`` the artist profile decides (and is created if absent)."""
     source = load_image(image)
     protector = Protector(settings, weights_dir=weights_dir, device=device)
-    style = protector.method.target_label(protector.settings.target_style)
-    style = style or protector.choose_target([source], artist=artist, profile=profile).target_style
-    return protector.protect(source, style, progress)
+    protector = protector.with_settings(protector.resolve_target([source], artist=artist, profile=profile))
+    return protector.protect(source, progress=progress)
+
+
+def given_target(method: Method, style: str | None, styles: dict[str, Style]) -> str | None:
+    """The target style that needs no choosing: a fixed-target method's label, or ``style`` checked against
+    ``styles`` (a typo gets the nearest name); None where the artist profile decides (:meth:`Protector.resolve_target`)."""
+    if method.needs_style and style is not None:
+        get_style(style, styles)
+    return method.target_label(style)

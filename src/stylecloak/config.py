@@ -252,6 +252,13 @@ class ProtectSettings:
         return OutputMetadata(self.metadata, self.optout, self.creator, self.rights, record, self.credentials)
 
     @property
+    def decided_style(self) -> str:
+        """The target style once decided (:meth:`~stylecloak.Protector.resolve_target`); an error before."""
+        if self.target_style is None:
+            raise ConfigError("no target style decided yet: call Protector.resolve_target first")
+        return self.target_style
+
+    @property
     def cloak(self) -> CloakSettings:
         perceptual = "efficientnet" if self.perceptual == "auto" else self.perceptual
         return cloak_settings(self.intensity, self.quality, self.seed, perceptual, **{"precision": self.precision, **self.overrides})

@@ -6,8 +6,9 @@ atomically → views); :mod:`stylecloak.runner` plans the batch, skips what its 
 journals what finishes, in the driver only. The Ray engine loads the models once per worker (a Ray
 actor), retries an image whose worker died, and needs inputs and outputs on a filesystem every node sees.
 
->>> with RayEngine(ProtectorSpec(settings, weights_dir="models"), workers=4) as engine:
-...     report = run_batch(["art/"], "protected/", protector, "woodcut", engine=engine)
+>>> protector = protector.with_settings(protector.resolve_target(["art/"], artist="me"))
+>>> with RayEngine(ProtectorSpec(protector.settings, weights_dir="models"), workers=4) as engine:
+...     report = run_batch(["art/"], "protected/", protector, engine=engine)
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ ENGINES = ("local", "ray")
 
 @dataclass(frozen=True)
 class ProtectorSpec:
-    """How to build a :class:`Protector` in another process: settings, weights folder, user styles, device."""
+    """How to build a :class:`Protector` in another process: settings (their target style decided by
+    :meth:`Protector.resolve_target`), weights folder, user styles, device."""
 
     settings: ProtectSettings
     weights_dir: Path | None = None
@@ -53,8 +55,8 @@ class _Worker:
         torch.set_num_threads(threads)
         self.protector = spec.build()
 
-    def protect(self, task: Task, style: str) -> Outcome:
-        return protect_file(self.protector, task, style)
+    def protect(self, task: Task) -> Outcome:
+        return protect_file(self.protector, task)
 
 
 class RayEngine:
@@ -120,19 +122,20 @@ class RayEngine:
             ray.shutdown()
             self._started = False
 
-    def run(self, tasks, style, *, on_start, progress_factory=None):
+    def run(self, tasks, *, on_start, progress_factory=None):
         """Keep every worker busy with one image; yield outcomes as they finish. Per-step progress is not reported."""
         import ray
         from ray.exceptions import ActorDiedError, RayError
 
         if not self.actors:
             raise RuntimeError("use RayEngine as a context manager: with RayEngine(spec) as engine: ...")
-        todo, idle, running = list(reversed(tasks)), list(self.actors), {}
+        todo, idle = list(reversed(tasks)), list(self.actors)
+        running: dict = {}  # object ref -> (task, actor)
         while todo or running:
             while todo and idle:
                 task, actor = todo.pop(), idle.pop()
                 sent = replace(task, input=task.input.absolute(), output=task.output.absolute(), views={k: v.absolute() for k, v in task.views.items()})
-                running[actor.protect.remote(sent, style)] = (task, actor)
+                running[actor.protect.remote(sent)] = (task, actor)
                 on_start(task)
             [ref], _ = ray.wait(list(running), num_returns=1)
             task, actor = running.pop(ref)

@@ -9,6 +9,7 @@ import contextlib
 import io
 import logging
 from functools import lru_cache
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -98,7 +99,7 @@ class PerceptualDistance(nn.Module):
 
     def against(self, y: torch.Tensor, ref: list[torch.Tensor]) -> torch.Tensor:
         """Distance of ``y`` to a reference given by :meth:`reference`, shape (B,)."""
-        return sum((_unit(f) - r).pow(2).sum(1).mean((1, 2)) for f, r in zip(self.net(self._grained(y)), ref)) / len(ref)
+        return cast(torch.Tensor, sum((_unit(f) - r).pow(2).sum(1).mean((1, 2)) for f, r in zip(self.net(self._grained(y)), ref))) / len(ref)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.against(y, self.reference(x))
@@ -135,11 +136,14 @@ class LpipsAlex(nn.Module):
         return self.against(y, self.reference(x))
 
 
+Perceptual = PerceptualDistance | LpipsAlex
+"""Either distance: both give ``reference(x)``, ``against(y, ref)`` and ``forward(x, y)``, of shape (B,)."""
+
 PERCEPTUAL = ("auto", "efficientnet", "lpips-alex")
 """Names for :func:`load_perceptual`; ``auto`` is LPIPS-AlexNet when it loads, else EfficientNet-Lite0."""
 
 
-def load_perceptual(name: str = "auto") -> tuple[str, PerceptualDistance | LpipsAlex]:
+def load_perceptual(name: str = "auto") -> tuple[str, Perceptual]:
     """The distance the cloak budget is measured in, and its resolved name."""
     if name not in PERCEPTUAL:
         raise ConfigError(f"unknown perceptual distance {name!r}; choose one of {', '.join(PERCEPTUAL)}")

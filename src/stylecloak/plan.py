@@ -75,7 +75,8 @@ def plan_batch(inputs: Sequence[str | Path], out_dir: str | Path, *, views: Sequ
     check_out_dir(out_dir)
     views_at = Path(view_dir) if view_dir is not None else out_dir / PREVIEWS
     journal = Journal(out_dir)
-    tasks, problems = [], []
+    tasks: list[Task] = []
+    problems: list[str] = []
     given = {Path(p) for p in inputs}
     for path, root in iter_images(inputs):
         if path not in given and journal.is_ours(path):
@@ -114,7 +115,7 @@ def refusals(tasks: Sequence[Task], journal: Journal | None) -> list[str]:
     for task in tasks:
         for dest in task.files():
             resolved = dest.resolve()
-            original = originals.get(resolved) or inodes.get(_inode(dest))
+            original = originals.get(resolved) or ((inode := _inode(dest)) and inodes.get(inode))
             other = taken.setdefault(resolved.as_posix().casefold(), task)
             if original is not None:
                 problems.append(f"{dest}: would overwrite the input image {original}; choose an output folder outside your originals")

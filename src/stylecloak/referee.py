@@ -73,7 +73,7 @@ def mean_and_worst(records: list[dict[str, float | None]]) -> dict[str, dict[str
     """``{"mean": …, "worst": …}`` of :func:`visibility` records over images (worst: the most visible, the minimum)."""
 
     def present(k: str) -> list[float]:
-        return [r[k] for r in records if r.get(k) is not None]
+        return [v for r in records if (v := r.get(k)) is not None]
 
     return {
         "mean": {k: round(sum(v) / len(v), 4) if (v := present(k)) else None for k in METRICS},

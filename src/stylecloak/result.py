@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -104,7 +104,7 @@ class ProtectResult:
     def save(self, path: str | Path, *, warn: Callable[[str], None] | None = None) -> Path:
         """Write the cloaked image in the source's format and size (atomically), with the metadata the settings choose
         (:meth:`~stylecloak.config.ProtectSettings.output_metadata`); a warning (XMP left out) goes to ``warn``."""
-        metadata = self.settings.output_metadata(provenance(self.settings, self.target_style))
+        metadata = self.settings.output_metadata(provenance(self.settings))
         dest = save_image(self.source, self.cloaked, path, metadata=metadata, warn=warn)
         self.saved = self._measure_saved(dest)
         return dest
@@ -173,12 +173,16 @@ class ProtectResult:
         } | ({"saved": self.saved.summary()} if self.saved is not None else {})
 
 
-def provenance(settings: ProtectSettings, style: str) -> dict[str, str]:
-    """What protect did, recorded in the report and the batch journal so ``audit`` finds it (and in each output's
-    XMP only with ``record_settings``): target style, method, backbones and a hash of every setting."""
-    data = settings_dict(settings) | {"resolved_style": style}
+def provenance(settings: ProtectSettings) -> dict[str, str]:
+    """What protect did with ``settings`` (their target style decided), recorded in the report and the batch journal
+    so ``audit`` finds it (and in each output's XMP only with ``record_settings``): target style, method, backbones,
+    the intensity and quality presets and a hash of every setting. The hash holds the target style once, as decided: a style chosen by the artist
+    profile and the same style given by name make the same pixels and the same hash."""
+    style = settings.decided_style
+    data = settings_dict(replace(settings, target_style=None)) | {"resolved_style": style}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), "settings": digest}
+    names = {"intensity": settings.intensity, "quality": settings.quality}
+    return {"targetStyle": style, "method": settings.method, "backbones": ",".join(settings.backbones), **names, "settings": digest}
 
 
 def settings_dict(settings: ProtectSettings) -> dict:

@@ -8,7 +8,8 @@ process (:class:`LocalEngine`) or on a Ray cluster (:class:`~stylecloak.engines.
 (:mod:`stylecloak.io.journal`) says is done and claims the rest in the journal before any is written.
 One bad file never stops a run: it becomes a failed item with a one-line error.
 
->>> report = run_batch(["art/"], "protected/", protector, "woodcut", views=("preview",))
+>>> protector = protector.with_settings(protector.resolve_target(["art/"], artist="me"))
+>>> report = run_batch(["art/"], "protected/", protector, views=("preview",))
 >>> [item.status for item in report.items]
 """
 
@@ -16,16 +17,16 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
 
-from .api import Protector, ProtectResult, provenance
+from .api import NO_TARGET, Protector, ProtectResult, provenance
 from .cloak import Progress
-from .errors import StylecloakError
+from .errors import ConfigError, StylecloakError
 from .io import (
     MAX_PIXELS,
     Journal,
@@ -68,8 +69,8 @@ class Outcome:
     cancelled: bool = False
 
 
-def protect_file(protector: Protector, task: Task, style: str, *, progress: Progress | None = None, max_pixels: int = MAX_PIXELS) -> Outcome:
-    """Every engine's per-image work: cloak ``task.input`` toward ``style``, save it atomically with its
+def protect_file(protector: Protector, task: Task, *, progress: Progress | None = None, max_pixels: int = MAX_PIXELS) -> Outcome:
+    """Every engine's per-image work: cloak ``task.input`` toward the settings' target style, save it atomically with its
     ``views`` (:data:`VIEWS`). Any error (a bad file, a full disk, running out of memory) becomes the
     outcome's ``error``, and whatever was written for this image is removed; :class:`Cancelled` from
     ``progress`` a cancelled outcome."""
@@ -77,7 +78,7 @@ def protect_file(protector: Protector, task: Task, style: str, *, progress: Prog
     try:
         source = load_image(task.input, max_pixels=max_pixels)
         warning = frames_warning(source)
-        result = protector.protect(source, style, progress)
+        result = protector.protect(source, progress=progress)
     except Cancelled:
         return Outcome(task, warning=warning, cancelled=True)
     except Exception as exc:
@@ -138,7 +139,7 @@ ProgressFactory = Callable[[Task], Progress]
 
 
 class Engine(Protocol):
-    def run(self, tasks: list[Task], style: str, *, on_start: Callable[[Task], None], progress_factory: ProgressFactory | None) -> Iterator[Outcome]:
+    def run(self, tasks: list[Task], *, on_start: Callable[[Task], None], progress_factory: ProgressFactory | None) -> Generator[Outcome, None, None]:
         """Cloak ``tasks``, yielding each outcome as it finishes (in any order)."""
 
 
@@ -148,11 +149,11 @@ class LocalEngine:
     def __init__(self, protector: Protector, *, max_pixels: int = MAX_PIXELS):
         self.protector, self.max_pixels = protector, max_pixels
 
-    def run(self, tasks, style, *, on_start, progress_factory=None):
+    def run(self, tasks, *, on_start, progress_factory=None):
         for task in tasks:
             on_start(task)
             progress = progress_factory(task) if progress_factory else None
-            yield protect_file(self.protector, task, style, progress=progress, max_pixels=self.max_pixels)
+            yield protect_file(self.protector, task, progress=progress, max_pixels=self.max_pixels)
 
 
 @dataclass
@@ -201,7 +202,6 @@ def run(
     items: list[BatchItem],
     tasks: list[Task],
     engine: Engine,
-    style: str,
     *,
     journal: Journal | None = None,
     record: dict[str, str] | None = None,
@@ -217,10 +217,8 @@ def run(
     def started(task: Task) -> None:
         emit("start", items[task.index], task.index, len(items))
 
-    def progress(task: Task) -> Progress:
-        return progress_factory(items[task.index], task.index)
-
-    outcomes = engine.run(tasks, style, on_start=started, progress_factory=progress if progress_factory else None)
+    progress = None if progress_factory is None else (lambda task: progress_factory(items[task.index], task.index))
+    outcomes = engine.run(tasks, on_start=started, progress_factory=progress)
     for outcome in outcomes:
         index = outcome.task.index
         item = items[index]
@@ -232,7 +230,7 @@ def run(
             emit("cancelled", item, index, len(items))
             outcomes.close()
             return
-        if outcome.error is None and journal is not None and record is not None:
+        if outcome.error is None and journal is not None and record is not None and outcome.task.digest is not None and outcome.output is not None:
             try:
                 journal.add(outcome.task.digest, outcome.output, record, outcome.views)
             except OSError as exc:
@@ -248,7 +246,6 @@ def run_batch(
     inputs: list[str | Path],
     out_dir: str | Path,
     protector: Protector,
-    style: str,
     *,
     views: Sequence[str] = (),
     view_dir: str | Path | None = None,
@@ -259,26 +256,28 @@ def run_batch(
     """Protect every image under ``inputs`` into ``out_dir`` (mirrored), ``views`` under ``view_dir``: the plan
     (:func:`~stylecloak.plan.plan_batch`, which raises :class:`~stylecloak.plan.PlanError`), then :func:`run_plan`."""
     plan = plan_batch(inputs, out_dir, views=views, view_dir=view_dir)
-    return run_plan(plan, protector, style, on_event=on_event, progress_factory=progress_factory, engine=engine)
+    return run_plan(plan, protector, on_event=on_event, progress_factory=progress_factory, engine=engine)
 
 
 def run_plan(
     plan: Plan,
     protector: Protector,
-    style: str,
     *,
     on_event: Event | None = None,
     progress_factory: Callable[[BatchItem, int], Progress] | None = None,
     engine: Engine | None = None,
 ) -> BatchReport:
-    """Protect a planned batch, skipping files already done with the same settings.
+    """Protect a planned batch toward the target style its settings carry (:meth:`Protector.resolve_target`),
+    skipping files already done with the same settings.
 
     ``engine`` does the cloaking (default: :class:`LocalEngine` on ``protector``); ``progress_factory`` gives
     per-step progress where the engine reports it.
     """
+    if protector.settings.target_style is None:
+        raise ConfigError(NO_TARGET)
     journal = plan.journal
-    record = provenance(protector.settings, style)
-    report = BatchReport(target_style=style)
+    record = provenance(protector.settings)
+    report = BatchReport(target_style=protector.settings.target_style)
     emit = on_event or (lambda *a: None)
     tasks = []
     for planned in plan.tasks:
@@ -308,7 +307,7 @@ def run_plan(
                 len(plan.tasks),
             )
         return report
-    run(report.items, tasks, engine or LocalEngine(protector), style, journal=journal, record=record, on_event=on_event, progress_factory=progress_factory)
+    run(report.items, tasks, engine or LocalEngine(protector), journal=journal, record=record, on_event=on_event, progress_factory=progress_factory)
     return report
 
 

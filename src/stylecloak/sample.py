@@ -11,6 +11,8 @@ cloak. It is deterministic for a given (size, seed).
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -27,7 +29,7 @@ def _smooth(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np
 def _ridge(rng: np.random.Generator, w: int, base: float, amp: float, h: int) -> np.ndarray:
     """A ridgeline: y (px) of a mountain or hill top for each column."""
     x = np.linspace(0, 1, w)
-    y = sum(a * np.sin(2 * np.pi * (f * x + rng.random())) for f, a in ((1.3, 0.5), (3.1, 0.3), (7.7, 0.12), (17.0, 0.05)))
+    y = cast(np.ndarray, sum(a * np.sin(2 * np.pi * (f * x + rng.random())) for f, a in ((1.3, 0.5), (3.1, 0.3), (7.7, 0.12), (17.0, 0.05))))
     return (base + amp * y) * h
 
 

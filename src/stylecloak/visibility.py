@@ -10,6 +10,8 @@ falls to ``floor`` on flat areas; its mean (floor 0) is the share of an image a 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 
@@ -18,7 +20,7 @@ LUMA = (0.299, 0.587, 0.114)
 
 def masking_map(x: torch.Tensor, floor: float, edge: float = 0.05, radius: int = 3) -> torch.Tensor:
     """(B,1,H,W) in [floor, 1] for images ``x`` (B,3,H,W) in [0, 1]: 1 at and near edges and texture, ``floor`` on flat areas."""
-    luma = sum(w * x[:, i : i + 1] for i, w in enumerate(LUMA))
+    luma = cast(torch.Tensor, sum(w * x[:, i : i + 1] for i, w in enumerate(LUMA)))
     gx = F.pad((luma[..., :, 1:] - luma[..., :, :-1]).abs(), (0, 1))
     gy = F.pad((luma[..., 1:, :] - luma[..., :-1, :]).abs(), (0, 0, 0, 1))
     contrast = F.max_pool2d(torch.maximum(gx, gy), 2 * radius + 1, 1, radius)

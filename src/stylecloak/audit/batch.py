@@ -17,16 +17,18 @@ import torch
 
 from ..device import resolve_device
 from ..errors import ConfigError, ImageError, StylecloakError
-from ..io import LoadedImage
+from ..io import LoadedImage, load_image
 from ..progress import AuditProgress
 from ..styles import Style
+from .detector import Detection
 from .judge import content_paintings, infer_artist, read_manifest, style_features
+from .learned import train_attacker
 from .measure import Image, Models, audit_loaded, load_models, train_robust
 from .mimic import LatentMoments, MimicSettings, mimic_study
 from .portfolio import by_fraction, plan_portfolios, portfolio_sets, portfolio_summary
 from .report import AuditReport, summary
 from .robust_encoder import training_works
-from .settings import ADAPTIVE, AuditSettings
+from .settings import ADAPTIVE, LEARNED, AuditSettings
 
 
 def audit(
@@ -60,19 +62,27 @@ def audit(
         models.memo = memo
     # 1. whose works the originals are (for the mimic study); 2. the adaptive mimic's encoders, trained first
     victim, needs_features = _victim(mimic, pairs, settings) if mimic is not None else ("", False)
-    robust_record = None
+    robust_record, attacker = None, None
     if ADAPTIVE in settings.countermeasures:
-        works = _robust_works(robust_works, mimic, pairs, victim, settings)
+        works = _robust_works(robust_works, mimic, pairs, victim, settings.robust.pairs)
         robust_record = train_robust(models, settings, works, weights_dir, styles)
+    if LEARNED in settings.countermeasures:  # the learned attacker: a cleaner, and a detector tested on the pairs below
+        works = _robust_works(robust_works, mimic, pairs, victim, settings.cleaner.works + settings.cleaner.held_out)
+        attacker = train_attacker(
+            [load_image(w) for w in works], settings, models.attacked, weights_dir=weights_dir, styles=styles, device=models.renderer.device, progress=progress
+        )
+        models.cleaner = attacker.cleaner
     # 3. each pair measured; 4. the mimic study on what the mimic learned from them
     tick = _Ticker(progress, len(pairs) * (1 + len(settings.countermeasures)) * len(set(settings.mimic_sizes)) + (mimic is not None))
-    measured = _measure_pairs(models, settings, pairs, mimic, needs_features, tick)
+    detection = attacker.detection(len(pairs), settings.mimic_sizes) if attacker is not None else None
+    measured = _measure_pairs(models, settings, pairs, mimic, needs_features, tick, detection)
     study = None
     if mimic is not None:
         study = _study(models, settings, mimic, victim, measured)
         tick("mimic")
     report_summary = summary(measured.images, settings.countermeasures)
-    return AuditReport(settings, measured.images, report_summary, study, measured.warnings, time.perf_counter() - start, robust_record)
+    learned = {"learned_cleaner": attacker.record, "detection": detection.block()} if attacker is not None and detection is not None else {}
+    return AuditReport(settings, measured.images, report_summary, study, measured.warnings, time.perf_counter() - start, robust_record, **learned)
 
 
 @dataclass
@@ -122,35 +132,43 @@ def _victim(mimic: MimicSettings, pairs: list[tuple[Image, Image]], settings: Au
 
 
 def _robust_works(
-    works: Sequence[Image] | str | Path | None, mimic: MimicSettings | None, pairs: list[tuple[Image, Image]], victim: str, settings: AuditSettings
+    works: Sequence[Image] | str | Path | None, mimic: MimicSettings | None, pairs: list[tuple[Image, Image]], victim: str, count: int
 ) -> list[Image]:
-    """The works the adaptive mimic makes its training pairs from: those given, or chosen from a folder with
-    MANIFEST.csv (default ``mimic.paintings``), never the audited works or the mimic's content."""
+    """The works an adaptive mimic makes its training pairs from: those given, or ``count`` chosen from a folder
+    with MANIFEST.csv (default ``mimic.paintings``), never the audited works (by content) or the mimic's content."""
     if works is None and mimic is not None:
         works = mimic.paintings
     if isinstance(works, (str, Path)):
         folder = Path(works)
         exclude = content_paintings(read_manifest(folder), victim, mimic.content) if mimic is not None else []
-        works = training_works(folder, {Path(_path_of(o)).stem for o, _ in pairs}, victim, settings.robust.pairs, exclude)
+        works = training_works(folder, [load_image(o) for o, _ in pairs], victim, count, exclude)
     return list(works or [])
 
 
 def _measure_pairs(
-    models: Models, settings: AuditSettings, pairs: list[tuple[Image, Image]], mimic: MimicSettings | None, needs_features: bool, tick: _Ticker
+    models: Models,
+    settings: AuditSettings,
+    pairs: list[tuple[Image, Image]],
+    mimic: MimicSettings | None,
+    needs_features: bool,
+    tick: _Ticker,
+    detection: Detection | None = None,
 ) -> _Measured:
-    """Each pair measured (:func:`~.measure.audit_loaded`); one that cannot be read becomes a warning."""
+    """Each pair measured (:func:`~.measure.audit_loaded`) and given to ``detection``; one that cannot be read becomes a warning."""
     keep = mimic.countermeasures if mimic is not None else ()
     per_pair = (1 + len(settings.countermeasures)) * len(set(settings.mimic_sizes))
     measured = _Measured(learned={side: {c: LatentMoments() for c in keep} for side in ("clean", "cloaked")} if mimic is not None else {})
     for i, (original, cloaked) in enumerate(pairs):
         try:
-            record, kept, x = audit_loaded(models, settings, original, cloaked, settings.seed + i, keep, tick)
+            record, kept, (x, xp) = audit_loaded(models, settings, original, cloaked, settings.seed + i, keep, tick)
         except StylecloakError as exc:
             measured.warnings.append(str(exc))
             tick.reach((i + 1) * per_pair, "failed")
             continue
         tick.reach((i + 1) * per_pair)
         measured.images.append(record)
+        if detection is not None:
+            detection.add(x, xp)
         for c, (z, zp) in kept.items():
             measured.learned["clean"][c].add(z)
             measured.learned["cloaked"][c].add(zp)

@@ -16,7 +16,8 @@ transfer. TP = 0: no effect; 1: the mimic's encoder sees the target. Style progr
 measures the latent statistics a mimic learns instead of one target latent. Cost is PSNR and SSIM at full
 resolution and the perceptual distance at the working resolution; ``visibility`` is the referee's
 (:mod:`stylecloak.referee`). ``impress`` is purification (:mod:`stylecloak.transforms.purify`); ``robust_encoder``
-measures through encoder copies an adaptive mimic robust-trained (:mod:`.robust_encoder`). With
+measures through encoder copies an adaptive mimic robust-trained (:mod:`.robust_encoder`); ``learned_cleaner``
+applies a cleaner network trained on stylecloak's own cloaks (:mod:`.learned`). With
 :class:`~.mimic.MimicSettings` the audit also runs the latent style-mimic proxy, for partly cloaked
 portfolios too (:mod:`.portfolio`); :func:`~.batch.audit` measures many pairs.
 
@@ -44,6 +45,8 @@ from ..perceptual import PerceptualDistance, psnr, ssim
 from ..referee import visibility
 from ..styles import Style, all_styles, get_style
 from ..transforms import COUNTERMEASURES, purify
+from .cleaner import Cleaner, clean
+from .learned import train_attacker
 from .mimic import tensor_key
 from .report import worst
 from .robust_encoder import (
@@ -51,7 +54,7 @@ from .robust_encoder import (
     robust_copies,
     roundtrip_psnr,
 )
-from .settings import ADAPTIVE, AuditSettings
+from .settings import ADAPTIVE, LEARNED, AuditSettings
 from .style_progress import style_progress, style_target
 
 Image = LoadedImage | torch.Tensor | str | Path
@@ -74,6 +77,8 @@ class Models:
     """Results that depend only on their inputs (purified images), shared between audits by :func:`audit`'s ``memo``."""
     robust: dict[str, Backbone] = field(default_factory=dict)
     """Encoder name → its robust-trained copy (with ``robust_encoder``)."""
+    cleaner: Cleaner | None = None
+    """The learned attacker's cleaner (with ``learned_cleaner``)."""
 
     @property
     def encoders(self) -> list[Backbone]:
@@ -143,13 +148,15 @@ def _audit(
 ) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
     """The record of one pair, and the renderer's latents of (C(x), C(x′)) at the smallest mimic size for each
     countermeasure in ``keep``."""
-    sizes = effective_sizes(tuple(x.shape[-2:]), settings.mimic_sizes)
+    sizes = effective_sizes((x.shape[-2], x.shape[-1]), settings.mimic_sizes)
     cost = _cost(models, x, xp, sizes[-1])
 
     # 2. at each mimic size: targets t = Φ(Ω(x, T)) at each view size (Ω rendered once per view size and working-copy
     #    multiple), then target and style progress with no countermeasure and after each, applied to both sides
     #    (classical ones once, at full resolution; one may change the image's size, as a repost does)
-    classical = {name: tuple(COUNTERMEASURES[name](im, seed) for im in (x, xp)) for name in settings.countermeasures if name in COUNTERMEASURES}
+    classical = {name: (COUNTERMEASURES[name](x, seed), COUNTERMEASURES[name](xp, seed)) for name in settings.countermeasures if name in COUNTERMEASURES}
+    if models.cleaner is not None and LEARNED in settings.countermeasures:
+        classical[LEARNED] = (clean(models.cleaner, x), clean(models.cleaner, xp))
     per_size: dict[int, dict] = {}
     kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for size in sizes:
@@ -195,7 +202,7 @@ def _at_size(
     for name in ("none", *settings.countermeasures):
         countered = _countered(models, settings, pair, size, classical, name)
         entries[name], seen = _condition(models, settings, pair[0], countered, size, name, targets, change, name in keep)
-        if name in keep:
+        if name in keep and seen is not None:
             kept[name] = seen[:2]
         tick(name)
     none = entries.pop("none")
@@ -206,7 +213,7 @@ def _countered(
     models: Models, settings: AuditSettings, pair: tuple[torch.Tensor, torch.Tensor], size: int, classical: dict, name: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(C(x), C(x′)) for countermeasure ``name``: the pair itself for none and the robust encoder (it changes the
-    mimic, not the images), a classical one applied once, or purification at ``size``."""
+    mimic, not the images), a classical one or the learned cleaner applied once, or purification at ``size``."""
     if name in ("none", ADAPTIVE):
         return pair
     if name in classical:
@@ -248,13 +255,15 @@ def _condition(
         z, zp = (_unpadded(encode_all([_encoder(models, renderer, name)], w.image, settings.bf16)[0], w, renderer.factor) for w in works)
         seen = (z, zp, works[0].size)
     sp = None
-    if models.style is not None:
+    if models.style is not None and seen is not None:
         style = style_target(_encoder(models, renderer, name), models.style, max(seen[2]), models.memo)
         sp = style_progress(seen[0], seen[1], style)
     entry = _progress_entry(models, by_encoder, sp)
     if name == ADAPTIVE:  # the price of robustness: clean images' round trip through the robust encoder
         work = Working.of(x.to(device), size, renderer.factor)
         entry["clean_roundtrip_psnr_db"] = round(roundtrip_psnr(renderer, models.robust[renderer.name], work.image, work.size, settings.bf16), 2)
+    if name == LEARNED:  # the cleaner's own damage: a cleaned clean image against the clean one, at the mimic size
+        entry["cleaned_clean_psnr_db"] = round(float(psnr(Working.of(xc, size, 1).image, Working.of(x, size, 1).image)), 2)
     return entry, seen
 
 
@@ -273,7 +282,7 @@ def _targets(models: Models, settings: AuditSettings, x: torch.Tensor, size: tup
 
 def _target_image(models: Models, view: torch.Tensor) -> torch.Tensor:
     """The image the cloak aimed the encoder's view of ``view`` at: Ω(view, T) for glaze, else the method's fixed target."""
-    return models.aim(view, tuple(view.shape[-2:]))
+    return models.aim(view, (view.shape[-2], view.shape[-1]))
 
 
 def _encoder(models: Models, e: Backbone, countermeasure: str) -> Backbone:
@@ -303,10 +312,14 @@ def audit_pair(
     device: str | torch.device = "cpu",
     robust_works: Sequence[Image] = (),
 ) -> dict:
-    """Audit one original and its cloaked copy; returns the JSON-ready record (see :func:`audit`)."""
+    """Audit one original and its cloaked copy; returns the JSON-ready record (see :func:`audit`). The adaptive
+    countermeasures train on ``robust_works``."""
     models = load_models(settings, weights_dir, styles, resolve_device(device))
     if ADAPTIVE in settings.countermeasures:
         train_robust(models, settings, robust_works, weights_dir, styles)
+    if LEARNED in settings.countermeasures:
+        works = [load_image(w) for w in robust_works]
+        models.cleaner = train_attacker(works, settings, models.attacked, weights_dir=weights_dir, styles=styles, device=models.renderer.device).cleaner
     return audit_loaded(models, settings, original, cloaked, settings.seed if seed is None else seed)[0]
 
 
@@ -346,8 +359,8 @@ def audit_loaded(
     seed: int,
     keep: tuple[str, ...] = (),
     tick: Callable[[str], None] = lambda _: None,
-) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
-    """The record of one pair read from its images (:func:`_audit`), the latents kept, and the original's pixels."""
+) -> tuple[dict, dict[str, tuple[torch.Tensor, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]:
+    """The record of one pair read from its images (:func:`_audit`), the latents kept, and the pair's pixels."""
     start = time.perf_counter()
     (x, x_name), (xp, xp_name) = _load(original), _load(cloaked)
     if x.shape != xp.shape:
@@ -357,4 +370,4 @@ def audit_loaded(
         )
     record, kept = _audit(models, settings, x, xp, seed, keep, tick)
     head = {"original": x_name, "cloaked": xp_name, "width": x.shape[-1], "height": x.shape[-2]}
-    return {**head, **record, "seconds": round(time.perf_counter() - start, 2)}, kept, x
+    return {**head, **record, "seconds": round(time.perf_counter() - start, 2)}, kept, (x, xp)

@@ -100,7 +100,7 @@ def portfolio_sets(latents: Sequence[dict[str, tuple[torch.Tensor, torch.Tensor]
 def by_fraction(study: dict, plan: PortfolioPlan) -> dict:
     """Per fraction, the study's per-countermeasure block with the cloaked side averaged over the draws (from
     mimic_study's ``recognised``: training set → countermeasure → (top-k rate, victim score), unrounded)."""
-    out = {}
+    out: dict[str, dict] = {}
     for key, draws in plan.draws.items():
         out[key] = {}
         for c, block in study["countermeasures"].items():

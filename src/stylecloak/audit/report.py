@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from ..referee import mean_and_worst
 from ..transforms import REPOSTS
+from .learned_report import md_detection, md_learned
 
 if TYPE_CHECKING:
     from .settings import AuditSettings
@@ -61,10 +62,13 @@ def protection(per_size: dict[str, dict]) -> dict:
     return {"target_progress": low[0], "style_progress": min(sp) if sp else None, "countermeasure": low[2], "size": low[1]}
 
 
+PRICES = ("clean_roundtrip_psnr_db", "cleaned_clean_psnr_db")
+"""What an adaptive countermeasure costs clean images (robust_encoder's round trip, learned_cleaner's cleaning), in dB PSNR."""
+
+
 def _roundtrip(entries: list[dict], combine: Callable[[list], float | None]) -> dict:
-    """``clean_roundtrip_psnr_db`` of ``entries`` combined, where they have it (the robust_encoder entries)."""
-    key = "clean_roundtrip_psnr_db"
-    return {key: combine([e[key] for e in entries])} if key in entries[0] else {}
+    """The :data:`PRICES` of ``entries`` combined, where they have them (the adaptive countermeasures' entries)."""
+    return {key: combine([e[key] for e in entries]) for key in PRICES if key in entries[0]}
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -119,6 +123,10 @@ class AuditReport:
     seconds: float = 0.0
     robust_encoder: dict | None = None
     """How the ``robust_encoder`` mimic's pairs were made and its encoders trained (TP on its own pairs before/after)."""
+    learned_cleaner: dict | None = None
+    """The ``learned_cleaner`` attacker's size, training budget and record."""
+    detection: dict | None = None
+    """How well the learned attacker's detector tells cloaked from clean (AUC, TPR at 1 % FPR, by mimic size)."""
 
     def rows(self) -> list[tuple[str, float | None, float | None]]:
         """(countermeasure, mean TP, mean transfer TP) at the worst mimic size of each, "none" first."""
@@ -147,18 +155,24 @@ class AuditReport:
             "warnings": self.warnings,
             "seconds": round(self.seconds, 1),
             "robust_encoder": self.robust_encoder,
+            "learned_cleaner": self.learned_cleaner,
+            "detection": self.detection,
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     def to_markdown(self) -> str:
-        """The report in Markdown: overview, per image, the mimic proxy and the robust-encoder mimic where run, warnings."""
+        """The report in Markdown: overview, per image, the mimic proxy and the adaptive attackers where run, warnings."""
         lines = [*self._md_overview(), "", *self._md_images()]
         if self.mimic:
             lines += self._md_mimic(self.mimic)
         if self.robust_encoder:
             lines += self._md_robust(self.robust_encoder)
+        if self.learned_cleaner:
+            lines += md_learned(self.learned_cleaner, self.summary["countermeasures"].get("learned_cleaner", {}))
+        if self.detection:
+            lines += md_detection(self.detection)
         if self.warnings:
             lines += ["", "## Warnings", "", *(f"- {w}" for w in self.warnings)]
         return "\n".join(lines) + "\n"

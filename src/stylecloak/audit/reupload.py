@@ -26,7 +26,7 @@ def short_audit(
     protected: Path,
     style: str,
     sizes: Sequence[int] = MIMIC_SIZES,
-    weights_dir: Path | None = None,
+    weights_dir: str | Path | None = None,
     progress: AuditProgress | None = None,
     *,
     method: str = DEFAULT_METHOD,

@@ -17,6 +17,7 @@ round trip of clean images: D(Φ_θ(x)) against D(Φ(x)) (PSNR), with D the orig
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from ..config import DEFAULT_METHOD, ProtectSettings
 from ..device import autocast
 from ..errors import ConfigError
 from ..geometry import Working
-from ..io import load_image
+from ..io import LoadedImage, load_image
 from ..perceptual import psnr
 from ..styles import Style
 from .judge import Painting, content_paintings, read_manifest
@@ -85,10 +86,15 @@ def make_pairs(
         styles=styles,
         device=device,
     )
+    return cloak_works(protector, works, settings.pair_size)
+
+
+def cloak_works(protector: Protector, works: Sequence[torch.Tensor | Image.Image | str | Path], pair_size: int) -> list[Pair]:
+    """Each of ``works`` brought to ``pair_size`` long side, as an 8-bit image, and cloaked by ``protector``."""
     pairs = []
     for work in works:
         rgb = work if isinstance(work, torch.Tensor) else load_image(work).rgb
-        small = Working.of(rgb, settings.pair_size, 1).image  # then 8-bit, as a file the mimic downloads
+        small = Working.of(rgb, pair_size, 1).image  # then 8-bit, as a file the mimic downloads
         result = protector.protect(load_image(_pil(small)))
         pairs.append((result.source.rgb, result.cloaked))
     return pairs
@@ -195,10 +201,24 @@ def robust_copies(
     return copies, logs
 
 
-def training_works(paintings: str | Path, audited_stems: set[str], victim: str, count: int, exclude: Sequence[Painting] = ()) -> list[Path]:
-    """``count`` works of the reference folder for the mimic's pairs: none of the audited works (by file stem) or of
-    ``exclude``; the victim's other works first, then other artists' in turn."""
-    skip = {p.path for p in exclude}
+def pixel_hash(rgb: torch.Tensor) -> str:
+    """sha256 (hex) of an image's decoded 8-bit pixels and shape: the same for a renamed or re-encoded (lossless) copy."""
+    pixels = (rgb.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).contiguous()
+    return hashlib.sha256(str(tuple(pixels.shape)).encode() + pixels.numpy().tobytes()).hexdigest()
+
+
+def training_works(paintings: str | Path, audited: Sequence[LoadedImage], victim: str, count: int, exclude: Sequence[Painting] = ()) -> list[Path]:
+    """``count`` works of the reference folder for the mimic's pairs: none of the ``audited`` originals (by the
+    content of their pixels, and by file stem to skip resized copies under their name) or of ``exclude``; the
+    victim's other works first, then other artists' in turn."""
+    audited_stems = {a.path.stem for a in audited if a.path is not None}
+    skip, audited_hashes = {p.path for p in exclude}, {pixel_hash(a.rgb) for a in audited}
     candidates = [p for p in read_manifest(paintings) if p.path.stem not in audited_stems and p.path not in skip]
     ordered = [p for p in candidates if p.artist == victim] + content_paintings(candidates, victim, len(candidates))
-    return [p.path for p in ordered[:count]]
+    chosen: list[Path] = []
+    for p in ordered:
+        if len(chosen) == count:
+            break
+        if pixel_hash(load_image(p.path).rgb) not in audited_hashes:
+            chosen.append(p.path)
+    return chosen

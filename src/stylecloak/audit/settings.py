@@ -9,13 +9,16 @@ from ..cloak import get_method
 from ..config import DEFAULT_METHOD, MIMIC_SIZES
 from ..errors import ConfigError
 from ..transforms import COUNTERMEASURES, PurifySettings
+from .cleaner import CleanerSettings
 from .robust_encoder import RobustSettings
 
 ALL_COUNTERMEASURES: tuple[str, ...] = (*COUNTERMEASURES, "impress")
 """The image countermeasures (``--countermeasures all``): the classical ones of :mod:`stylecloak.transforms`, then purification."""
 ADAPTIVE = "robust_encoder"
 """The adaptive countermeasure: a mimic that robust-trains its encoders (minutes of training; asked for by name)."""
-KNOWN_COUNTERMEASURES: tuple[str, ...] = (*ALL_COUNTERMEASURES, ADAPTIVE)
+LEARNED = "learned_cleaner"
+"""The learned attacker: a cleaner network trained on stylecloak's own cloaks, and a detector beside it (asked for by name)."""
+KNOWN_COUNTERMEASURES: tuple[str, ...] = (*ALL_COUNTERMEASURES, ADAPTIVE, LEARNED)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class AuditSettings:
     """Backbone whose decoder renders Ω (and the mimic)."""
     robust: RobustSettings = field(default_factory=RobustSettings)
     """How the ``robust_encoder`` mimic makes its pairs and trains."""
+    cleaner: CleanerSettings = field(default_factory=CleanerSettings)
+    """How the ``learned_cleaner`` attacker makes its pairs and trains its cleaner and detector."""
 
     def __post_init__(self) -> None:
         get_method(self.method)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -10,7 +12,7 @@ from .base import Backbone
 
 
 class _Encode(nn.Module):
-    def __init__(self, vae: nn.Module):
+    def __init__(self, vae: Any):
         super().__init__()
         self.vae = vae
 
@@ -20,7 +22,7 @@ class _Encode(nn.Module):
 
 
 class _Decode(nn.Module):
-    def __init__(self, vae: nn.Module):
+    def __init__(self, vae: Any):
         super().__init__()
         self.vae = vae
 
@@ -29,7 +31,7 @@ class _Decode(nn.Module):
         return (self.vae.decode(z).sample + 1) / 2
 
 
-def from_vae(name: str, vae: nn.Module) -> Backbone:
+def from_vae(name: str, vae: Any) -> Backbone:
     """Wrap an instantiated AutoencoderKL."""
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
     return Backbone(name, _Encode(vae), _Decode(vae), factor)

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -53,7 +54,7 @@ errors = Console(stderr=True, soft_wrap=True)
 """Errors: shown even with ``--quiet``."""
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print ``Error: message`` and exit with status 1."""
     errors.print(f"[red]Error:[/red] {escape(message)}", highlight=False)
     sys.exit(1)

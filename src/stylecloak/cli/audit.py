@@ -9,10 +9,13 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..api import given_target
 from ..audit import (
     ADAPTIVE,
+    LEARNED,
     AuditReport,
     AuditSettings,
+    CleanerSettings,
     MimicSettings,
     RobustSettings,
     audit,
@@ -32,7 +35,7 @@ from ..config import DEFAULT_METHOD, MIMIC_SIZES
 from ..device import DEVICES, resolve_device
 from ..errors import ConfigError, StylecloakError
 from ..io import recorded_provenance
-from ..styles import load_profile, parse_style_dirs
+from ..styles import all_styles, load_profile, parse_style_dirs
 from . import console, fail, main, write_json
 
 
@@ -95,6 +98,17 @@ def _names(spec: str) -> tuple[str, ...]:
 )
 @click.option("--robust-steps", type=int, default=RobustSettings.steps, show_default=True, help=f"{ADAPTIVE}: fine-tuning steps of the mimic's encoder copies.")
 @click.option("--robust-size", type=int, default=RobustSettings.pair_size, show_default=True, help=f"{ADAPTIVE}: long side (px) of the mimic's training pairs.")
+@click.option(
+    "--cleaner-works",
+    type=int,
+    default=CleanerSettings.works,
+    show_default=True,
+    help=f"{LEARNED}: works (from --paintings, never the audited ones) the attacker cloaks toward each of its target styles to train on.",
+)
+@click.option("--cleaner-steps", type=int, default=CleanerSettings.steps, show_default=True, help=f"{LEARNED}: training steps of the attacker's cleaner.")
+@click.option(
+    "--cleaner-size", type=int, default=CleanerSettings.pair_size, show_default=True, help=f"{LEARNED}: long side (px) of the attacker's training pairs."
+)
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 def audit_command(
     originals,
@@ -122,6 +136,9 @@ def audit_command(
     robust_pairs,
     robust_steps,
     robust_size,
+    cleaner_works,
+    cleaner_steps,
+    cleaner_size,
     device,
 ):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
@@ -138,30 +155,34 @@ def audit_command(
       stylecloak audit art/ protected/ --style woodcut --mimic-sizes 512,1024
       stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings paintings/ --plot tp.png
       stylecloak audit monet/ cloaked/ --style woodcut --mimic --paintings P --cloaked-fraction 0.25,1 --countermeasures none,robust_encoder
+      stylecloak audit art/ protected/ --countermeasures none,learned_cleaner --paintings paintings/
     """
     try:
         if plot and importlib.util.find_spec("matplotlib") is None:  # fail before the audit's minutes of work
             raise ConfigError("--plot needs matplotlib; install it with: pip install 'stylecloak[plot]'")
         pairs, warnings = pair_files(originals, cloaked)
-        recorded = None if style and backbones and method else recorded_provenance([p.cloaked for p in pairs])
+        cms = parse_countermeasures(countermeasures)
+        recorded = None if style and backbones and method and LEARNED not in cms else recorded_provenance([p.cloaked for p in pairs])
         method = method or (recorded or {}).get("method") or DEFAULT_METHOD
         attacked = _names(backbones or (recorded or {}).get("backbones") or DEFAULT_BACKBONE)
         families, absent = measurable(_names(against or ""), weights_dir)
         warnings += absent
+        styles = parse_style_dirs(style_dirs)
         settings = AuditSettings(
-            target_style=get_method(method).target_label(None) or _target(style, profile, recorded),
+            target_style=given_target(get_method(method), style, all_styles(styles)) or _target(profile, recorded),
             method=method,
             backbones=attacked,
             transfer=tuple(dict.fromkeys(n for n in (*_names(transfer), *families) if n not in attacked)),
             mimic_sizes=(work_size,) if work_size else _sizes(mimic_sizes),
-            countermeasures=parse_countermeasures(countermeasures),
+            countermeasures=cms,
             seed=seed,
             robust=RobustSettings(pairs=robust_pairs, steps=robust_steps, pair_size=robust_size, crop=min(RobustSettings.crop, robust_size), seed=seed),
+            cleaner=_cleaner(cleaner_works, cleaner_steps, cleaner_size, seed, recorded),
         )
         study = _study(settings, mimic, paintings, artist, fractions, portfolio_draws)
         for w in warnings:
             console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-        report = _run(pairs, settings, study, weights_dir, parse_style_dirs(style_dirs), resolve_device(device), paintings)
+        report = _run(pairs, settings, study, weights_dir, styles, resolve_device(device), paintings)
     except StylecloakError as exc:
         fail(str(exc))
     report.warnings[:0] = warnings
@@ -176,9 +197,24 @@ def _study(settings: AuditSettings, mimic: bool, paintings: Path | None, artist:
             raise ConfigError("--mimic needs reference paintings: pass --paintings DIR (a folder with MANIFEST.csv)")
         measured = tuple(c for c in ("none", "jpeg75", "impress", ADAPTIVE) if c == "none" or c in settings.countermeasures)
         return MimicSettings(paintings=paintings, artist=artist, countermeasures=measured, fractions=parse_fractions(fractions), draws=draws)
-    if ADAPTIVE in settings.countermeasures and paintings is None:
-        raise ConfigError(f"{ADAPTIVE} needs works to make the mimic's training pairs from: pass --paintings DIR (a folder with MANIFEST.csv)")
+    for name in (ADAPTIVE, LEARNED):
+        if name in settings.countermeasures and paintings is None:
+            raise ConfigError(f"{name} needs works to make the attacker's training pairs from: pass --paintings DIR (a folder with MANIFEST.csv)")
     return None
+
+
+def _cleaner(works: int, steps: int, size: int, seed: int, recorded: dict[str, str] | None) -> CleanerSettings:
+    """The learned attacker's settings: it cloaks with the preset protect recorded (else the defaults)."""
+    recorded = recorded or {}
+    return CleanerSettings(
+        works=works,
+        steps=steps,
+        pair_size=size,
+        patch=min(CleanerSettings.patch, size // 4 * 4),
+        seed=seed,
+        intensity=recorded.get("intensity") or CleanerSettings.intensity,
+        quality=recorded.get("quality") or CleanerSettings.quality,
+    )
 
 
 def _write(report: AuditReport, json_path: Path | None, markdown: Path | None, plot: Path | None) -> None:
@@ -205,9 +241,8 @@ def _sizes(spec: str) -> tuple[int, ...]:
         raise ConfigError(f"--mimic-sizes {spec!r}: give comma-separated whole numbers of pixels, e.g. 512,768,1024") from None
 
 
-def _target(style: str | None, profile: Path | None, recorded: dict[str, str] | None) -> str:
-    if style:
-        return style
+def _target(profile: Path | None, recorded: dict[str, str] | None) -> str:
+    """The target style protect aimed at, where --style does not name it: the --profile's, else the one recorded."""
     if profile is None:
         if recorded:
             return recorded["targetStyle"]
@@ -231,6 +266,8 @@ def _run(pairs, settings: AuditSettings, study: MimicSettings | None, weights_di
 
         if ADAPTIVE in settings.countermeasures:
             bar.update(task, description=f"{ADAPTIVE}: the mimic cloaks {settings.robust.pairs} works and robust-trains its encoders")
+        elif LEARNED in settings.countermeasures:
+            bar.update(task, description=f"{LEARNED}: the attacker cloaks works of its own")
         report = audit(pairs, settings, mimic=study, weights_dir=weights_dir, styles=styles, progress=progress, device=device, robust_works=paintings)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
@@ -286,5 +323,13 @@ def _print(report: AuditReport) -> None:
         console.print(
             f"{ADAPTIVE}: TP on the mimic's own pairs {tps}; clean round trip {_cell(entry.get('clean_roundtrip_psnr_db'))} dB PSNR "
             f"({report.robust_encoder['seconds']:.0f} s of training)",
+            highlight=False,
+        )
+    if report.learned_cleaner and report.detection:
+        entry, record, d = s["countermeasures"].get(LEARNED, {}), report.learned_cleaner, report.detection
+        console.print(
+            f"{LEARNED}: {record['parameters']:,} parameters, {record['train_pairs']} pairs, {record['steps']} steps; cleaning a clean image "
+            f"{_cell(entry.get('cleaned_clean_psnr_db'))} dB PSNR. Detector: AUC {d['auc']:.2f} ({d['auc_ci'][0]:.2f}–{d['auc_ci'][1]:.2f}), "
+            f"TPR at 1 % FPR {d['tpr_at_1pct_fpr']:.2f} over {d['test_pairs']} pairs, {d['negatives']} clean crops",
             highlight=False,
         )

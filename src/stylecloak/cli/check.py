@@ -10,25 +10,19 @@ from rich.markup import escape
 from rich.progress import track
 
 from ..api import Protector
-from ..config import INTENSITY, INTENSITY_LOOKS, ProtectSettings, intensity_key
+from ..config import ProtectSettings, intensity_key
 from ..errors import StylecloakError
 from ..io import iter_images, load_image
 from ..runner import describe
 from ..styles import parse_style_dirs
 from ..verdict import MODERATE
 from . import console, errors, fail, main, write_json
-from .options import precision_option
+from .options import intensity_option, precision_option
 
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--intensity",
-    type=click.Choice([*INTENSITY_LOOKS, *INTENSITY]),
-    default="subtle",
-    show_default=True,
-    help="The intensity you plan to protect at (as for protect).",
-)
+@intensity_option("The intensity you plan to protect at (as for protect).")
 @click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile).")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
@@ -55,14 +49,16 @@ def check(images, intensity, style, style_dirs, artist, profile, weights_dir, re
             weights_dir=weights_dir,
             styles=parse_style_dirs(style_dirs),
         )
-        target = protector.settings.target_style or protector.choose_target(images, artist=artist, profile=profile).target_style
+        protector = protector.with_settings(protector.resolve_target(images, artist=artist, profile=profile))
+        target = protector.settings.target_style
     except StylecloakError as exc:
         fail(str(exc))
     console.print(f"target style: [bold]{target}[/bold]; expected TP at intensity {intensity} (weak below {MODERATE})", highlight=False)
-    records, failed = [], 0
+    records: list[dict] = []
+    failed = 0
     for path, _ in track(list(iter_images(images)), description="trial cloaks", console=console, transient=True):
         try:
-            assessment = protector.estimate(load_image(path), target)
+            assessment = protector.estimate(load_image(path))
         except Exception as exc:  # noqa: BLE001 (one bad file never stops the check)
             failed += 1
             errors.print(f"[red]Error:[/red] {escape(describe(path, exc))}", highlight=False)

@@ -23,7 +23,7 @@ from ..audit.reupload import after_reupload, short_audit
 from ..backbones import DEFAULT_BACKBONE, FAMILIES
 from ..cloak import METHODS, get_method
 from ..cloak.pace import batch_seconds, duration_words, probe
-from ..config import DEFAULT_METHOD, INTENSITY, INTENSITY_LOOKS, MIMIC_SIZES, QUALITY, ProtectSettings
+from ..config import DEFAULT_METHOD, MIMIC_SIZES, QUALITY, ProtectSettings
 from ..device import DEVICES, resolve_device
 from ..engines import ENGINES, ProtectorSpec, RayEngine
 from ..errors import ConfigError, StylecloakError
@@ -35,19 +35,13 @@ from ..runner import BatchItem, BatchReport, run_plan
 from ..styles import all_styles, parse_style_dirs
 from ..verdict import AFTER_REUPLOAD, protection_verdict
 from . import console, errors, fail, main, write_json
-from .options import precision_option
+from .options import intensity_option, precision_option
 
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder (inputs' folders are mirrored).")
-@click.option(
-    "--intensity",
-    type=click.Choice([*INTENSITY_LOOKS, *INTENSITY]),
-    default="subtle",
-    show_default=True,
-    help="How much change is allowed, named for how it looks: barely-visible, subtle or visible-up-close (also called low, default, high).",
-)
+@intensity_option("How much change is allowed, named for how it looks: barely-visible, subtle or visible-up-close (also called low, default, high).")
 @click.option("--quality", type=click.Choice(list(QUALITY)), default="default", show_default=True, help="How long/robustly to optimise.")
 @click.option(
     "--method",
@@ -199,17 +193,16 @@ def protect(
         )
         user_styles = parse_style_dirs(style_dirs)
         protector = Protector(settings, weights_dir=weights_dir, styles=user_styles, device=device if engine == "local" else _driver_device(device))
-        target = get_method(method).target_label(settings.target_style)
-        target = target or protector.choose_target([t.input for t in plan.tasks], artist=artist, profile=profile).target_style
-        _announce(protector, target)
+        protector = protector.with_settings(protector.resolve_target([t.input for t in plan.tasks], artist=artist, profile=profile))
+        _announce(protector)
         if engine == "local":
             _forecast(protector, plan)
         spec = ProtectorSpec(protector.settings, weights_dir, user_styles, device)
         with RayEngine(spec, address=address, workers=workers, threads=threads) if engine == "ray" else contextlib.nullcontext() as ray_engine:
-            result = _run(protector, plan, target, ray_engine, weights_dir)
+            result = _run(protector, plan, ray_engine, weights_dir)
     except StylecloakError as exc:
         fail(str(exc))
-    _finish(result, protector, target, report)
+    _finish(result, protector, report)
 
 
 def _plan(images: tuple[Path, ...], out_dir: Path, preview: bool, preview_dir: Path | None) -> Plan:
@@ -239,19 +232,18 @@ def _check_options(
         raise ConfigError("--against names the backbones by model family: give --against or --backbones, not both")
 
 
-def _announce(protector: Protector, target: str) -> None:
+def _announce(protector: Protector) -> None:
     """The run in one line: its target style, method, steps, presets and budget."""
     s, settings = protector.cloak_settings, protector.settings
     console.print(
-        f"target style: [bold]{target}[/bold]  (method {settings.method}, {s.steps} steps, intensity {settings.intensity}, quality {settings.quality}, budget {s.budget} {settings.perceptual})",
+        f"target style: [bold]{settings.target_style}[/bold]  (method {settings.method}, {s.steps} steps, intensity {settings.intensity}, quality {settings.quality}, budget {s.budget} {settings.perceptual})",
         highlight=False,
     )
 
 
 def _forecast(protector: Protector, plan: Plan) -> None:
     """Before a batch of several images: about how long it will take here, from a short speed probe."""
-    sizes = [_size(task.input) for task in plan.tasks]
-    sizes = [size for size in sizes if size is not None]
+    sizes = [size for task in plan.tasks if (size := _size(task.input)) is not None]
     if len(sizes) > 1:
         rate = probe(protector.backbones, protector.cloak_settings, protector.device)
         console.print(f"{duration_words(batch_seconds(sizes, protector.cloak_settings, rate))} for {len(sizes)} images", highlight=False)
@@ -265,10 +257,11 @@ def _size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def _finish(result: BatchReport, protector: Protector, target: str, report: Path | None) -> None:
+def _finish(result: BatchReport, protector: Protector, report: Path | None) -> None:
     """The report (if asked for) and the batch's tally; exit code 1 if any image failed."""
     if report:
-        record = {"settings": settings_dict(protector.settings), "target_style": target, "provenance": provenance(protector.settings, target)}
+        settings = protector.settings
+        record = {"settings": settings_dict(settings), "target_style": settings.target_style, "provenance": provenance(settings)}
         write_json(report, record | {"images": [i.record() for i in result.items]})
     done = sum(i.status == "done" for i in result.items)
     skipped = sum(i.status == "skipped" for i in result.items)
@@ -293,7 +286,7 @@ def _signing_identity(c2pa: bool, cert: Path | None, key: Path | None) -> Identi
     if cert is None and not c2pa:
         return None
     require_c2pa()  # before any work: signing would fail on every file
-    return Identity(cert, key) if cert is not None else local_identity()
+    return Identity(cert, key) if cert is not None and key is not None else local_identity()
 
 
 def _driver_device(device: str) -> str:
@@ -304,7 +297,7 @@ def _driver_device(device: str) -> str:
         return "cpu"
 
 
-def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None, weights_dir: Path | None):
+def _run(protector: Protector, plan: Plan, engine: RayEngine | None, weights_dir: Path | None):
     """Protect the plan's images with two bars, this image's steps and the whole batch's images with the time left;
     each finished image gets its protection gauge (:func:`_gauge`)."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn())
@@ -313,6 +306,7 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
         task = None if engine else bar.add_task("", total=protector.cloak_settings.steps)
 
         def factory(item: BatchItem, index: int):
+            assert task is not None  # progress is reported only where the bar has a step line
             bar.reset(task, total=protector.cloak_settings.steps, description=item.input.name)
             return lambda step, total, info: bar.update(task, completed=step, total=total)
 
@@ -322,6 +316,7 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
                 bar.update(batch, advance=1)
             if kind == "done":
                 s = item.summary
+                assert s is not None  # a done item has its numbers
                 bar.console.print(
                     f"{tag} {item.input} -> {item.output}  TP {s['target_progress']:.2f} (worst of {'/'.join(s['target_progress_by_size'])} px: {s['worst_size']})  d {s['perceptual_distance']:.3f}  PSNR {s['psnr_db']:.1f} dB  {s['seconds']:.1f} s",
                     highlight=False,
@@ -329,7 +324,7 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
                 if "saved" in s:
                     bar.console.print(f"{tag} saved file: {_saved_line(s['saved'])}", highlight=False)
                 if engine is None:
-                    bar.console.print(f"{tag} {_gauge(protector, item, target, weights_dir)}", highlight=False)
+                    bar.console.print(f"{tag} {_gauge(protector, item, weights_dir)}", highlight=False)
                 for warning in s.get("warnings", []):
                     bar.console.print(f"{tag} [yellow]warning:[/yellow] {escape(warning)}", highlight=False)
             elif kind == "skipped":
@@ -339,12 +334,14 @@ def _run(protector: Protector, plan: Plan, target: str, engine: RayEngine | None
             elif kind == "failed":
                 (errors if console.quiet else bar.console).print(f"{tag} [red]failed[/red] {escape(item.error or '')}", highlight=False)
 
-        return run_plan(plan, protector, target, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
+        return run_plan(plan, protector, on_event=on_event, progress_factory=None if engine else factory, engine=engine)
 
 
-def _gauge(protector: Protector, item: BatchItem, target: str, weights_dir: Path | None) -> str:
+def _gauge(protector: Protector, item: BatchItem, weights_dir: Path | None) -> str:
     """The protection gauge in plain words, from a short check of what survives a re-upload (JPEG, half size, the
     repost trips) at the mimic sizes; the check's numbers join the item's summary (and so the report)."""
+    target = protector.settings.decided_style
+    assert item.output is not None and item.summary is not None  # a done item has its file and numbers
     try:
         checked = short_audit(item.input, item.output, target, MIMIC_SIZES, weights_dir, method=protector.settings.method, device=protector.device)
     except StylecloakError as exc:

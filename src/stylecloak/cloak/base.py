@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar
+from typing import ClassVar, overload
 
 import torch
 
@@ -47,6 +47,10 @@ class Method:
     published: ClassVar[Mapping[str, object]] = MappingProxyType({})
     """The method's own published budget as :class:`~stylecloak.config.CloakSettings` overrides (empty: ours)."""
 
+    @overload
+    def target_label(self, style: str) -> str: ...
+    @overload
+    def target_label(self, style: str | None) -> str | None: ...
     def target_label(self, style: str | None) -> str | None:
         """The name recorded as the target (XMP ``stylecloak:targetStyle``, reports): the style, or the fixed target's name."""
         return style

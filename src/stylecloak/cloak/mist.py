@@ -55,4 +55,4 @@ class Mist(FixedTargetMethod):
     perceptual budget, no EOT."""
 
     def target(self, image: torch.Tensor) -> torch.Tensor:
-        return pattern(tuple(image.shape[-2:]), image.device)
+        return pattern((image.shape[-2], image.shape[-1]), image.device)

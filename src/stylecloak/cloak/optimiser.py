@@ -15,6 +15,7 @@ the style-transferred Ω(x, T)); the optimiser is the same for every method.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +24,7 @@ from ..backbones import Backbone, encode_all
 from ..config import CloakSettings
 from ..device import autocast
 from ..geometry import Working, long_side_size, view_of
-from ..perceptual import PerceptualDistance
+from ..perceptual import Perceptual
 from ..progress import Progress
 from ..styles import Style, adain, style_stats
 from ..transforms import RandomEOT
@@ -81,7 +82,7 @@ def optimise(
     views: torch.Tensor | list[View],
     backbones: list[Backbone],
     settings: CloakSettings,
-    perceptual: PerceptualDistance,
+    perceptual: Perceptual,
     progress: Progress | None = None,
     valid: tuple[int, int] | None = None,
 ) -> torch.Tensor:
@@ -164,7 +165,7 @@ class _Aims:
 
     def loss(self, x_adv: torch.Tensor, chosen: range | list[int]) -> torch.Tensor:
         """The normalised latent loss of ``x_adv`` averaged over the ``chosen`` views, each seen as a mimic would."""
-        latent = 0.0
+        latent: torch.Tensor | float = 0.0
         for i in chosen:
             view = self.views[i]
             seen, goal = view_of(x_adv, self.valid, view.size, self.multiple), self.targets[i]
@@ -175,16 +176,18 @@ class _Aims:
                     goal = goal_latents(self.backbones, moved, self.eot.replay(self.sources[i], {"shift": record["shift"]}), self.settings)
             with autocast(x_adv.device, self.settings.precision):
                 part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(self.backbones, goal, self.norms[i])) / len(self.backbones)
-            self.last[i] = float(part.detach())
+            self.last[i] = float(cast(torch.Tensor, part).detach())
             latent = latent + part / len(chosen)
-        return latent
+        return cast(torch.Tensor, latent)  # chosen is never empty
 
 
 class _Budget:
     """The perceptual budget as a hinge penalty. Well under budget d is only watched (no backward) and re-measured
     only when it could have reached the budget at twice its latest rate of change."""
 
-    def __init__(self, settings: CloakSettings, perceptual: PerceptualDistance, ref: object):
+    rate: float | None
+
+    def __init__(self, settings: CloakSettings, perceptual: Perceptual, ref: list[torch.Tensor]):
         self.settings, self.perceptual, self.ref = settings, perceptual, ref
         self.d, self.rate, self.checked = 0.0, None, -1
         """The last measured distance, its change per step (×2) and the step it was measured at."""
@@ -228,6 +231,7 @@ def _optimiser(param: torch.Tensor, s: CloakSettings) -> tuple[torch.optim.Optim
 
 def _step(param: torch.Tensor, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler | None, s: CloakSettings) -> None:
     """One step along the gradient, RMS-normalised (``l2``) or its sign (``sign``)."""
+    assert param.grad is not None  # set by the backward pass before each step
     if s.method == "l2":
         param.grad /= param.grad.pow(2).mean().sqrt().clamp_min(1e-12)
     elif s.method == "sign":

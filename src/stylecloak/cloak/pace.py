@@ -13,6 +13,7 @@ encoder pass (the perceptual check, EOT, the targets, a second round): an estima
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import torch
 
@@ -54,7 +55,7 @@ def probe(backbones: list[Backbone], settings: CloakSettings, device: torch.devi
     for _ in range(1 + PROBE_PASSES):
         start = time.perf_counter()
         with autocast(device, settings.precision):
-            loss = sum(bb.encode(x).float().pow(2).mean() for bb in backbones)
+            loss = cast(torch.Tensor, sum(bb.encode(x).float().pow(2).mean() for bb in backbones))
         loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -1,7 +1,7 @@
 """The output folder's journal: which inputs were protected, with which settings, toward which style.
 
 ``OUT/.stylecloak/done.jsonl`` records each finished file by input content hash and settings hash, with
-the target style, method and backbones that :func:`~stylecloak.api.provenance` names; a later batch with
+the target style, method, backbones and presets that :func:`~stylecloak.api.provenance` names; a later batch with
 the same settings skips those files, and ``audit`` reads what protect did from it (or from each file's XMP).
 """
 
@@ -35,7 +35,7 @@ class Journal:
     """Append-only record of finished files; a torn last line (killed mid-write) is ignored.
 
     Each line: input_sha256, settings (hash), output, its ``path`` relative to the output folder, the
-    ``views`` written with it, and :func:`~stylecloak.api.provenance`'s targetStyle, method and backbones.
+    ``views`` written with it, and :func:`~stylecloak.api.provenance`'s targetStyle, method, backbones, intensity and quality.
     :data:`CLAIMS` lists the files a batch is about to write. Paths are compared resolved, however ``--out``
     is spelled; lines of older versions (no ``path``) count too, their ``output`` resolved when read.
     """
@@ -88,7 +88,7 @@ class Journal:
 
     def add(self, digest: str, output: Path, record: dict[str, str], views: dict[str, Path] | None = None) -> None:
         """Record a finished file and its ``views``; ``record`` is its :func:`~stylecloak.api.provenance`."""
-        entry = {"input_sha256": digest, "output": str(Path(output).resolve()), "path": self.key(output), **record}
+        entry: dict = {"input_sha256": digest, "output": str(Path(output).resolve()), "path": self.key(output), **record}
         if views:
             entry["views"] = {kind: self.key(p) for kind, p in views.items()}
         _append(self.path, [entry])
@@ -115,7 +115,7 @@ def _append(path: Path, values: list) -> None:
 
 
 def recorded_provenance(cloaked: list[Path]) -> dict[str, str] | None:
-    """What protect recorded for these protected files (target style, method, backbones, settings).
+    """What protect recorded for these protected files (target style, method, backbones, intensity and quality presets, settings).
 
     Read from each file's XMP, else from the journal of the output folder that holds it. None when
     nothing was recorded; :class:`ConfigError` when the files were protected toward different styles.

@@ -123,7 +123,7 @@ def without_thumbnail(exif: bytes) -> bytes:
         ifd1 = struct.unpack_from(order + "I", tiff, link)[0] if order else 0
     except struct.error:
         return exif
-    if not ifd1:
+    if not (order and ifd1):
         return exif
     entries = _ifd_entries(tiff, order, ifd1)
     for offsets, lengths in THUMBNAIL_DATA:

@@ -105,7 +105,7 @@ def verify_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[str
 def _inspect(path: Path, max_pixels: int, decode: bool) -> tuple[str, int, int]:
     with _open(path) as im:
         try:
-            _check_size(str(path), *im.size, max_pixels)
+            _check_size(str(path), im.width, im.height, max_pixels)
             if decode:
                 _load_whole(im, path)
         except ImageError:

@@ -24,7 +24,7 @@ NS_TDM = "http://www.w3.org/ns/tdmrep/"
 NS_DC = "http://purl.org/dc/elements/1.1/"
 NS_RIGHTS = "http://ns.adobe.com/xap/1.0/rights/"
 NS_STYLECLOAK = "urn:stylecloak:xmp:1.0#"
-"""XMP namespace (prefix ``stylecloak``) of what protect did: targetStyle, method, backbones, settings."""
+"""XMP namespace (prefix ``stylecloak``) of what protect did: targetStyle, method, backbones, intensity, quality, settings."""
 _PREFIXES = {NS_X: "x", NS_RDF: "rdf", NS_PLUS: "plus", NS_TDM: "tdm", NS_DC: "dc", NS_STYLECLOAK: "stylecloak"}
 _XMP_MAX_DEPTH = 64  # deeper packets are treated as malformed (and would exhaust recursion)
 

@@ -40,7 +40,7 @@ class Style:
 def _square(im: Image.Image, size: int) -> Image.Image:
     s = min(im.size)
     left, top = (im.width - s) // 2, (im.height - s) // 2
-    return im.crop((left, top, left + s, top + s)).resize((size, size), Image.LANCZOS)
+    return im.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.LANCZOS)
 
 
 def builtin_styles() -> dict[str, Style]:

@@ -15,7 +15,7 @@ Painter = Callable[[np.random.Generator, int], Image.Image]
 def _palette(rng: np.random.Generator, n: int, sat: float = 0.7, val: float = 0.9) -> list[tuple[int, int, int]]:
     hues = (rng.random() + np.arange(n) / n + rng.normal(0, 0.03, n)) % 1.0
     hsv = np.stack([hues * 179, np.full(n, sat * 255), np.full(n, val * 255)], 1).astype(np.uint8)[None]
-    return [tuple(int(c) for c in p) for p in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]]
+    return [(int(r), int(g), int(b)) for r, g, b in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]]
 
 
 def _canvas(size: int, colour: tuple[int, int, int]) -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -89,9 +89,9 @@ def stained_glass(rng: np.random.Generator, size: int) -> Image.Image:
 
 def ink_wash(rng: np.random.Generator, size: int) -> Image.Image:
     """Grey ink blooms and dry-brush marks on warm paper."""
-    paper = np.full((size, size), 1.0, np.float32)
+    paper: np.ndarray = np.full((size, size), 1.0, np.float32)
     for _ in range(14):
-        blob = np.zeros((size, size), np.float32)
+        blob: np.ndarray = np.zeros((size, size), np.float32)
         x, y = rng.integers(0, size, 2)
         cv2.circle(blob, (int(x), int(y)), int(rng.integers(size // 16, size // 5)), 1.0, -1)
         blob = cv2.GaussianBlur(blob, (0, 0), rng.uniform(3, 12))
@@ -186,7 +186,7 @@ def pixel_art(rng: np.random.Generator, size: int) -> Image.Image:
     pal = np.array(_palette(rng, 6, 0.8, 0.9) + [(20, 20, 30), (240, 240, 230)], np.uint8)
     low = size // 16
     idx = (_noise_field(rng, low, 4) * len(pal)).astype(int) % len(pal)
-    return Image.fromarray(pal[idx]).resize((size, size), Image.NEAREST)
+    return Image.fromarray(pal[idx]).resize((size, size), Image.Resampling.NEAREST)
 
 
 def op_art(rng: np.random.Generator, size: int) -> Image.Image:

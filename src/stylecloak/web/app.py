@@ -155,7 +155,7 @@ def _page_routes(app: FastAPI, token: str, options: dict) -> None:
         found = [SIZE.fullmatch(s.strip()) for s in sizes.split(",") if s.strip()]
         if not all(found) or len(found) > options["limits"]["max_files"]:
             return error(400, "sizes: give up to one WIDTHxHEIGHT per image, separated by commas (e.g. 800x600,1024x768).")
-        seconds = jobs.pace.seconds([(int(m[1]), int(m[2])) for m in found], jobs.preset_steps(chosen))
+        seconds = jobs.pace.seconds([(int(m[1]), int(m[2])) for m in found if m], jobs.preset_steps(chosen))
         return JSONResponse({"seconds": None if seconds is None else round(seconds, 1)}, headers={"cache-control": "no-store"})
 
 

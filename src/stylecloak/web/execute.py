@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,38 +57,39 @@ def run_job(queue: Queue, job: Job) -> None:
         log.error("job %s: %s", job.id, exc)
         queue.fail_rest(job, "the server could not plan its files; see the server's log")
         return
-    prepared = _prepare(queue, job)
-    if prepared is None:
+    protector = _prepare(queue, job)
+    if protector is None:
         return
-    protector, style = prepared
     if protector.method.calibrated:
-        _estimate(queue, job, protector, style)
+        _estimate(queue, job, protector)
     items = [BatchItem(input=item.input) for item in job.items]
     engine = LocalEngine(protector, max_pixels=queue.max_pixels)
-    run(items, tasks, engine, style, on_event=_events(queue, job, protector, style), progress_factory=_progress(queue, job))
+    run(items, tasks, engine, on_event=_events(queue, job, protector), progress_factory=_progress(queue, job))
 
 
-def _prepare(queue: Queue, job: Job) -> tuple[Protector, str] | None:
-    """The job's protector and target style (chosen from the artist profile for "auto"); None when that failed."""
+def _prepare(queue: Queue, job: Job) -> Protector | None:
+    """The job's protector, its settings holding the target style (chosen from the artist profile for "auto");
+    None when that failed."""
+    options = job.options
     try:
-        protector = queue.protector(job.options.intensity, job.options.quality, job.options.method)
-        protector = protector.with_output(metadata=job.options.metadata, optout=job.options.optout)
-        style = protector.method.target_label(job.options.style)
-        if style == AUTO:
-            queue.update(job, phase=f"choosing the target style for artist {job.options.artist!r} (first time: about a minute)")
+        protector = queue.protector(options.intensity, options.quality, options.method)
+        style = None if options.style == AUTO else options.style
+        protector = protector.with_settings(replace(protector.settings, metadata=options.metadata, optout=options.optout, target_style=style))
+        if protector.settings.target_style is None:
+            queue.update(job, phase=f"choosing the target style for artist {options.artist!r} (first time: about a minute)")
             inputs = [item.input for item in job.items if item.status == "queued"]
-            profile = find_profile(job.options.artist, queue.profile_dir) if queue.profile_dir else None
-            style = protector.choose_target(inputs, artist=job.options.artist, profile=profile, max_pixels=queue.max_pixels).target_style
-        queue.update(job, phase="", target_style=style)
+            profile = find_profile(options.artist, queue.profile_dir) if queue.profile_dir else None
+            protector = protector.with_settings(protector.resolve_target(inputs, artist=options.artist, profile=profile, max_pixels=queue.max_pixels))
+        queue.update(job, phase="", target_style=protector.settings.target_style)
     except StylecloakError as exc:
         queue.fail_rest(job, job.public(str(exc)))
         return None
-    return protector, style
+    return protector
 
 
-def _events(queue: Queue, job: Job, protector: Protector, style: str) -> Callable[[str, BatchItem, int, int], None]:
+def _events(queue: Queue, job: Job, protector: Protector) -> Callable[[str, BatchItem, int, int], None]:
     """The runner's events on the job's records."""
-    steps = protector.cloak_settings.steps
+    steps, style = protector.cloak_settings.steps, protector.settings.decided_style
 
     def on_event(kind: str, entry: BatchItem, index: int, total: int) -> None:
         item = job.items[index]
@@ -141,7 +143,7 @@ def _check(queue: Queue, job: Job, item: Item, style: str) -> None:
     queue.update(item, status="done", summary=summary)
 
 
-def _estimate(queue: Queue, job: Job, protector: Protector, style: str) -> None:
+def _estimate(queue: Queue, job: Job, protector: Protector) -> None:
     """Before protecting: each image's expected TP from a quick trial cloak, and its warnings (a bad file is left
     for the protect step to report)."""
     queue.update(job, phase="checking how well each image can be protected (a few seconds an image)")
@@ -151,7 +153,7 @@ def _estimate(queue: Queue, job: Job, protector: Protector, style: str) -> None:
         if item.status != "queued":
             continue
         try:
-            assessment = protector.estimate(load_image(item.input, max_pixels=queue.max_pixels), style)
+            assessment = protector.estimate(load_image(item.input, max_pixels=queue.max_pixels))
         except StylecloakError:
             continue
         queue.update(item, expected=assessment.expected(job.options.intensity), estimate=assessment.warnings(job.options.intensity))

@@ -75,7 +75,7 @@ class JobQueue:
         self._running: Job | None = None
         self._closed = False
         self._cond = threading.Condition()
-        self._protectors: dict[tuple[str, str], Protector] = {}
+        self._protectors: dict[tuple[str, str, str], Protector] = {}
         self._load_lock = threading.Lock()
         self.pace = Pace(ProtectSettings().cloak.work_size)
         self.storage = Storage(work_folder(work_dir), max_bytes=max_disk, max_uploads=max_uploads, evict=self._evict)
@@ -257,6 +257,8 @@ class JobQueue:
         try:
             protector = self.protector("default", "default")
             self.pace.probed(probe(protector.backbones, protector.cloak_settings, protector.device))
+        except StylecloakError as exc:  # a setting's error: the server or the first job reports it in its own words
+            log.debug("no speed probe: %s", exc)
         except Exception as exc:  # the worker must survive a failed probe: jobs then report what failed
             log.warning("no speed probe: %s", exc)
 

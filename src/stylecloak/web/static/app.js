@@ -1,6 +1,6 @@
 // stylecloak web page: choose images and options, queue a job, follow it, show results; jobs survive a reload.
 import { $, kept, showError } from "./common.js";
-import { loadOptions, setupDrop, submit, updateHelp } from "./chooser.js";
+import { addChoices, loadOptions, setupDrop, submit, updateHelp } from "./chooser.js";
 import { JobView, restoreJobs } from "./jobs.js";
 
 function started(job, thumbs) {
@@ -9,7 +9,7 @@ function started(job, thumbs) {
 }
 
 setupDrop();
-for (const id of ["intensity", "quality", "style", "method", "metadata", "optout"]) $(id).addEventListener("change", updateHelp);
+addChoices(updateHelp);
 $("upload-form").addEventListener("submit", (event) => submit(event, started));
 loadOptions()
   .then(restoreJobs)

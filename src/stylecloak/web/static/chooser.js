@@ -3,6 +3,14 @@ import { $, api, duration, el, showError } from "./common.js";
 
 const state = { files: [], options: null, uploading: false, estimate: 0 };
 
+// Each label[data-choice="NAME"] of the page gets its <select id=NAME name=NAME>, calling onChange when changed.
+export function addChoices(onChange) {
+  for (const label of document.querySelectorAll("label[data-choice]")) {
+    const name = label.dataset.choice;
+    label.append(el("select", { id: name, name, onchange: onChange }));
+  }
+}
+
 function fillSelect(select, entries, chosen) {
   for (const { name, label } of entries) select.append(el("option", { value: name, textContent: label || name }));
   select.value = chosen;
