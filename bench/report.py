@@ -130,6 +130,18 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         ("IMPRESS", "impress", ".3f"),
         ("transfer", "transfer", ".3f"),
     ),
+    ("strength", "style"): columns(
+        ("config", "config", ""),
+        ("mimic size", "size", ""),
+        ("TP", "tp", ".3f"),
+        ("SP", "sp.none", ".3f"),
+        ("TP JPEG q75", "jpeg75", ".3f"),
+        ("SP JPEG q75", "sp.jpeg75", ".3f"),
+        ("TP repost 1080", "repost_1080", ".3f"),
+        ("SP repost 1080", "sp.repost_1080", ".3f"),
+        ("transfer TP", "transfer", ".3f"),
+        ("s/image", "seconds_per_image", ".0f"),
+    ),
     ("throughput", None): columns(
         ("case", "case", ""), ("wall s", "wall_s", ".1f"), ("images/hour", "images_per_hour", "d"), ("same bytes as local", "same_bytes_as_local", "")
     ),

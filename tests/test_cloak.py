@@ -106,6 +106,19 @@ def test_latent_target_moves_the_style_statistics_at_two_view_sizes(setup):
         assert gaps[True][size] < gaps[False][size]
 
 
+def test_style_weight_moves_the_channel_statistics_toward_the_targets(setup):
+    """The style-statistics term brings the cloak's latent channel means and standard deviations closer to its
+    target's than the exact-latent loss alone does."""
+    bb, x, omega, perc = setup
+    goal = optimiser.channel_stats(encode_all([bb], omega)[0])
+    base = CloakSettings(steps=16, budget=1.0, max_linf=16 / 255, min_psnr=None, eot=None, precision="fp32")
+    gap = {}
+    for weight in (0.0, 3.0):
+        x_adv = (x + optimise(x, omega, [bb], replace(base, style_weight=weight), perc)).clamp(0, 1)
+        gap[weight] = float((optimiser.channel_stats(encode_all([bb], x_adv)[0]) - goal).norm())
+    assert gap[3.0] < gap[0.0]
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

@@ -105,6 +105,9 @@ class CloakSettings:
     """The encoders' arithmetic (:data:`~stylecloak.device.PRECISIONS`): ``auto`` runs them under bfloat16 autocast
     where the device computes bf16 natively (CPUs with AVX-512 BF16 or AMX, CUDA GPUs from Ampere on) and in fp32
     elsewhere; ``fp32`` everywhere; ``bf16`` only where native (elsewhere it is refused: emulated, it is ~35× slower)."""
+    style_weight: float = 0.0
+    """Weight of a style-statistics term beside the exact target latents: each view's latent channel means and
+    standard deviations pushed toward its target's (:func:`~.cloak.optimiser.channel_stats`); 0: off."""
     latent_target: bool = False
     """Aim each view at its own latents carrying the target style's channel statistics (AdaIN in latent space, what
     a fine-tuned mimic learns) instead of at the latents of Ω, the view re-rendered in the style: decoding and
@@ -152,6 +155,7 @@ _LIMITS = {
     "lr": (0, math.inf),
     "work_size": (8, math.inf),
     "patience": (0, math.inf),
+    "style_weight": (0, math.inf),
     "retry_below": (0, 1),
 }
 """Inclusive range of each numeric :class:`CloakSettings` field (an optional field may also be None)..."""

@@ -145,7 +145,11 @@ class _Aims:
         """t per view and backbone (:func:`goal_latents`)..."""
         originals = [encode_all(backbones, x, settings.precision) for x in self.sources]
         self.norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(zs, ts)] for zs, ts in zip(originals, self.targets)]
-        """...and ‖Φ(V(x)) − t‖², each one's normaliser."""
+        """...and ‖Φ(V(x)) − t‖², each one's normaliser..."""
+        self.style_norms = [
+            [(channel_stats(z) - channel_stats(t)).pow(2).mean().clamp_min(1e-8) for z, t in zip(zs, ts)] for zs, ts in zip(originals, self.targets)
+        ]
+        """...and ‖s(Φ(V(x))) − s(t)‖², the style term's (s: :func:`channel_stats`)."""
         self.weights = torch.tensor([v.weight for v in views], dtype=torch.float64)
         self.gen = torch.Generator().manual_seed(settings.seed)
         self.eot = RandomEOT(settings.eot) if settings.eot is not None else None
@@ -175,10 +179,25 @@ class _Aims:
                     moved = View(view.size, self.eot.replay(view.target, {"shift": record["shift"]}), view.weight, view.style)
                     goal = goal_latents(self.backbones, moved, self.eot.replay(self.sources[i], {"shift": record["shift"]}), self.settings)
             with autocast(x_adv.device, self.settings.precision):
-                part = sum((bb.encode(seen).float() - t).pow(2).mean() / n for bb, t, n in zip(self.backbones, goal, self.norms[i])) / len(self.backbones)
+                terms = zip(self.backbones, goal, self.norms[i], self.style_norms[i])
+                part = sum(self._term(bb.encode(seen).float(), t, n, m) for bb, t, n, m in terms) / len(self.backbones)
             self.last[i] = float(cast(torch.Tensor, part).detach())
             latent = latent + part / len(chosen)
         return cast(torch.Tensor, latent)  # chosen is never empty
+
+    def _term(self, z: torch.Tensor, t: torch.Tensor, norm: torch.Tensor, style_norm: torch.Tensor) -> torch.Tensor:
+        """One backbone's normalised loss on one view: the exact latents and, with ``style_weight``, their channel statistics."""
+        w = self.settings.style_weight
+        exact = (z - t).pow(2).mean() / norm
+        if not w:
+            return exact
+        return (exact + w * (channel_stats(z) - channel_stats(t)).pow(2).mean() / style_norm) / (1 + w)
+
+
+def channel_stats(z: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean and standard deviation of latents ``z`` (1,C,h,w), one vector (2C,)."""
+    z = z.float()
+    return torch.cat([z.mean((0, 2, 3)), z.std((0, 2, 3))])
 
 
 class _Budget:
