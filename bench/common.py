@@ -22,6 +22,23 @@ from stylecloak.audit import read_manifest
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+def add_try_option(ap: argparse.ArgumentParser, what: str) -> None:
+    """``--try FIELD=VALUE,...`` (repeatable): also measure ``what`` with these CloakSettings overrides (:func:`overrides`)."""
+    ap.add_argument(
+        "--try",
+        dest="tries",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE,...",
+        help=f"Also measure {what} with these CloakSettings overrides (JSON values), e.g. --try latent_target=true.",
+    )
+
+
+def overrides(spec: str) -> dict:
+    """``field=value,...`` (JSON values) as CloakSettings overrides."""
+    return {key: json.loads(value) for key, value in (item.split("=", 1) for item in spec.split(","))}
+
+
 def add_shared_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", type=Path, help="Output folder (default: a new temporary folder).")
     ap.add_argument("--paintings", type=Path, default=SHARED / "data" / "paintings")

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import add_shared_options, artist_originals, set_up, write_results
+from common import add_shared_options, add_try_option, artist_originals, overrides, set_up, write_results
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import (
@@ -43,12 +43,7 @@ def rows(methods: list[str], tries: list[str]) -> list[tuple[str, str, dict]]:
     """(method, budget, overrides) in table order: each method at equal visibility, Mist's and PhotoGuard's own
     budgets, then glaze with each ``--try``'s CloakSettings overrides (budget named by them)."""
     plain = [(m, "equal", {}) for m in methods] + [(m, "own", {}) for m in methods if METHODS[m].published]
-    return plain + [("glaze", spec, _overrides(spec)) for spec in tries]
-
-
-def _overrides(spec: str) -> dict:
-    """``field=value,...`` (JSON values) as CloakSettings overrides."""
-    return {key: json.loads(value) for key, value in (item.split("=", 1) for item in spec.split(","))}
+    return plain + [("glaze", spec, overrides(spec)) for spec in tries]
 
 
 def main() -> None:
@@ -66,14 +61,7 @@ def main() -> None:
         "the sign step scaled to cover the same distance).",
     )
     ap.add_argument("--methods", default=",".join(METHODS), help="Comma-separated methods to measure (default: all).")
-    ap.add_argument(
-        "--try",
-        dest="tries",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE,...",
-        help="Also measure glaze at equal visibility with these CloakSettings overrides (JSON values), e.g. --try latent_target=true.",
-    )
+    add_try_option(ap, "glaze at equal visibility")
     ap.add_argument("--json", type=Path, help="Write the rows as JSON here.")
     add_shared_options(ap)
     args = ap.parse_args()
@@ -89,8 +77,8 @@ def main() -> None:
     # 2. each method and budget: protect, then audit with the mimic proxy
     results, begun, memo = [], time.perf_counter(), {}  # memo: the originals' purification and clean mimic, done once
     for method, budget, tried in rows([m for m in args.methods.split(",") if m], args.tries):
-        overrides = own_budget(method, args.own_steps or (QUALITY["fast"]["steps"] if args.quality == "fast" else None)) if budget == "own" else tried
-        settings = ProtectSettings(intensity=args.intensity, quality=args.quality, method=method, target_style=style, overrides=overrides)
+        changes = own_budget(method, args.own_steps or (QUALITY["fast"]["steps"] if args.quality == "fast" else None)) if budget == "own" else tried
+        settings = ProtectSettings(intensity=args.intensity, quality=args.quality, method=method, target_style=style, overrides=changes)
         protector = Protector(settings, weights_dir=args.weights_dir)
         if style is None and protector.method.needs_style:
             style = protector.choose_target([im.rgb for im in loaded], artist=args.artist, profile=out / "profile.json").target_style

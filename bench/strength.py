@@ -17,13 +17,12 @@ repost rows include the platform's resize (every shared painting is at most 1024
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from itertools import zip_longest
 from pathlib import Path
 
 import torch
-from common import add_shared_options, set_up, write_results
+from common import add_shared_options, add_try_option, overrides, set_up, write_results
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
@@ -52,14 +51,7 @@ def main() -> None:
     ap.add_argument("--quality", default="default")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="Comma-separated names from: " + ", ".join(CONFIGS))
     ap.add_argument("--countermeasures", default=",".join(COUNTERMEASURES))
-    ap.add_argument(
-        "--try",
-        dest="tries",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE,...",
-        help="Also measure the default preset with these CloakSettings overrides (JSON values), e.g. --try style_weight=1.",
-    )
+    add_try_option(ap, "the default preset")
     ap.add_argument("--device", default="cpu")
     add_shared_options(ap)
     args = ap.parse_args()
@@ -75,12 +67,12 @@ def main() -> None:
     header = ["config", "size", "TP (SP)", *countermeasures, "transfer", "s/image"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
     results, extra = [], {"protection": {}, "visibility": {}, "images": {}}
-    configs = {name: CONFIGS[name] for name in args.configs.split(",") if name} | {t: _overrides(t) for t in args.tries}
-    for name, overrides in configs.items():
+    configs = {name: CONFIGS[name] for name in args.configs.split(",") if name} | {t: overrides(t) for t in args.tries}
+    for name, changes in configs.items():
         cloaked = out / name.split(" ")[0].replace("=", "-").replace(",", "_")
         cloaked.mkdir(exist_ok=True)
         protector = Protector(
-            ProtectSettings(intensity=args.intensity, quality=args.quality, target_style=args.style, overrides=overrides),
+            ProtectSettings(intensity=args.intensity, quality=args.quality, target_style=args.style, overrides=changes),
             weights_dir=args.weights_dir,
             device=args.device,
         )
@@ -115,12 +107,6 @@ def main() -> None:
         extra["images"][name] = [{**im, "original": Path(im["original"]).name, "cloaked": Path(im["cloaked"]).name} for im in report.images]
     settings = vars(args) | {"paintings_used": sorted(f.name for f in originals.glob("*.png"))}
     write_results(out / "strength.json", "strength", results, settings=settings, **extra)
-
-
-def _overrides(spec: str) -> dict:
-    """``field=value,...`` (JSON values) as CloakSettings overrides."""
-    pairs = (item.split("=", 1) for item in spec.split(","))
-    return {key: json.loads(value) for key, value in pairs}
 
 
 def _number(v: float | None) -> str:
