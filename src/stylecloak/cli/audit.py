@@ -37,6 +37,7 @@ from ..errors import ConfigError, StylecloakError
 from ..io import recorded_provenance
 from ..styles import all_styles, load_profile, parse_style_dirs
 from . import console, fail, main, write_json
+from .options import budget_option
 
 
 def _names(spec: str) -> tuple[str, ...]:
@@ -89,26 +90,16 @@ def _names(spec: str) -> tuple[str, ...]:
     help="With --mimic: shares of the artist's works the mimic sees cloaked (the rest original).",
 )
 @click.option("--portfolio-draws", type=int, default=4, show_default=True, help="Random choices of which works are cloaked, averaged per share.")
-@click.option(
-    "--robust-pairs",
-    type=int,
-    default=RobustSettings.pairs,
-    show_default=True,
-    help=f"{ADAPTIVE}: works (from --paintings, never the audited ones) the mimic cloaks to train on.",
-)
-@click.option("--robust-steps", type=int, default=RobustSettings.steps, show_default=True, help=f"{ADAPTIVE}: fine-tuning steps of the mimic's encoder copies.")
-@click.option("--robust-size", type=int, default=RobustSettings.pair_size, show_default=True, help=f"{ADAPTIVE}: long side (px) of the mimic's training pairs.")
-@click.option(
+@budget_option("--robust-pairs", RobustSettings.pairs, f"{ADAPTIVE}: works (from --paintings, never the audited ones) the mimic cloaks to train on.")
+@budget_option("--robust-steps", RobustSettings.steps, f"{ADAPTIVE}: fine-tuning steps of the mimic's encoder copies.")
+@budget_option("--robust-size", RobustSettings.pair_size, f"{ADAPTIVE}: long side (px) of the mimic's training pairs.")
+@budget_option(
     "--cleaner-works",
-    type=int,
-    default=CleanerSettings.works,
-    show_default=True,
-    help=f"{LEARNED}: works (from --paintings, never the audited ones) the attacker cloaks toward each of its target styles to train on.",
+    CleanerSettings.works,
+    f"{LEARNED}: works (from --paintings, never the audited ones) the attacker cloaks toward each of its target styles to train on.",
 )
-@click.option("--cleaner-steps", type=int, default=CleanerSettings.steps, show_default=True, help=f"{LEARNED}: training steps of the attacker's cleaner.")
-@click.option(
-    "--cleaner-size", type=int, default=CleanerSettings.pair_size, show_default=True, help=f"{LEARNED}: long side (px) of the attacker's training pairs."
-)
+@budget_option("--cleaner-steps", CleanerSettings.steps, f"{LEARNED}: training steps of the attacker's cleaner.")
+@budget_option("--cleaner-size", CleanerSettings.pair_size, f"{LEARNED}: long side (px) of the attacker's training pairs.")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 def audit_command(
     originals,

@@ -35,21 +35,15 @@ from ..runner import BatchItem, BatchReport, run_plan
 from ..styles import all_styles, parse_style_dirs
 from ..verdict import AFTER_REUPLOAD, protection_verdict
 from . import console, errors, fail, main, write_json
-from .options import intensity_option, precision_option
+from .options import choice_option, intensity_option, precision_option
 
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder (inputs' folders are mirrored).")
 @intensity_option("How much change is allowed, named for how it looks: barely-visible, subtle or visible-up-close (also called low, default, high).")
-@click.option("--quality", type=click.Choice(list(QUALITY)), default="default", show_default=True, help="How long/robustly to optimise.")
-@click.option(
-    "--method",
-    type=click.Choice(list(METHODS)),
-    default=DEFAULT_METHOD,
-    show_default=True,
-    help=" ".join(f"{name}: {m.summary}." for name, m in METHODS.items()) + " All use the same caps (--intensity).",
-)
+@choice_option("--quality", QUALITY, "default", "How long/robustly to optimise.")
+@choice_option("--method", METHODS, DEFAULT_METHOD, " ".join(f"{name}: {m.summary}." for name, m in METHODS.items()) + " All use the same caps (--intensity).")
 @click.option("--style", "style", default="auto", show_default=True, help="Target style name, or auto (from the artist profile). Glaze only.")
 @click.option("--style-dir", "style_dirs", multiple=True, metavar="NAME=DIR", help="Add a target style from a folder of images.")
 @click.option("--artist", default="default", show_default=True, help="Artist name (selects the profile).")
@@ -63,12 +57,11 @@ from .options import intensity_option, precision_option
     "first use, or come from STYLECLOAK_WEIGHTS.",
 )
 @click.option("--weights-dir", type=click.Path(path_type=Path), envvar="STYLECLOAK_WEIGHTS", help="Folder with weight files [env: STYLECLOAK_WEIGHTS].")
-@click.option(
+@choice_option(
     "--perceptual",
-    type=click.Choice(list(PERCEPTUAL)),
-    default="auto",
-    show_default=True,
-    help="Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).",
+    PERCEPTUAL,
+    "auto",
+    "Distance the budget is measured in (auto: LPIPS-AlexNet if the lpips package and weights are present, else EfficientNet-Lite0).",
 )
 @click.option("--steps", type=click.IntRange(1), help="Override the preset's number of optimisation steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -77,12 +70,11 @@ from .options import intensity_option, precision_option
     "--preview-dir", type=click.Path(path_type=Path), help="Folder for the previews, mirroring the inputs' folders (default: OUT/previews); implies --preview."
 )
 @click.option("--report", type=click.Path(path_type=Path), help="Write all numbers to this JSON file.")
-@click.option(
+@choice_option(
     "--metadata",
-    type=click.Choice(METADATA_MODES),
-    default="minimal",
-    show_default=True,
-    help="What outputs keep of the input's metadata. minimal: colour profile, creator and copyright (no GPS position, "
+    METADATA_MODES,
+    "minimal",
+    "What outputs keep of the input's metadata. minimal: colour profile, creator and copyright (no GPS position, "
     "comments, descriptions, camera or software); strip: only the colour profile; keep: all of it.",
 )
 @click.option(
@@ -110,9 +102,7 @@ from .options import intensity_option, precision_option
 @click.option("--c2pa-cert", type=click.Path(path_type=Path), help="Your signing certificate chain (PEM, EC P-256); implies --c2pa.")
 @click.option("--c2pa-key", type=click.Path(path_type=Path), help="The private key of --c2pa-cert (PEM).")
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
-@click.option(
-    "--engine", type=click.Choice(ENGINES), default="local", show_default=True, help="local: one image after another here; ray: spread over a Ray cluster."
-)
+@choice_option("--engine", ENGINES, "local", "local: one image after another here; ray: spread over a Ray cluster.")
 @click.option("--address", help="Ray cluster to join (HOST:PORT of `ray start --head`, or auto); default: start a local Ray. With --engine ray.")
 @click.option("--workers", type=click.IntRange(1), help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
 @click.option("--threads", type=click.IntRange(1), help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
