@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..progress import Progress
+from .training import train
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 """(original, cloaked), each (1,3,H,W) in [0, 1]."""
@@ -129,21 +130,13 @@ def train_cleaner(cleaner: Cleaner, pairs: Sequence[Pair], settings: CleanerSett
     if not pairs:
         raise ConfigError("the learned cleaner needs at least one (original, cloaked) pair to train on")
     generator = torch.Generator().manual_seed(settings.seed)
-    optimiser = torch.optim.Adam(cleaner.parameters(), lr=settings.lr)
     device = next(cleaner.parameters()).device
-    cleaner.train()
-    losses = []
-    for step in range(settings.steps):
+
+    def step_loss() -> torch.Tensor:
         x, xp = (t.to(device) for t in aligned_patches(pairs, settings.batch, settings.patch, generator))
-        loss = F.mse_loss(cleaner(xp), x)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-        if progress is not None:
-            progress(step + 1, settings.steps, {"loss": losses[-1]})
-    cleaner.eval().requires_grad_(False)
-    return {"loss_first": round(losses[0], 7), "loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 7)}
+        return F.mse_loss(cleaner(xp), x)
+
+    return train(cleaner, settings.steps, settings.lr, step_loss, progress, digits=7)
 
 
 @torch.no_grad()

@@ -25,6 +25,7 @@ from ..geometry import Working
 from ..progress import Progress
 from .cleaner import CleanerSettings, Pair, aligned_patches, conv
 from .roc import Scores, separation
+from .training import train
 
 
 class Detector(nn.Module):
@@ -51,22 +52,14 @@ def train_detector(detector: Detector, pairs: Sequence[Pair], settings: CleanerS
     if not pairs:
         raise ConfigError("the learned detector needs at least one (original, cloaked) pair to train on")
     generator = torch.Generator().manual_seed(settings.seed + 1)
-    optimiser = torch.optim.Adam(detector.parameters(), lr=settings.lr)
     device = next(detector.parameters()).device
     labels = torch.cat([torch.zeros(settings.batch), torch.ones(settings.batch)]).to(device)
-    detector.train()
-    losses = []
-    for step in range(settings.detector_steps):
+
+    def step_loss() -> torch.Tensor:
         x, xp = aligned_patches(pairs, settings.batch, settings.patch, generator)
-        loss = F.binary_cross_entropy_with_logits(detector(torch.cat([x, xp]).to(device)), labels)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-        if progress is not None:
-            progress(step + 1, settings.detector_steps, {"loss": losses[-1]})
-    detector.eval().requires_grad_(False)
-    return {"loss_first": round(losses[0], 5), "loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 5)}
+        return F.binary_cross_entropy_with_logits(detector(torch.cat([x, xp]).to(device)), labels)
+
+    return train(detector, settings.detector_steps, settings.lr, step_loss, progress, digits=5)
 
 
 @torch.no_grad()
