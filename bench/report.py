@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import string
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -113,98 +114,55 @@ def by_class(record: dict) -> list[list[str]]:
     return out
 
 
-def columns(*spec: Column) -> Callable[[dict], list[list[str]]]:
+def columns(*specs: str) -> Callable[[dict], list[list[str]]]:
+    """The view of a results file's rows under the columns of ``specs``, each written like a format string's fields
+    with their headers: ``"TP {tp:.3f} | config {config}"`` is the columns ("TP", "tp", ".3f") and ("config", "config", "")."""
+    spec = tuple((header.strip(" |"), key, form or "") for text in specs for header, key, form, _ in string.Formatter().parse(text) if key)
     return lambda record: table(record["rows"], spec)
 
 
+STRENGTH = "config {config} | mimic size {size} | TP {tp:.3f}"
+"""The columns the strength views open with."""
+
+OUTPUT_SIZE = "work {work} | input quality {input_quality:d}"
+"""The columns the output_size views open with."""
+
 VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
     ("strength", None): columns(
-        ("config", "config", ""),
-        ("mimic size", "size", ""),
-        ("TP", "tp", ".3f"),
-        ("JPEG q90", "jpeg90", ".3f"),
-        ("JPEG q75", "jpeg75", ".3f"),
-        ("½ and back", "downscale_half", ".3f"),
-        ("AdverseCleaner", "adverse_cleaner", ".3f"),
-        ("noisy upscale", "noisy_upscale", ".3f"),
-        ("IMPRESS", "impress", ".3f"),
-        ("transfer", "transfer", ".3f"),
+        STRENGTH,
+        "JPEG q90 {jpeg90:.3f} | JPEG q75 {jpeg75:.3f} | ½ and back {downscale_half:.3f} | AdverseCleaner {adverse_cleaner:.3f}",
+        "noisy upscale {noisy_upscale:.3f} | IMPRESS {impress:.3f} | transfer {transfer:.3f}",
     ),
     ("strength", "style"): columns(
-        ("config", "config", ""),
-        ("mimic size", "size", ""),
-        ("TP", "tp", ".3f"),
-        ("SP", "sp.none", ".3f"),
-        ("TP JPEG q75", "jpeg75", ".3f"),
-        ("SP JPEG q75", "sp.jpeg75", ".3f"),
-        ("TP repost 1080", "repost_1080", ".3f"),
-        ("SP repost 1080", "sp.repost_1080", ".3f"),
-        ("transfer TP", "transfer", ".3f"),
-        ("s/image", "seconds_per_image", ".0f"),
+        STRENGTH,
+        "SP {sp.none:.3f} | TP JPEG q75 {jpeg75:.3f} | SP JPEG q75 {sp.jpeg75:.3f} | TP repost 1080 {repost_1080:.3f} | SP repost 1080 {sp.repost_1080:.3f}",
+        "transfer TP {transfer:.3f} | s/image {seconds_per_image:.0f}",
     ),
-    ("throughput", None): columns(
-        ("case", "case", ""), ("wall s", "wall_s", ".1f"), ("images/hour", "images_per_hour", "d"), ("same bytes as local", "same_bytes_as_local", "")
-    ),
-    ("audit", None): columns(("countermeasure", "countermeasure", ""), ("target progress", "tp", ".2f"), ("transfer progress", "transfer", ".2f")),
+    ("throughput", None): columns("case {case} | wall s {wall_s:.1f} | images/hour {images_per_hour:d} | same bytes as local {same_bytes_as_local}"),
+    ("audit", None): columns("countermeasure {countermeasure} | target progress {tp:.2f} | transfer progress {transfer:.2f}"),
     ("methods", None): columns(
-        ("method", "method", ""),
-        ("budget", "budget", ""),
-        ("steps", "steps", "d"),
-        ("PSNR dB", "psnr_db", ".1f"),
-        ("SSIM", "ssim", ".3f"),
-        ("perceptual", "perceptual_distance", ".3f"),
-        ("L∞ ×255", "linf", ".1f"),
-        ("s/image", "seconds", ".0f"),
-        ("score drop", "score_drop", "+.3f"),
-        ("view change", "view_change", ".3f"),
-        ("own TP", "target_progress.none", ".3f"),
+        "method {method} | budget {budget} | steps {steps:d} | PSNR dB {psnr_db:.1f} | SSIM {ssim:.3f} | perceptual {perceptual_distance:.3f}",
+        "L∞ ×255 {linf:.1f} | s/image {seconds:.0f} | score drop {score_drop:+.3f} | view change {view_change:.3f} | own TP {target_progress.none:.3f}",
     ),
     ("speed", None): columns(
-        ("case", "case", ""),
-        ("pixels", "pixels", ""),
-        ("s/image", "seconds", ".1f"),
-        ("peak RSS MB", "peak_rss_mb", ".0f"),
-        ("TP", "tp", ".3f"),
-        ("TP after JPEG q75", "tp_jpeg75", ".3f"),
-        ("PSNR", "psnr_db", ".2f"),
-        ("speed-up", "speed_up", ""),
+        "case {case} | pixels {pixels} | s/image {seconds:.1f} | peak RSS MB {peak_rss_mb:.0f} | TP {tp:.3f} | TP after JPEG q75 {tp_jpeg75:.3f}",
+        "PSNR {psnr_db:.2f} | speed-up {speed_up}",
     ),
     ("styles_report", None): columns(
-        ("config", "config", ""),
-        ("intensity", "intensity", ""),
-        ("image", "image", ""),
-        ("class", "class", ""),
-        ("TP", "tp", ".3f"),
-        ("JPEG q75", "jpeg75", ".3f"),
-        ("PSNR", "psnr", ".2f"),
-        ("d", "d", ".3f"),
-        ("trial TP", "pilot", ".3f"),
-        ("estimate", "estimate", ".3f"),
+        "config {config} | intensity {intensity} | image {image} | class {class} | TP {tp:.3f} | JPEG q75 {jpeg75:.3f} | PSNR {psnr:.2f} | d {d:.3f}",
+        "trial TP {pilot:.3f} | estimate {estimate:.3f}",
     ),
     ("styles_report", "by-class"): by_class,
-    ("concurrency", None): columns(
-        ("OMP_WAIT_POLICY", "policy", ""), ("protects at once", "at_once", "d"), ("wall s, each", "seconds", ".1f"), ("output sha256", "output_sha256", "")
-    ),
+    ("concurrency", None): columns("OMP_WAIT_POLICY {policy} | protects at once {at_once:d} | wall s, each {seconds:.1f} | output sha256 {output_sha256}"),
     ("output_size-quality", None): columns(
-        ("work", "work", ""),
-        ("input quality", "input_quality", "d"),
-        ("saved as", "saved", ""),
-        ("saved quality", "saved_quality", "d"),
-        ("bytes ÷ input", "bytes_ratio", ".2f"),
-        ("PSNR dB", "psnr_db", ".2f"),
-        ("TP of the file", "tp", ".3f"),
-        ("TP after JPEG q75", "tp_jpeg75", ".3f"),
+        OUTPUT_SIZE,
+        "saved as {saved} | saved quality {saved_quality:d} | bytes ÷ input {bytes_ratio:.2f} | PSNR dB {psnr_db:.2f} | TP of the file {tp:.3f}",
+        "TP after JPEG q75 {tp_jpeg75:.3f}",
     ),
     ("output_size-native", None): columns(
-        ("work", "work", ""),
-        ("input quality", "input_quality", "d"),
-        ("input bytes", "input_bytes", ",d"),
-        ("output bytes", "output_bytes", ",d"),
-        ("bytes ÷ input", "bytes_ratio", ".2f"),
-        ("PNG level 6 bytes", "png_level6_bytes", ",d"),
-        ("s", "png_level6_s", ".2f"),
-        ("PNG optimize bytes", "png_optimize_bytes", ",d"),
-        ("s", "png_optimize_s", ".2f"),
+        OUTPUT_SIZE,
+        "input bytes {input_bytes:,d} | output bytes {output_bytes:,d} | bytes ÷ input {bytes_ratio:.2f}",
+        "PNG level 6 bytes {png_level6_bytes:,d} | s {png_level6_s:.2f} | PNG optimize bytes {png_optimize_bytes:,d} | s {png_optimize_s:.2f}",
     ),
 }
 
