@@ -138,6 +138,11 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         "SP {sp.none:.3f} | TP JPEG q75 {jpeg75:.3f} | SP JPEG q75 {sp.jpeg75:.3f} | TP repost 1080 {repost_1080:.3f} | SP repost 1080 {sp.repost_1080:.3f}",
         "transfer TP {transfer:.3f} | s/image {seconds_per_image:.0f}",
     ),
+    ("strength", "attacks"): columns(
+        STRENGTH,
+        "JPEG q75 {jpeg75:.3f} | noisy upscale {noisy_upscale:.3f} | IMPRESS {impress:.3f} | repost 1080 {repost_1080:.3f}",
+        "learned cleaner {learned_cleaner:.3f} | cleaned clean image, PSNR dB {learned_cleaner_clean_psnr_db:.1f}",
+    ),
     ("throughput", None): columns("case {case} | wall s {wall_s:.1f} | images/hour {images_per_hour:d} | same bytes as local {same_bytes_as_local}"),
     ("audit", None): columns("countermeasure {countermeasure} | target progress {tp:.2f} | transfer progress {transfer:.2f}"),
     ("methods", None): columns(

@@ -27,9 +27,12 @@ from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
 from stylecloak.audit import AuditSettings, audit, pair_files, read_manifest
+from stylecloak.audit.cleaner import CleanerSettings
+from stylecloak.audit.settings import ADAPTIVE, LEARNED
 from stylecloak.config import MIMIC_SIZES, SINGLE_SCALE
 
 COUNTERMEASURES = ("jpeg90", "jpeg75", "downscale_half", "adverse_cleaner", "noisy_upscale", "impress", "repost_1080", "repost_2048")
+"""The default columns; ``learned_cleaner`` and ``robust_encoder`` (trained on other works of ``--paintings``) are asked for by name."""
 CONFIGS = {"single-scale 512 (previous default)": SINGLE_SCALE, "default": {}}
 
 
@@ -84,8 +87,14 @@ def main() -> None:
                 torch.cuda.synchronize()
             seconds.append(time.perf_counter() - start)
             result.save(cloaked / f.name)
-        settings = AuditSettings(target_style=args.style, mimic_sizes=MIMIC_SIZES, countermeasures=countermeasures)
-        report = audit(pair_files(originals, cloaked)[0], settings, weights_dir=args.weights_dir, device=args.device)
+        settings = AuditSettings(
+            target_style=args.style,
+            mimic_sizes=MIMIC_SIZES,
+            countermeasures=countermeasures,
+            cleaner=CleanerSettings(intensity=args.intensity, quality=args.quality),  # the attacker cloaks as the audited preset
+        )
+        adaptive = {"robust_works": args.paintings} if {ADAPTIVE, LEARNED} & set(countermeasures) else {}
+        report = audit(pair_files(originals, cloaked)[0], settings, weights_dir=args.weights_dir, device=args.device, **adaptive)
         s = report.summary
         per_image = sum(seconds) / len(seconds)
         psnr_min = min(im["psnr_db"] for im in report.images)
@@ -94,6 +103,8 @@ def main() -> None:
             print(f"| {name} | {size} | " + " | ".join(cells) + f" | {per_image:.1f} |", flush=True)
             row = {"config": name, "size": str(size), "tp": entry["target_progress"], "transfer": entry["transfer_progress"]}
             row |= {c: entry["countermeasures"][c]["target_progress"] for c in countermeasures}
+            if LEARNED in countermeasures:
+                row["learned_cleaner_clean_psnr_db"] = entry["countermeasures"][LEARNED].get("cleaned_clean_psnr_db")
             row |= {"sp": {"none": entry["style_progress"], **{c: entry["countermeasures"][c]["style_progress"] for c in countermeasures}}}
             results.append(row | {"seconds_per_image": round(per_image, 2), "psnr_min": psnr_min})
         head, vis = s["protection"], s["visibility"]
@@ -104,6 +115,9 @@ def main() -> None:
         )
         print("  visibility mean / worst: " + ", ".join(f"{k} {_number(vis['mean'][k])} / {_number(vis['worst'][k])}" for k in vis["mean"]), flush=True)
         extra["protection"][name], extra["visibility"][name] = head, vis
+        if report.detection is not None:
+            extra.setdefault("learned_attacker", {})[name] = {"attacker": report.learned_cleaner, "detection": report.detection}
+            print(f"  learned attacker's detector: {report.detection}", flush=True)
         extra["images"][name] = [{**im, "original": Path(im["original"]).name, "cloaked": Path(im["cloaked"]).name} for im in report.images]
     settings = vars(args) | {"paintings_used": sorted(f.name for f in originals.glob("*.png"))}
     write_results(out / "strength.json", "strength", results, settings=settings, **extra)
