@@ -94,7 +94,7 @@ def test_latent_target_moves_the_style_statistics_at_two_view_sizes(setup):
     small = fit(x, (64, 64), bb.factor)
     views = [View((128, 128), style_transfer(bb, x, stats), style=style), View((64, 64), style_transfer(bb, small, stats), style=style)]
     base = CloakSettings(steps=24, budget=1.0, max_linf=16 / 255, min_psnr=None, eot=None, precision="fp32", view_order="worst", seed=2)
-    goal = optimiser.goal_latents([bb], views[0], x, replace(base, latent_target=True))[0]
+    goal = optimiser.goal_latents([bb], views[0], encode_all([bb], x), replace(base, latent_target=True))[0]
     assert torch.allclose(goal.mean((2, 3))[0], stats.mean, atol=1e-4) and torch.allclose(goal.std((2, 3))[0], stats.std, rtol=1e-3)
     gaps = {}
     for latent_target in (False, True):

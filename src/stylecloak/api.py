@@ -156,7 +156,8 @@ class Protector:
         for size, view in views.items():
             seen = view_of(work.image, work.size, size, self.multiple)
             if s.latent_target and view.style is not None:
-                anchors[size] = (encode_all([encoder], seen)[0], goal_latents([encoder], view, seen, replace(s, precision="fp32"))[0])
+                z0 = encode_all([encoder], seen)
+                anchors[size] = (z0[0], goal_latents([encoder], view, z0, s)[0])
             else:
                 anchors[size] = tuple(encode_all([encoder], torch.cat([seen, view.target]))[0].split(1))
 

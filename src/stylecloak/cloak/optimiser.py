@@ -63,11 +63,13 @@ def mimic_views(work: Working, settings: CloakSettings, multiple: int, target: T
     return views
 
 
-def goal_latents(backbones: list[Backbone], view: View, seen: torch.Tensor, settings: CloakSettings) -> list[torch.Tensor]:
-    """The latents a view is pushed toward, per backbone: with ``latent_target`` and a target style, the latents of
-    ``seen`` (the original as this view shows it) with the style's channel statistics; else Φ(the view's target)."""
+def goal_latents(backbones: list[Backbone], view: View, original: list[torch.Tensor] | None, settings: CloakSettings) -> list[torch.Tensor]:
+    """The latents a view is pushed toward, per backbone: with ``latent_target`` and a target style, ``original``
+    (the latents of the original as this view shows it, per backbone; needed only then) with the style's channel
+    statistics; else Φ(the view's target)."""
     if settings.latent_target and view.style is not None:
-        return [adain(z, style_stats(bb, view.style)) for bb, z in zip(backbones, encode_all(backbones, seen, settings.precision))]
+        assert original is not None, "latent_target aims at the original's own latents"
+        return [adain(z, style_stats(bb, view.style)) for bb, z in zip(backbones, original)]
     return encode_all(backbones, view.target, settings.precision)
 
 
@@ -141,9 +143,9 @@ class _Aims:
         self.views, self.backbones, self.settings, self.valid = views, backbones, settings, valid
         self.multiple = max(bb.factor for bb in backbones)
         self.sources = [view_of(work, valid, v.size, self.multiple) for v in views]
-        self.targets = [goal_latents(backbones, v, x, settings) for v, x in zip(views, self.sources)]
-        """t per view and backbone (:func:`goal_latents`)..."""
         originals = [encode_all(backbones, x, settings.precision) for x in self.sources]
+        self.targets = [goal_latents(backbones, v, zs, settings) for v, zs in zip(views, originals)]
+        """t per view and backbone (:func:`goal_latents`)..."""
         self.norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(zs, ts)] for zs, ts in zip(originals, self.targets)]
         """...and ‖Φ(V(x)) − t‖², each one's normaliser..."""
         self.style_norms = [
@@ -176,8 +178,12 @@ class _Aims:
             if self.eot is not None:
                 seen, record = self.eot(seen, self.gen)
                 if "shift" in record:  # content moved: the target must move with it
-                    moved = View(view.size, self.eot.replay(view.target, {"shift": record["shift"]}), view.weight, view.style)
-                    goal = goal_latents(self.backbones, moved, self.eot.replay(self.sources[i], {"shift": record["shift"]}), self.settings)
+                    shift = {"shift": record["shift"]}
+                    moved = View(view.size, self.eot.replay(view.target, shift), view.weight, view.style)
+                    source = (
+                        encode_all(self.backbones, self.eot.replay(self.sources[i], shift), self.settings.precision) if self.settings.latent_target else None
+                    )
+                    goal = goal_latents(self.backbones, moved, source, self.settings)
             with autocast(x_adv.device, self.settings.precision):
                 terms = zip(self.backbones, goal, self.norms[i], self.style_norms[i])
                 part = sum(self._term(bb.encode(seen).float(), t, n, m) for bb, t, n, m in terms) / len(self.backbones)
