@@ -143,6 +143,7 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         "JPEG q75 {jpeg75:.3f} | noisy upscale {noisy_upscale:.3f} | IMPRESS {impress:.3f} | repost 1080 {repost_1080:.3f}",
         "learned cleaner {learned_cleaner:.3f} | cleaned clean image, PSNR dB {learned_cleaner_clean_psnr_db:.1f}",
     ),
+    ("omega_statistics", None): columns("work {work} | SP of the latents Ω is decoded from {sp_styled_latents:.3f} | SP of Φ(Ω) {sp_omega_encoded:.3f}"),
     ("throughput", None): columns("case {case} | wall s {wall_s:.1f} | images/hour {images_per_hour:d} | same bytes as local {same_bytes_as_local}"),
     ("audit", None): columns("countermeasure {countermeasure} | target progress {tp:.2f} | transfer progress {transfer:.2f}"),
     ("methods", None): columns(
