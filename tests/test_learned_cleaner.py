@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-from helpers import STYLE, to_tensor
+from helpers import STYLE, tiny_backbone, to_tensor
 
 from stylecloak.api import Protector, provenance
 from stylecloak.audit import ALL_COUNTERMEASURES, AuditSettings, CleanerSettings, audit, pair_files, parse_countermeasures
@@ -24,6 +24,7 @@ from stylecloak.audit.detector import Detector, crop_scores, train_detector
 from stylecloak.audit.learned import attack_styles
 from stylecloak.audit.robust_encoder import training_works
 from stylecloak.audit.roc import auc, tpr_at_fpr
+from stylecloak.backbones import Backbone
 from stylecloak.cli import main
 from stylecloak.config import ProtectSettings
 from stylecloak.errors import ConfigError
@@ -139,6 +140,62 @@ def test_the_attacker_cloaks_toward_the_audited_style_first():
     assert attack_styles(AuditSettings(target_style="mist-target", method="mist"), 3, None) == ["mist-target"]  # a fixed target
 
 
+def test_an_attacker_that_does_not_know_the_target_cloaks_toward_other_styles_only():
+    blind = CleanerSettings(knows_target=False)
+    names = attack_styles(AuditSettings(target_style=STYLE, cleaner=blind), 3, None)
+    assert STYLE not in names and len(set(names)) == 3
+    assert names[:2] == attack_styles(AuditSettings(target_style=STYLE), 3, None)[1:]  # the same others, in the same order
+    assert attack_styles(AuditSettings(target_style="mist-target", method="mist", cleaner=blind), 3, None) == ["mist-target"]  # a fixed target is known
+    with pytest.raises(ConfigError, match="knows_target"):
+        CleanerSettings(knows_target="no")  # type: ignore[arg-type]  # what a JSON or CLI typo would pass
+
+
+class _Counted(torch.nn.Module):
+    """An encoder that counts its calls: stands in for one built in code (e.g. behind a frozen cleaner)."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder, self.calls = encoder, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.encoder(x)
+
+
+def _counted(name: str = "taef2", seed: int = 1) -> Backbone:
+    tiny = tiny_backbone(name, seed)
+    return Backbone("counted", _Counted(tiny.encoder), None, tiny.factor)
+
+
+def test_a_protector_also_optimises_against_encoders_built_in_code(tiny_weights):
+    settings = ProtectSettings(quality="fast", target_style=STYLE, overrides={"steps": 3, "work_size": SIZE})
+    image = paint_sample(SIZE, 3)
+    plain = Protector(settings, weights_dir=tiny_weights).protect(image)
+    extra = _counted()
+    protector = Protector(settings, weights_dir=tiny_weights, extra_backbones=[extra])
+    assert [b.name for b in protector.backbones] == ["taef2", "counted"] and protector.renderer.name == "taef2"
+    adaptive = protector.protect(image)
+    assert extra.encoder.calls >= 3  # every step's loss went through it
+    assert not torch.equal(adaptive.cloaked, plain.cloaked)
+
+
+def test_an_attacker_cloaking_against_extra_encoders_is_another_attacker(tiny_weights, monkeypatch, cache):
+    seen = []
+
+    def quick_cloaks(protector, works, size):  # the plumbing under test: noise stands in for the cloaks
+        seen.append([b.name for b in protector.backbones])
+        return [(w, (w + 0.05 * torch.randn(w.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)) for w in works]
+
+    monkeypatch.setattr(learned_module, "cloak_works", quick_cloaks)
+    works = [load_image(paint_sample(SIZE, seed)) for seed in (20, 21)]
+    settings, encoders = AuditSettings(target_style=STYLE, cleaner=TINY), [tiny_backbone("taef2")]
+    plain = learned_module.train_attacker(works, settings, encoders, weights_dir=tiny_weights)
+    adaptive = learned_module.train_attacker(works, settings, encoders, weights_dir=tiny_weights, extra_backbones=[_counted()])
+    assert seen == [["taef2"]] * 2 + [["taef2", "counted"]] * 2  # one work, one held out, each way
+    assert "extra_backbones" not in plain.record["preset"] and adaptive.record["preset"]["extra_backbones"] == ["counted"]
+    assert plain.record["cache"] != adaptive.record["cache"] and len(list(cache.glob("learned_cleaner-*.pt"))) == 2
+
+
 def test_protect_records_its_preset_names():
     record = provenance(ProtectSettings(intensity="visible-up-close", quality="fast", target_style=STYLE))
     assert (record["intensity"], record["quality"]) == ("high", "fast")
@@ -225,3 +282,8 @@ def test_cli_trains_with_the_recorded_preset_and_needs_paintings(folders, tiny_w
     assert data["learned_cleaner"]["preset"]["intensity"] == "low" and data["learned_cleaner"]["steps"] == 2
     assert presets[0] == ("low", "fast", STYLE) and len(presets) == 1 * 2 + 2  # one work toward two styles, two held out
     assert "learned_cleaner" in res.output and "Detector: AUC" in res.output
+    presets.clear()
+    res = CliRunner().invoke(main, [*args, *small, "--cleaner-unknown-target"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "a.json").read_text())["settings"]["cleaner"]["knows_target"] is False
+    assert len(presets) == 4 and STYLE not in {style for _, _, style in presets}

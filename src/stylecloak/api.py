@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -68,7 +68,12 @@ ArtistImage = LoadedImage | torch.Tensor | str | Path
 
 
 class Protector:
-    """Loaded models and settings, reused across many images."""
+    """Loaded models and settings, reused across many images.
+
+    ``extra_backbones``: encoders built in code that the cloak is also optimised against, after those the settings
+    name (e.g. an encoder behind a frozen cleaner network, for a cloak that adapts to it); moved to the device. Progress
+    is still measured on the first named backbone, and only the named ones are recorded in the outputs' settings.
+    """
 
     def __init__(
         self,
@@ -77,6 +82,7 @@ class Protector:
         weights_dir: str | Path | None = None,
         styles: dict[str, Style] | None = None,
         device: str | torch.device = "auto",
+        extra_backbones: Sequence[Backbone] = (),
     ):
         settings = settings or ProtectSettings()
         self.method: Method = get_method(settings.method)
@@ -91,6 +97,7 @@ class Protector:
         if not self.settings.backbones:
             raise ConfigError(f"no backbone given; use e.g. --backbones {DEFAULT_BACKBONE}")
         self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]
+        self.backbones += [b.to(self.device) for b in extra_backbones]
         renderer = next((b for b in self.backbones if b.has_decoder), None)
         if renderer is None:
             raise ConfigError(f"no backbone with a decoder in the list; include {DEFAULT_BACKBONE} (or another with a decoder) to render targets")

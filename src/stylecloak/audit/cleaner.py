@@ -37,6 +37,10 @@ class CleanerSettings:
     """Works (never the audited ones) the attacker cloaks to train on."""
     styles: int = 2
     """Target styles each work is cloaked toward, the audited one first (one for methods with a fixed target)."""
+    knows_target: bool = True
+    """Whether the attacker knows the audited target style (the worst case, the default). Off, it cloaks only toward
+    other styles of the library, as when each artist's target style is chosen per artist and kept private; methods
+    with a fixed target are always known."""
     held_out: int = 2
     """Further works cloaked toward the audited target only to test the detector."""
     pair_size: int = 256
@@ -60,6 +64,8 @@ class CleanerSettings:
 
     def __post_init__(self) -> None:
         counts = (self.works, self.styles, self.held_out, self.width, self.steps, self.detector_steps, self.batch)
+        if not isinstance(self.knows_target, bool):
+            raise ConfigError(f"learned-cleaner setting knows_target={self.knows_target!r} must be True or False")
         if min(counts) < 1 or self.patch < 16 or self.patch % 4 or self.pair_size < self.patch or self.lr <= 0:
             raise ConfigError(
                 f"bad learned-cleaner settings {self}; works, styles, held_out, width, steps, detector_steps and batch ≥ 1, "

@@ -2,8 +2,10 @@
 detector (:mod:`.detector`) on the pairs; cached per settings so a second audit does not train again.
 
 The attacker cloaks ``works`` works (never the audited ones) with the audited method, preset and encoders, toward
-``styles`` target styles (the audited one first) with a seed per style, at ``pair_size`` px, as 8-bit files; and
-``held_out`` further works toward the audited target, kept to test the detector.
+``styles`` target styles (the audited one first; with ``knows_target`` off, other styles only) with a seed per
+style, at ``pair_size`` px, as 8-bit files; and ``held_out`` further works toward the first of those styles, kept to
+test the detector. Encoders built in code (``extra_backbones``, e.g. behind a frozen cleaner) join the named ones
+when the cloaks it studies were made against them too.
 
 >>> attacker = train_attacker(works, AuditSettings(target_style="woodcut", countermeasures=("learned_cleaner",)), [taef2])
 >>> cleaned = clean(attacker.cleaner, cloaked)
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,12 +61,14 @@ class LearnedAttacker:
 
 
 def attack_styles(settings: AuditSettings, count: int, styles: dict[str, Style] | None) -> list[str]:
-    """The target styles the attacker cloaks toward: the audited one, then others of the library in name order
-    (only the audited target for methods with a fixed one)."""
+    """The target styles the attacker cloaks toward: the audited one, then others of the library in name order; only
+    the others when it does not know the target (``settings.cleaner.knows_target``); only the audited target for
+    methods with a fixed one."""
     if not get_method(settings.method).needs_style:
         return [settings.target_style]
     others = sorted(n for n in all_styles(styles) if n != settings.target_style)
-    return [settings.target_style, *others][:count]
+    known = [settings.target_style] if settings.cleaner.knows_target else []
+    return [*known, *others][:count]
 
 
 def train_attacker(
@@ -76,10 +80,11 @@ def train_attacker(
     styles: dict[str, Style] | None = None,
     device: str | torch.device = "cpu",
     progress: AuditProgress | None = None,
+    extra_backbones: Sequence[Backbone] = (),
 ) -> LearnedAttacker:
     """The attacker trained on pairs it cloaks from ``works`` (the last ``settings.cleaner.held_out`` of them kept
     to test the detector), or loaded from the cache when the same settings, works and ``encoders`` (their weights)
-    trained one before."""
+    trained one before. Its cloaks are also optimised against ``extra_backbones`` (see :class:`~stylecloak.api.Protector`)."""
     s = settings.cleaner
     if len(works) < 2:
         raise ConfigError(
@@ -88,12 +93,16 @@ def train_attacker(
         )
     held = min(s.held_out, len(works) - 1)
     names = attack_styles(settings, s.styles, styles)
-    key = _key(works, settings, names, encoders)
+    key = _key(works, settings, names, [*encoders, *extra_backbones], [b.name for b in extra_backbones])
     path = cache_folder() / f"{LEARNED}-{key}.pt"
     if path.is_file():
         return _load(path, s.width, device)
     start = time.perf_counter()
-    train, test = _pairs(works, settings, names, held, weights_dir, styles, device, progress)
+
+    def protector(preset: ProtectSettings) -> Protector:
+        return Protector(preset, weights_dir=weights_dir, styles=styles, device=device, extra_backbones=extra_backbones)
+
+    train, test = _pairs(works, settings, names, held, protector, progress)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(s.seed)
         cleaner, detector = Cleaner(s.width).to(device), Detector().to(device)
@@ -105,7 +114,8 @@ def train_attacker(
         "works": [_name(w, i) for i, w in enumerate(works[: len(works) - held])],
         "held_out": [_name(w, i) for i, w in enumerate(works[len(works) - held :], len(works) - held)],
         "styles": names,
-        "preset": {"intensity": s.intensity, "quality": s.quality, "method": settings.method, "backbones": list(settings.backbones)},
+        "preset": {"intensity": s.intensity, "quality": s.quality, "method": settings.method, "backbones": list(settings.backbones)}
+        | ({"extra_backbones": [b.name for b in extra_backbones]} if extra_backbones else {}),
         "train_pairs": len(train),
         "pair_size": s.pair_size,
         "steps": s.steps,
@@ -127,12 +137,11 @@ def _pairs(
     settings: AuditSettings,
     names: list[str],
     held: int,
-    weights_dir: str | Path | None,
-    styles: dict[str, Style] | None,
-    device: str | torch.device,
+    protector: Callable[[ProtectSettings], Protector],
     progress: AuditProgress | None,
 ) -> tuple[list[Pair], list[Pair]]:
-    """(training pairs: each training work toward each style, held-out pairs: toward the audited target), 8-bit."""
+    """(training pairs: each training work toward each style, held-out pairs: toward the first style), 8-bit, cloaked
+    by the ``protector`` of each style's preset."""
     s = settings.cleaner
     train_works, test_works = works[: len(works) - held], works[len(works) - held :]
     jobs = [(style, i, [w.rgb for w in train_works]) for i, style in enumerate(names)] + [(names[0], 0, [w.rgb for w in test_works])]
@@ -141,18 +150,18 @@ def _pairs(
         preset = ProtectSettings(
             intensity=s.intensity, quality=s.quality, backbones=settings.backbones, target_style=style, method=settings.method, seed=s.seed + i
         )
-        protector = Protector(preset, weights_dir=weights_dir, styles=styles, device=device)
+        cloaker = protector(preset)
         for image in images:
-            made += [(x, (xp * 255).round() / 255) for x, xp in cloak_works(protector, [image], s.pair_size)]  # saved as 8-bit files
+            made += [(x, (xp * 255).round() / 255) for x, xp in cloak_works(cloaker, [image], s.pair_size)]  # saved as 8-bit files
             done += 1
             if progress is not None:
                 progress(f"{LEARNED}: cloaking the attacker's works", done, total)
     return made[: total - held], made[total - held :]
 
 
-def _key(works: Sequence[LoadedImage], settings: AuditSettings, names: list[str], encoders: Sequence[Backbone]) -> str:
-    """What decides the trained attacker: its settings, the audited method and encoders (their weights), the
-    styles, the works' pixels and stylecloak's version."""
+def _key(works: Sequence[LoadedImage], settings: AuditSettings, names: list[str], encoders: Sequence[Backbone], extra: list[str]) -> str:
+    """What decides the trained attacker: its settings, the audited method and encoders (their weights; the names of
+    those built in code, ``extra``), the styles, the works' pixels and stylecloak's version."""
     weights = hashlib.sha256()
     for e in encoders:
         for t in e.encoder.state_dict().values():
@@ -161,6 +170,7 @@ def _key(works: Sequence[LoadedImage], settings: AuditSettings, names: list[str]
         "cleaner": asdict(settings.cleaner),
         "method": settings.method,
         "backbones": list(settings.backbones),
+        "extra_backbones": extra,
         "style_strength": settings.style_strength,
         "styles": names,
         "works": [pixel_hash(w.rgb) for w in works],

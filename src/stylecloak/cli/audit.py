@@ -100,6 +100,12 @@ def _names(spec: str) -> tuple[str, ...]:
 )
 @budget_option("--cleaner-steps", CleanerSettings.steps, f"{LEARNED}: training steps of the attacker's cleaner.")
 @budget_option("--cleaner-size", CleanerSettings.pair_size, f"{LEARNED}: long side (px) of the attacker's training pairs.")
+@click.option(
+    "--cleaner-unknown-target",
+    is_flag=True,
+    help=f"{LEARNED}: the attacker does not know the target style (chosen per artist, kept private) and cloaks toward other styles only; "
+    "by default it knows it (the worst case).",
+)
 @click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES), help="Where the models run (auto: CUDA, then MPS, then CPU).")
 def audit_command(
     originals,
@@ -130,6 +136,7 @@ def audit_command(
     cleaner_works,
     cleaner_steps,
     cleaner_size,
+    cleaner_unknown_target,
     device,
 ):
     """Compare ORIGINALS with their CLOAKED copies (two files, or two folders with the same names).
@@ -168,7 +175,7 @@ def audit_command(
             countermeasures=cms,
             seed=seed,
             robust=RobustSettings(pairs=robust_pairs, steps=robust_steps, pair_size=robust_size, crop=min(RobustSettings.crop, robust_size), seed=seed),
-            cleaner=_cleaner(cleaner_works, cleaner_steps, cleaner_size, seed, recorded),
+            cleaner=_cleaner(cleaner_works, cleaner_steps, cleaner_size, seed, recorded, knows_target=not cleaner_unknown_target),
         )
         study = _study(settings, mimic, paintings, artist, fractions, portfolio_draws)
         for w in warnings:
@@ -194,11 +201,12 @@ def _study(settings: AuditSettings, mimic: bool, paintings: Path | None, artist:
     return None
 
 
-def _cleaner(works: int, steps: int, size: int, seed: int, recorded: dict[str, str] | None) -> CleanerSettings:
+def _cleaner(works: int, steps: int, size: int, seed: int, recorded: dict[str, str] | None, *, knows_target: bool = True) -> CleanerSettings:
     """The learned attacker's settings: it cloaks with the preset protect recorded (else the defaults)."""
     recorded = recorded or {}
     return CleanerSettings(
         works=works,
+        knows_target=knows_target,
         steps=steps,
         pair_size=size,
         patch=min(CleanerSettings.patch, size // 4 * 4),
