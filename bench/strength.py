@@ -45,6 +45,16 @@ def paintings(folder: Path, count: int) -> list[Path]:
     return ordered[:count]
 
 
+def write_originals(folder: Path, works: list[Path], size: int) -> Path:
+    """``works`` brought to ``size`` px long side (Lanczos; smaller ones enlarged) as PNGs in ``folder``, named by stem."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in works:
+        im = Image.open(path).convert("RGB")
+        scale = size / max(im.size)
+        im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS).save(folder / f"{path.stem}.png")
+    return folder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=6)
@@ -59,12 +69,7 @@ def main() -> None:
     add_shared_options(ap)
     args = ap.parse_args()
     out = set_up(args, "stylecloak-strength-")
-    originals = out / "originals"
-    originals.mkdir(parents=True, exist_ok=True)
-    for path in paintings(args.paintings, args.count):
-        im = Image.open(path).convert("RGB")
-        scale = args.size / max(im.size)
-        im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS).save(originals / f"{path.stem}.png")
+    originals = write_originals(out / "originals", paintings(args.paintings, args.count), args.size)
 
     countermeasures = tuple(c for c in args.countermeasures.split(",") if c)
     header = ["config", "size", "TP (SP)", *countermeasures, "transfer", "s/image"]
