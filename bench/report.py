@@ -145,8 +145,8 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
     ),
     ("cleaner_defences", None): columns(
         "condition {condition} | TP {tp:.3f} | TP after cleaner {tp_cleaned:.3f} | change {change:+.3f} | SP {sp:.3f} | SP after cleaner {sp_cleaned:.3f}",
-        "removal ratio {removal:.3f} | cleaned clean image, PSNR dB {cleaned_clean_psnr_db:.1f} | attacker's pairs {train_pairs:d} | steps {steps:d}",
-        "attacker s {attacker_seconds:.0f} | cloak s/image {defender_seconds_per_image:.0f}",
+        "removal ratio {removal:.3f} | cleaned clean image, PSNR dB {cleaned_clean_psnr_db:.1f} | cloak PSNR dB {psnr_db:.1f}",
+        "attacker's pairs {train_pairs:d} | steps {steps:d} | attacker s {attacker_seconds:.0f} | cloak s/image {defender_seconds_per_image:.0f}",
     ),
     ("omega_statistics", None): columns("work {work} | SP of the latents Ω is decoded from {sp_styled_latents:.3f} | SP of Φ(Ω) {sp_omega_encoded:.3f}"),
     ("throughput", None): columns("case {case} | wall s {wall_s:.1f} | images/hour {images_per_hour:d} | same bytes as local {same_bytes_as_local}"),
