@@ -152,7 +152,7 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
     ),
     ("speed", None): columns(
         "case {case} | pixels {pixels} | s/image {seconds:.1f} | peak RSS MB {peak_rss_mb:.0f} | TP {tp:.3f} | TP after JPEG q75 {tp_jpeg75:.3f}",
-        "PSNR {psnr_db:.2f} | speed-up {speed_up}",
+        "PSNR {psnr_db:.2f} | same image again, s {seconds_second_image:.1f} | speed-up {speed_up}",
     ),
     ("styles_report", None): columns(
         "config {config} | intensity {intensity} | image {image} | class {class} | TP {tp:.3f} | JPEG q75 {jpeg75:.3f} | PSNR {psnr:.2f} | d {d:.3f}",

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from .backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
+from .backbones.compiled import compiled
 from .cloak import Method, get_method, goal_latents, mimic_views, optimise
 from .config import CloakSettings, ProtectSettings
 from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device, use_bf16
@@ -91,6 +92,8 @@ class Protector:
         if not self.settings.backbones:
             raise ConfigError(f"no backbone given; use e.g. --backbones {DEFAULT_BACKBONE}")
         self.backbones: list[Backbone] = [load_backbone(n, weights_dir=weights_dir, device=self.device) for n in self.settings.backbones]
+        if self.cloak_settings.compile:
+            self.backbones = [compiled(b) for b in self.backbones]
         renderer = next((b for b in self.backbones if b.has_decoder), None)
         if renderer is None:
             raise ConfigError(f"no backbone with a decoder in the list; include {DEFAULT_BACKBONE} (or another with a decoder) to render targets")
