@@ -105,10 +105,6 @@ class CloakSettings:
     """The encoders' arithmetic (:data:`~stylecloak.device.PRECISIONS`): ``auto`` runs them under bfloat16 autocast
     where the device computes bf16 natively (CPUs with AVX-512 BF16 or AMX, CUDA GPUs from Ampere on) and in fp32
     elsewhere; ``fp32`` everywhere; ``bf16`` only where native (elsewhere it is refused: emulated, it is ~35× slower)."""
-    compile: bool = False
-    """Compile the encoders with ``torch.compile`` (:mod:`~stylecloak.backbones.compiled`): about a seventh less time
-    per step on a CPU after seconds of compiling per image shape (kept in a cache between runs); where compiling
-    fails, the encoders run uncompiled and one line is logged."""
     style_weight: float = 0.0
     """Weight of a style-statistics term beside the exact target latents: each view's latent channel means and
     standard deviations pushed toward its target's (:func:`~.cloak.optimiser.channel_stats`); 0: off."""
@@ -226,8 +222,6 @@ class ProtectSettings:
     seed: int = 0
     precision: str = "auto"
     """The encoders' arithmetic, ``auto``, ``fp32`` or ``bf16`` (:attr:`CloakSettings.precision`)."""
-    compile: bool = False
-    """Compile the encoders (:attr:`CloakSettings.compile`)."""
     optout: str = "genai"
     """The "no AI training" wish written into every output (:data:`~stylecloak.io.OPTOUTS`): ``genai``, ``ai``,
     ``all`` or ``none``."""
@@ -271,4 +265,4 @@ class ProtectSettings:
     @property
     def cloak(self) -> CloakSettings:
         perceptual = "efficientnet" if self.perceptual == "auto" else self.perceptual
-        return cloak_settings(self.intensity, self.quality, self.seed, perceptual, **{"precision": self.precision, "compile": self.compile, **self.overrides})
+        return cloak_settings(self.intensity, self.quality, self.seed, perceptual, **{"precision": self.precision, **self.overrides})

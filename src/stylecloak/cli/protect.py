@@ -107,13 +107,6 @@ from .options import choice_option, intensity_option, precision_option
 @click.option("--workers", type=click.IntRange(1), help="Ray workers, each with its own models (default: one per 2 CPUs). With --engine ray.")
 @click.option("--threads", type=click.IntRange(1), help="PyTorch threads per image (default: all cores here; CPU bytes depend on it).")
 @precision_option
-@click.option(
-    "--compile",
-    "compile_encoders",
-    is_flag=True,
-    help="Compile the encoders with torch.compile: each step about a seventh faster on a CPU, after seconds of compiling per image shape "
-    "(cached between runs; worth it for batches). Needs a C++ compiler; without one the encoders run as usual.",
-)
 def protect(
     images,
     out_dir,
@@ -148,7 +141,6 @@ def protect(
     workers,
     threads,
     precision,
-    compile_encoders,
 ):
     """Cloak IMAGES (files or folders) into --out.
 
@@ -181,7 +173,6 @@ def protect(
             perceptual=perceptual,
             seed=seed,
             precision=precision,
-            compile=compile_encoders,
             optout="none" if no_optout_metadata else optout or "genai",
             overrides={"steps": steps} if steps else {},
             metadata=metadata,
