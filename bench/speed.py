@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import write_results
+from common import add_try_option, overrides, write_results
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PAINTING = SHARED / "data" / "paintings" / "claude-monet" / "bordighera.jpg"
@@ -86,8 +86,9 @@ def run_encoder(size: int, weights: str, device: str, precision: str, repeat: in
     return {"pixels": f"{size}x{size}", "seconds": round(min(times[1:]), 3), "peak_rss_mb": rss_mb()}
 
 
-def run_preset(size: int, mode: str, weights: str, steps: int | None, device: str, precision: str) -> dict:
-    """Seconds per image with preset ``mode`` (or ``paper``) on the painting at ``size`` px, and its audit at 512 px."""
+def run_preset(size: int, mode: str, args: argparse.Namespace, precision: str) -> dict:
+    """Seconds per image with preset ``mode`` (or ``paper``) on the painting at ``size`` px, and its audit at 512 px;
+    with ``--second-image``, also the seconds of protecting it again in the same process (caches warm)."""
     import torch
     from PIL import Image
 
@@ -102,7 +103,8 @@ def run_preset(size: int, mode: str, weights: str, steps: int | None, device: st
     im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
     path = Path(tempfile.mkdtemp()) / f"painting-{size}.png"
     im.save(path)
-    overrides: dict = {**precision_overrides(precision), **({"steps": steps} if steps else {})}
+    weights, steps, device = args.weights, args.steps, args.device
+    overrides: dict = {**precision_overrides(precision), **({"steps": steps} if steps else {}), **json.loads(args.overrides)}
     if mode == "paper":
         overrides = {
             **overrides,
@@ -120,6 +122,11 @@ def run_preset(size: int, mode: str, weights: str, steps: int | None, device: st
     start = time.perf_counter()
     result = protector.protect(path)
     seconds = time.perf_counter() - start
+    again = {}
+    if args.second_image:
+        start = time.perf_counter()
+        protector.protect(path)
+        again = {"seconds_second_image": round(time.perf_counter() - start, 1)}
 
     # audit as a mimic training at 512 px long side would see it
     bb = protector.backbones[0]
@@ -138,6 +145,7 @@ def run_preset(size: int, mode: str, weights: str, steps: int | None, device: st
         "tp_jpeg75": round(tp(jpeg(work.image, 75), jpeg(seen.image, 75)), 3),
         "psnr_db": round(result.psnr_db, 2),
         "torch_threads": torch.get_num_threads(),
+        **again,
     }
 
 
@@ -149,17 +157,37 @@ def baseline_src(ref: str) -> Path:
     return folder / "src"
 
 
-def run_child(case: tuple[str, int], code: Path | None, args: argparse.Namespace, precision: str) -> dict:
-    """One case in a fresh process, with the baseline's package first on the path when ``code`` is given."""
+def run_child(case: tuple[str, int], code: Path | None, args: argparse.Namespace, precision: str, tried: str = "") -> dict:
+    """One case in a fresh process, with the baseline's package first on the path when ``code`` is given, and the
+    CloakSettings overrides ``tried`` (``--try``)."""
     env = {**os.environ, **(AVX2 if args.isa == "avx2" else {})}
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(code), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, __file__, "--case", f"{case[0]}:{case[1]}", "--weights", args.weights, "--device", args.device, "--precision", precision]
     cmd += ["--repeat", str(args.repeat), "--threads", str(args.threads)] + (["--steps", str(args.steps)] if args.steps else [])
+    cmd += ["--overrides", json.dumps(overrides(tried) if tried else {})] + (["--second-image"] if args.second_image else [])
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         sys.exit(f"case {case[0]} {case[1]} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_case(kind: str, size: int, variant: tuple[str, Path | None, str], args: argparse.Namespace, precision: str) -> dict:
+    """A case's row: the median over ``--repeat`` runs of one variant, (label, baseline code or None, ``--try`` spec)."""
+    label, code, tried = variant
+    runs = [run_child((kind, size), code, args, precision, tried) for _ in range(args.repeat if kind not in ("paper", "encoder") else 1)]
+    times = sorted(r["seconds"] for r in runs)
+    r = {**runs[0], "seconds": statistics.median(times), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "seconds_range": [times[0], times[-1]]}
+    suffix = "" if code is None and not tried else f" ({label})"
+    return r | {
+        "case": f"{kind} {size}{suffix}",
+        "kind": kind,
+        "size": size,
+        "code": "HEAD" if code is None else label,
+        "tried": tried,
+        "precision": precision,
+        "isa": args.isa,
+    }
 
 
 def cases(args: argparse.Namespace) -> list[tuple[str, int]]:
@@ -185,8 +213,11 @@ def main() -> None:
     ap.add_argument("--isa", choices=("native", "avx2"), default="native", help="avx2: run as an AVX2-only CPU (fp32 where --precision is auto).")
     ap.add_argument("--baseline-ref", help="Also run every case with the package at this git ref (e.g. main), for the speed-up.")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads per case.")
+    ap.add_argument("--second-image", action="store_true", help="Also time each preset case's image protected again in the same process.")
+    add_try_option(ap, "each preset case (with this package)")
     ap.add_argument("--json", type=Path, help="Results file (default: speed.json in a new temporary folder).")
     ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
         import torch
@@ -194,27 +225,24 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         kind, size = args.case.split(":")
         row = run_encoder(int(size), args.weights, args.device, args.precision, args.repeat) if kind == "encoder" else None
-        print(json.dumps(row or run_preset(int(size), kind, args.weights, args.steps, args.device, args.precision)))
+        print(json.dumps(row or run_preset(int(size), kind, args, args.precision)))
         return
     precision = "fp32" if args.isa == "avx2" and args.precision == "auto" else args.precision
     codes = [("HEAD", None)] + ([(args.baseline_ref, baseline_src(args.baseline_ref))] if args.baseline_ref else [])
     rows = []
     print(f"{'case':>26} {'pixels':>10} {'s':>7} {'range':>11} {'RSS MB':>7} {'TP':>6} {'TP jpeg75':>9} {'PSNR':>6} {'speed-up':>8}")
     for kind, size in cases(args):
-        first = None
-        for label, code in codes:
-            runs = [run_child((kind, size), code, args, precision) for _ in range(args.repeat if kind not in ("paper", "encoder") else 1)]
-            times = sorted(r["seconds"] for r in runs)
-            r = {**runs[0], "seconds": statistics.median(times), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "seconds_range": [times[0], times[-1]]}
-            r.update(case=f"{kind} {size}" + ("" if code is None else f" ({label})"), kind=kind, size=size, code=label, precision=precision, isa=args.isa)
-            r["speed_up"] = f"{r['seconds'] / first['seconds']:.2f}x" if first and code is not None and first["seconds"] else "-"
-            first = first or r
-            spread = f"{times[0]}-{times[-1]}" if len(times) > 1 else "-"
+        variants = [(label, code, "") for label, code in codes] + [(spec, None, spec) for spec in args.tries if kind != "encoder"]
+        done = [run_case(kind, size, variant, args, precision) for variant in variants]
+        reference = done[len(codes) - 1]  # the speed-ups are against the baseline code, or this code untried
+        for r in done:
+            r["speed_up"] = f"{reference['seconds'] / r['seconds']:.2f}x" if len(done) > 1 and r["seconds"] else "-"
+            spread = f"{r['seconds_range'][0]}-{r['seconds_range'][1]}" if r["seconds_range"][0] != r["seconds_range"][1] else "-"
             print(
                 f"{r['case']:>26} {r['pixels']:>10} {r['seconds']:>7} {spread:>11} {r['peak_rss_mb']:>7} {r.get('tp', '-'):>6} {r.get('tp_jpeg75', '-'):>9} {r.get('psnr_db', '-'):>6} {r['speed_up']:>8}",
                 flush=True,
             )
-            rows.append(r)
+        rows += done
     path = args.json or Path(tempfile.mkdtemp(prefix="stylecloak-speed-")) / "speed.json"
     write_results(
         path,

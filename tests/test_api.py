@@ -180,6 +180,25 @@ def test_weak_cloak_gets_a_second_longer_round_and_the_better_one_is_kept(tiny_w
     assert len(steps) == 2
 
 
+def test_view_latents_are_encoded_once_per_image_and_change_no_byte(tiny_weights, art_files, monkeypatch):
+    """The originals' and targets' latents at each view do not depend on δ: in fp32 the optimiser's rounds and the
+    progress measurement share one encoding of them, and the cloak is the one each round encoding them anew makes."""
+    import stylecloak.api as api
+    from stylecloak.cloak import ViewLatents
+
+    image = load_image(painting_crop(art_files[0], 64))
+    settings = ProtectSettings(target_style="woodcut", quality="fast", precision="fp32", overrides={"steps": 2, "retry_below": 1.0, "view_sizes": (48, 64)})
+    calls = []
+    monkeypatch.setattr(ViewLatents, "of", staticmethod(lambda *a, _of=ViewLatents.of: calls.append(1) or _of(*a)))
+    shared = Protector(settings, weights_dir=tiny_weights).protect(image)
+    assert len(calls) == 1  # two rounds, three views: encoded once
+    unshared = api.optimise
+    monkeypatch.setattr(api, "optimise", lambda *a, latents=None, **k: unshared(*a, **k))
+    anew = Protector(settings, weights_dir=tiny_weights).protect(image)
+    assert len(calls) == 1 + 3  # now once for the measurement and once in each of the two rounds
+    assert np.array_equal(shared.cloaked, anew.cloaked) and shared.by_size == anew.by_size
+
+
 def test_weak_cloaks_are_retried_with_energy_left_or_little_texture():
     """A weak cloak that already spent the energy cap (PSNR at the floor) gets no second round on textured art (as on
     paintings), but does on line art and flat colour."""

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
-from .cloak import Method, get_method, goal_latents, mimic_views, optimise
+from .cloak import Method, ViewLatents, get_method, goal_latents, mimic_views, optimise
 from .config import CloakSettings, ProtectSettings
 from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device, use_bf16
 from .errors import ConfigError, StylecloakError
@@ -154,19 +154,22 @@ class Protector:
         log.info("artist %r: target style %s chosen from %d image(s), saved in %s", artist, chosen.target_style, len(sample), path)
         return chosen
 
-    def _scorer(self, work: Working, views: dict, s: CloakSettings) -> Callable[[torch.Tensor], dict[int, float]]:
+    def _scorer(self, work: Working, views: dict, latents: ViewLatents, s: CloakSettings) -> Callable[[torch.Tensor], dict[int, float]]:
         """Target progress at each view size (long side) on the first backbone, as mimics would see it, of an image at
-        the working resolution (padded like ``work``), toward the latents the cloak aimed at (:func:`goal_latents`);
-        the original's and the targets' latents are encoded once."""
+        the working resolution (padded like ``work``), in fp32, toward the latents the cloak aimed at (:func:`goal_latents`):
+        the optimiser's ``latents`` where it encodes in fp32, else the original's and the targets' encoded once here."""
         encoder = self.backbones[0]
-        anchors = {}
-        for size, view in views.items():
-            seen = view_of(work.image, work.size, size, self.multiple)
-            if s.latent_target and view.style is not None:
-                z0 = encode_all([encoder], seen)
-                anchors[size] = (z0[0], goal_latents([encoder], view, z0, s)[0])
-            else:
-                anchors[size] = tuple(encode_all([encoder], torch.cat([seen, view.target]))[0].split(1))
+        if not use_bf16(self.device, s.precision):
+            anchors = {size: (zs[0], ts[0]) for size, zs, ts in zip(views, latents.originals, latents.targets)}
+        else:
+            anchors = {}
+            for size, view in views.items():
+                seen = view_of(work.image, work.size, size, self.multiple)
+                if s.latent_target and view.style is not None:
+                    z0 = encode_all([encoder], seen)
+                    anchors[size] = (z0[0], goal_latents([encoder], view, z0, s)[0])
+                else:
+                    anchors[size] = tuple(encode_all([encoder], torch.cat([seen, view.target]))[0].split(1))
 
         def score(seen: torch.Tensor) -> dict[int, float]:
             return {
@@ -218,10 +221,11 @@ class Protector:
         assessment = assess(source.rgb)
         rounds = [s, replace(s, steps=2 * s.steps)] if s.retry_below is not None and self.method.calibrated else [s]
         kept, before = None, 0
-        score = self._scorer(work, views, s)
+        latents = ViewLatents.of(work.image, list(views.values()), self.backbones, s, work.size)
+        score = self._scorer(work, views, latents, s)
         for r in rounds:
             told = None if progress is None else (lambda step, total, info, before=before: progress(before + step, before + total, info))
-            delta = optimise(work.image, list(views.values()), self.backbones, r, self.perceptual, told, valid=work.size)
+            delta = optimise(work.image, list(views.values()), self.backbones, r, self.perceptual, told, valid=work.size, latents=latents)
             before += r.steps
             measured = self._measure(source, score, work, delta, s)
             if kept is None or min(measured[2].values()) > min(kept[2].values()):

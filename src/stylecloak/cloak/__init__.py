@@ -11,6 +11,7 @@ from .mist import Mist
 from .optimiser import (
     PERCEPTUAL_EVERY,
     View,
+    ViewLatents,
     goal_latents,
     mimic_views,
     optimise,
@@ -31,6 +32,7 @@ __all__ = [
     "Progress",
     "Target",
     "View",
+    "ViewLatents",
     "StyleTarget",
     "get_method",
     "goal_latents",

@@ -73,6 +73,24 @@ def goal_latents(backbones: list[Backbone], view: View, original: list[torch.Ten
     return encode_all(backbones, view.target, settings.precision)
 
 
+@dataclass(frozen=True)
+class ViewLatents:
+    """What a cloak is measured against at each view, per backbone, encoded once per image (δ does not change them):
+    the original as the view shows it (``sources``), its latents and the goal latents (:func:`goal_latents`)."""
+
+    sources: list[torch.Tensor]
+    originals: list[list[torch.Tensor]]
+    targets: list[list[torch.Tensor]]
+
+    @staticmethod
+    def of(work: torch.Tensor, views: list[View], backbones: list[Backbone], settings: CloakSettings, valid: tuple[int, int]) -> ViewLatents:
+        """The latents of ``views`` of ``work`` (padded; its image part is ``valid``), in ``settings.precision``."""
+        multiple = max(bb.factor for bb in backbones)
+        sources = [view_of(work, valid, v.size, multiple) for v in views]
+        originals = [encode_all(backbones, x, settings.precision) for x in sources]
+        return ViewLatents(sources, originals, [goal_latents(backbones, v, zs, settings) for v, zs in zip(views, originals)])
+
+
 def _weight(settings: CloakSettings, long_side: int | None) -> float:
     if settings.view_weights is None or long_side is None:
         return 1.0
@@ -87,12 +105,14 @@ def optimise(
     perceptual: Perceptual,
     progress: Progress | None = None,
     valid: tuple[int, int] | None = None,
+    latents: ViewLatents | None = None,
 ) -> torch.Tensor:
     """Find δ for ``work`` (1,3,h,w in [0, 1], sides multiples of every backbone's factor).
 
     ``views``: the mimic views (:class:`View`) to protect at, or just the target image (same shape as ``work``) to
     protect at the working resolution only. ``valid`` is the (h, w) of the image inside any padding (the
-    PSNR cap is measured there). ``progress`` gets {"loss", "latent", "perceptual" (last measured d)} per step.
+    PSNR cap is measured there). ``latents``: :meth:`ViewLatents.of` the views, when the caller has them already
+    (a second round, the protector's progress measurement). ``progress`` gets {"loss", "latent", "perceptual" (last measured d)} per step.
     Returns δ (1,3,h,w) with work+δ in [0, 1].
     """
     h, w = work.shape[-2:]
@@ -101,7 +121,7 @@ def optimise(
         views = [View(valid, views)]
 
     # 1. constants per view: target latents t = Φ(target), the original's latents (normalisers)
-    aims = _Aims(work, views, backbones, settings, valid)
+    aims = _Aims(latents or ViewLatents.of(work, views, backbones, settings, valid), views, backbones, settings, valid)
     budget = _Budget(settings, perceptual, perceptual.reference(work))
 
     # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
@@ -139,13 +159,11 @@ def optimise(
 class _Aims:
     """The views with their target latents and normalisers, and the random state that picks and transforms them."""
 
-    def __init__(self, work: torch.Tensor, views: list[View], backbones: list[Backbone], settings: CloakSettings, valid: tuple[int, int]):
+    def __init__(self, latents: ViewLatents, views: list[View], backbones: list[Backbone], settings: CloakSettings, valid: tuple[int, int]):
         self.views, self.backbones, self.settings, self.valid = views, backbones, settings, valid
         self.multiple = max(bb.factor for bb in backbones)
-        self.sources = [view_of(work, valid, v.size, self.multiple) for v in views]
-        originals = [encode_all(backbones, x, settings.precision) for x in self.sources]
-        self.targets = [goal_latents(backbones, v, zs, settings) for v, zs in zip(views, originals)]
-        """t per view and backbone (:func:`goal_latents`)..."""
+        self.sources, originals, self.targets = latents.sources, latents.originals, latents.targets
+        """The views of the original, and t per view and backbone (:func:`goal_latents`)..."""
         self.norms = [[(z - t).pow(2).mean().clamp_min(1e-8) for z, t in zip(zs, ts)] for zs, ts in zip(originals, self.targets)]
         """...and ‖Φ(V(x)) − t‖², each one's normaliser..."""
         self.style_norms = [
