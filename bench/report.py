@@ -165,6 +165,10 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         "trial TP {pilot:.3f} | estimate {estimate:.3f}",
     ),
     ("styles_report", "by-class"): by_class,
+    ("audit_time", None): columns(
+        "pairs {pairs:d} | size px {size:d} | countermeasures {countermeasures} | precision {precision} | attacker trained, s {attacker_seconds:.0f}",
+        "audit in all, s {seconds:.0f} | peak RSS MB {peak_rss_mb:.0f} | threads {threads:d}",
+    ),
     ("concurrency", None): columns("OMP_WAIT_POLICY {policy} | protects at once {at_once:d} | wall s, each {seconds:.1f} | output sha256 {output_sha256}"),
     ("output_size-quality", None): columns(
         OUTPUT_SIZE,
