@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from common import SHARED, add_shared_options, overrides, set_up, write_results
+from common import SHARED, add_painting_options, add_shared_options, overrides, set_up, write_results
 from strength import paintings, write_originals
 from torch import nn
 
@@ -202,11 +202,7 @@ def set_up_run(args: argparse.Namespace) -> Run:
 
 def options() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=int, default=4)
-    ap.add_argument("--size", type=int, default=512, help="Long side the paintings are brought to (px).")
-    ap.add_argument("--style", default="woodcut")
-    ap.add_argument("--intensity", default="default")
-    ap.add_argument("--quality", default="default")
+    add_painting_options(ap, 4, 512, "Long side the paintings are brought to (px).")
     ap.add_argument("--conditions", default=",".join(CONDITIONS), help="Comma-separated names from: " + ", ".join(CONDITIONS))
     ap.add_argument("--defender-seed", type=int, default=1009, help="other_seeds: the defender's seed (the attacker's are 0 and 1).")
     ap.add_argument("--attacker-quality", default="fast", help="other_eot: the quality the attacker cloaks with.")

@@ -39,6 +39,15 @@ def overrides(spec: str) -> dict:
     return {key: json.loads(value) for key, value in (item.split("=", 1) for item in spec.split(","))}
 
 
+def add_painting_options(ap: argparse.ArgumentParser, count: int, size: int, size_help: str) -> None:
+    """``--count`` paintings at ``--size`` px, cloaked toward ``--style`` with the ``--intensity`` and ``--quality`` presets."""
+    ap.add_argument("--count", type=int, default=count)
+    ap.add_argument("--size", type=int, default=size, help=size_help)
+    ap.add_argument("--style", default="woodcut")
+    ap.add_argument("--intensity", default="default")
+    ap.add_argument("--quality", default="default")
+
+
 def add_shared_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", type=Path, help="Output folder (default: a new temporary folder).")
     ap.add_argument("--paintings", type=Path, default=SHARED / "data" / "paintings")

@@ -22,7 +22,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 import torch
-from common import add_shared_options, add_try_option, overrides, set_up, write_results
+from common import add_painting_options, add_shared_options, add_try_option, overrides, set_up, write_results
 from PIL import Image
 
 from stylecloak import Protector, ProtectSettings
@@ -57,11 +57,7 @@ def write_originals(folder: Path, works: list[Path], size: int) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=int, default=6)
-    ap.add_argument("--size", type=int, default=1024, help="Long side the paintings are brought to (px; larger ones are enlarged, e.g. 2048).")
-    ap.add_argument("--style", default="woodcut")
-    ap.add_argument("--intensity", default="default")
-    ap.add_argument("--quality", default="default")
+    add_painting_options(ap, 6, 1024, "Long side the paintings are brought to (px; larger ones are enlarged, e.g. 2048).")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="Comma-separated names from: " + ", ".join(CONFIGS))
     ap.add_argument("--countermeasures", default=",".join(COUNTERMEASURES))
     add_try_option(ap, "the default preset")
