@@ -165,6 +165,9 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         "trial TP {pilot:.3f} | estimate {estimate:.3f}",
     ),
     ("styles_report", "by-class"): by_class,
+    ("adaptive_classical", None): columns(
+        "cloak {cloak} | TP {tp:.3f} | SP {sp:.3f} | JPEG q75 {jpeg75:.3f} | noisy upscale {noisy_upscale:.3f} | repost 1080 {repost_1080:.3f} | transfer {transfer:.3f}"
+    ),
     ("audit_time", None): columns(
         "pairs {pairs:d} | size px {size:d} | countermeasures {countermeasures} | precision {precision} | attacker trained, s {attacker_seconds:.0f}",
         "audit in all, s {seconds:.0f} | peak RSS MB {peak_rss_mb:.0f} | threads {threads:d}",
