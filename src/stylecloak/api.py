@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .backbones import DEFAULT_BACKBONE, Backbone, encode_all, load_backbone, target_progress
-from .cloak import Method, ViewLatents, get_method, goal_latents, mimic_views, optimise
+from .cloak import Method, ViewLatents, get_method, mimic_views, optimise
 from .config import CloakSettings, ProtectSettings
 from .device import keep_cpu_memory, make_deterministic, release_memory, resolve_device, use_bf16
 from .errors import ConfigError, StylecloakError
@@ -156,20 +156,12 @@ class Protector:
 
     def _scorer(self, work: Working, views: dict, latents: ViewLatents, s: CloakSettings) -> Callable[[torch.Tensor], dict[int, float]]:
         """Target progress at each view size (long side) on the first backbone, as mimics would see it, of an image at
-        the working resolution (padded like ``work``), in fp32, toward the latents the cloak aimed at (:func:`goal_latents`):
-        the optimiser's ``latents`` where it encodes in fp32, else the original's and the targets' encoded once here."""
+        the working resolution (padded like ``work``), in fp32, toward the latents the cloak aimed at: the optimiser's
+        ``latents`` where it encodes in fp32, else the same (:class:`ViewLatents`) encoded in fp32 once here."""
         encoder = self.backbones[0]
-        if not use_bf16(self.device, s.precision):
-            anchors = {size: (zs[0], ts[0]) for size, zs, ts in zip(views, latents.originals, latents.targets)}
-        else:
-            anchors = {}
-            for size, view in views.items():
-                seen = view_of(work.image, work.size, size, self.multiple)
-                if s.latent_target and view.style is not None:
-                    z0 = encode_all([encoder], seen)
-                    anchors[size] = (z0[0], goal_latents([encoder], view, z0, s)[0])
-                else:
-                    anchors[size] = tuple(encode_all([encoder], torch.cat([seen, view.target]))[0].split(1))
+        if use_bf16(self.device, s.precision):  # the optimiser's latents are bf16 ones: measure against fp32 ones
+            latents = ViewLatents.of(work.image, list(views.values()), [encoder], replace(s, precision="fp32"), work.size, self.multiple)
+        anchors = {size: (zs[0], ts[0]) for size, zs, ts in zip(views, latents.originals, latents.targets)}
 
         def score(seen: torch.Tensor) -> dict[int, float]:
             return {

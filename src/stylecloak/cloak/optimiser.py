@@ -83,9 +83,12 @@ class ViewLatents:
     targets: list[list[torch.Tensor]]
 
     @staticmethod
-    def of(work: torch.Tensor, views: list[View], backbones: list[Backbone], settings: CloakSettings, valid: tuple[int, int]) -> ViewLatents:
-        """The latents of ``views`` of ``work`` (padded; its image part is ``valid``), in ``settings.precision``."""
-        multiple = max(bb.factor for bb in backbones)
+    def of(
+        work: torch.Tensor, views: list[View], backbones: list[Backbone], settings: CloakSettings, valid: tuple[int, int], multiple: int | None = None
+    ) -> ViewLatents:
+        """The latents of ``views`` of ``work`` (padded; its image part is ``valid``), in ``settings.precision``, each
+        view padded to ``multiple`` (default: the largest factor of ``backbones``)."""
+        multiple = multiple or max(bb.factor for bb in backbones)
         sources = [view_of(work, valid, v.size, multiple) for v in views]
         originals = [encode_all(backbones, x, settings.precision) for x in sources]
         return ViewLatents(sources, originals, [goal_latents(backbones, v, zs, settings) for v, zs in zip(views, originals)])
