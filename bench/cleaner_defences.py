@@ -94,7 +94,7 @@ class Run:
     def attacker(self, name: str) -> LearnedAttacker:
         """The attacker ``name`` (trained, or loaded from the cache); ``adaptive`` cloaks against the matched one's cleaner."""
         if name not in self.attackers:
-            extra = [behind(self.attacker("matched").cleaner, self.models.renderer)] if name == "adaptive" else []
+            extra = self.adapted_to(name)
             settings = replace(self.settings, cleaner=self.cleaner_settings(name))
             print(f"attacker {name}: {'training' if not extra else 'training on adaptive cloaks'} (or loading from the cache)", flush=True)
             self.attackers[name] = train_attacker(
@@ -111,8 +111,12 @@ class Run:
             preset = replace(preset, seed=a.defender_seed)
         if name == "other_design":
             preset = replace(preset, overrides=overrides(a.design))
-        extra = [behind(self.attacker("matched").cleaner, self.models.renderer)] if name == "adaptive" else []
-        return Protector(preset, weights_dir=a.weights_dir, device=a.device, extra_backbones=extra)
+        return Protector(preset, weights_dir=a.weights_dir, device=a.device, extra_backbones=self.adapted_to(name))
+
+    def adapted_to(self, name: str) -> list[Backbone]:
+        """The encoders built in code that ``name``'s cloaks are also optimised against: for ``adaptive``, the renderer
+        behind the matched attacker's cleaner; none otherwise."""
+        return [behind(self.attacker("matched").cleaner, self.models.renderer)] if name == "adaptive" else []
 
     def cloaked(self, name: str) -> tuple[list[Path], float]:
         """Defender ``name``'s cloaks of the originals (PNG files, as the audit reads them) and its seconds per image."""
