@@ -13,7 +13,8 @@ from stylecloak.config import INTENSITY, QUALITY, cloak_settings
 from stylecloak.errors import ConfigError
 from stylecloak.geometry import fit
 from stylecloak.perceptual import PerceptualDistance, psnr
-from stylecloak.styles import builtin_styles, style_stats, style_transfer
+from stylecloak.styles import LatentMoments, builtin_styles, colour, style_moments, style_stats, style_transfer
+from stylecloak.visibility import energy_weights, masked_psnr
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,72 @@ def test_style_weight_moves_the_channel_statistics_toward_the_targets(setup):
     assert gap[3.0] < gap[0.0]
 
 
+def test_covariance_target_carries_the_style_channel_covariance(setup):
+    """With ``target_covariance`` the goal has the style's channel mean and covariance, correlations included, and
+    the cloak moves the latents' covariance toward it."""
+    bb, x, _, perc = setup
+    style = builtin_styles()["cubist-facets"]
+    moments = style_moments(bb, style)
+    view = View((128, 128), style_transfer(bb, x, style_stats(bb, style)), style=style)
+    z = encode_all([bb], x)
+    s = CloakSettings(steps=24, budget=1.0, max_linf=16 / 255, min_psnr=None, eot=None, precision="fp32", latent_target=True, target_covariance=True)
+    goal = optimiser.goal_latents([bb], view, z, s)[0]
+    flat = goal.flatten(2)[0]
+    assert torch.allclose(flat.mean(1), moments.mean, atol=1e-3) and torch.allclose(torch.cov(flat), moments.cov, atol=1e-3 * float(moments.cov.abs().max()))
+
+    def cov_gap(image: torch.Tensor) -> float:
+        return float((torch.cov(encode_all([bb], image)[0].flatten(2)[0]) - moments.cov).norm())
+
+    x_adv = (x + optimise(x, [view], [bb], s, perc)).clamp(0, 1)
+    assert cov_gap(x_adv) < 0.9 * cov_gap(x)
+
+
+def test_colour_matches_a_known_covariance():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(1, 4, 16, 16, generator=gen)
+    mix = torch.tensor([[1.0, 0.5, 0.0, 0.0], [0.0, 1.0, 0.0, 0.3], [0.0, 0.0, 2.0, 0.0], [0.2, 0.0, 0.0, 1.0]])
+    target = LatentMoments(torch.full((4,), 3.0), mix @ mix.T)
+    out = colour(z, target).flatten(2)[0]
+    assert torch.allclose(out.mean(1), target.mean, atol=1e-4) and torch.allclose(torch.cov(out), target.cov, atol=1e-3)
+
+
+def test_texture_masking_spends_the_energy_in_texture_within_both_floors(setup):
+    """On an image half flat, half textured, the texture-weighted cap moves the change into the textured half; δ keeps
+    the weighted floor (min_psnr) and the plain one (texture_masking)."""
+    bb, x, omega, perc = setup
+    half = x.clone()
+    half[..., :, :64] = half[..., :, :64].mean((2, 3), keepdim=True)  # the left half flat
+    base = CloakSettings(steps=12, budget=10.0, max_linf=None, min_psnr=36.0, eot=None, precision="fp32")
+    flat_share = {}
+    for masking in (None, 33.0):
+        s = replace(base, texture_masking=masking)
+        delta = optimise(half, omega, [bb], s, perc)
+        x_adv = (half + delta).clamp(0, 1)
+        flat_share[masking] = float(delta[..., :, :64].pow(2).sum() / delta.pow(2).sum())
+        if masking is not None:
+            assert float(masked_psnr(half, x_adv)) >= 36.0 - 0.01 and float(psnr(half, x_adv)) >= 33.0 - 0.01
+            assert float(psnr(half, x_adv)) < 36.0  # more plain energy than the plain floor allows, all of it in texture
+    assert flat_share[33.0] < 0.5 * flat_share[None]
+    w = energy_weights(half)
+    assert float(w.pow(2).mean()) == pytest.approx(1.0) and float(w[..., :, :64].mean()) > float(w[..., :, 80:].mean())
+
+
+def test_pyramid_delta_moves_latents_within_the_caps(setup):
+    """δ as three grids (full, ½, ¼) still moves the latents toward the target, within the L∞ and PSNR caps, and has
+    more of its energy at low frequencies than δ on one grid."""
+    bb, x, omega, perc = setup
+    base = CloakSettings(steps=20, budget=10.0, max_linf=8 / 255, min_psnr=36.0, eot=None, precision="fp32")
+    smooth = {}
+    for levels in (1, 3):
+        delta = optimise(x, omega, [bb], replace(base, delta_levels=levels), perc)
+        x_adv = (x + delta).clamp(0, 1)
+        assert progress_of(bb, x, x_adv, omega) > 0.1
+        assert delta.abs().max() <= 8 / 255 + 1e-6 and float(psnr(x, x_adv)) >= 36.0 - 0.01
+        blurred = torch.nn.functional.avg_pool2d(delta, 4)
+        smooth[levels] = float(blurred.pow(2).mean() / delta.pow(2).mean())
+    assert smooth[3] > smooth[1]
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -131,6 +198,9 @@ def test_style_weight_moves_the_channel_statistics_toward_the_targets(setup):
         ({"max_linf": 2.0}, "max_linf=2.0 must be a number above 0 to 1"),
         ({"budget": "0.3"}, "budget='0.3' must be a number"),
         ({"eot": {"jpeg_prob": 1}}, "eot must be EOTSettings or None"),
+        ({"texture_masking": 34.0}, "texture_masking=34.0 is the plain PSNR floor under a masked min_psnr; it needs min_psnr ≥ it"),
+        ({"delta_levels": 2, "delta_scale": 0.5}, "delta_levels=2 builds its own coarser grids; it needs delta_scale=1"),
+        ({"delta_levels": 1.5}, "delta_levels must be a whole number"),
     ],
 )
 def test_bad_cloak_settings_are_refused_with_the_field_named(fields, message):

@@ -26,8 +26,9 @@ from ..device import autocast
 from ..geometry import Working, long_side_size, view_of
 from ..perceptual import Perceptual
 from ..progress import Progress
-from ..styles import Style, adain, style_stats
+from ..styles import Style, adain, colour, style_moments, style_stats
 from ..transforms import RandomEOT
+from ..visibility import energy_weights
 from .base import StyleTarget, Target
 
 PERCEPTUAL_EVERY = 4
@@ -66,9 +67,11 @@ def mimic_views(work: Working, settings: CloakSettings, multiple: int, target: T
 def goal_latents(backbones: list[Backbone], view: View, original: list[torch.Tensor] | None, settings: CloakSettings) -> list[torch.Tensor]:
     """The latents a view is pushed toward, per backbone: with ``latent_target`` and a target style, ``original``
     (the latents of the original as this view shows it, per backbone; needed only then) with the style's channel
-    statistics; else Φ(the view's target)."""
+    statistics (their full covariance with ``target_covariance``); else Φ(the view's target)."""
     if settings.latent_target and view.style is not None:
         assert original is not None, "latent_target aims at the original's own latents"
+        if settings.target_covariance:
+            return [colour(z, style_moments(bb, view.style)) for bb, z in zip(backbones, original)]
         return [adain(z, style_stats(bb, view.style)) for bb, z in zip(backbones, original)]
     return encode_all(backbones, view.target, settings.precision)
 
@@ -127,14 +130,13 @@ def optimise(
     aims = _Aims(latents or ViewLatents.of(work, views, backbones, settings, valid), views, backbones, settings, valid)
     budget = _Budget(settings, perceptual, perceptual.reference(work))
 
-    # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
-    grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
-    param = torch.zeros(1, 3, *grid, device=work.device, requires_grad=True)
-    opt, sched = _optimiser(param, settings)
+    # 2. δ starts at zero (deterministic), on a grid possibly coarser than the image's, or on a pyramid of grids
+    delta = _Delta(work, valid, settings)
+    opt, sched = _optimiser(delta.params, settings)
     best = _Best(torch.zeros_like(work), noisy=settings.eot is not None or len(views) > 1)
     for step in range(settings.steps):
         opt.zero_grad(set_to_none=True)
-        x_adv = (work + upsample(param, (h, w))).clamp(0, 1)
+        x_adv = (work + delta.full()).clamp(0, 1)
 
         # 3. latent loss on a mimic view (or on all of them), through a random transformation when EOT is on
         latent = aims.loss(x_adv, aims.pick(step))
@@ -153,10 +155,58 @@ def optimise(
             break
 
         # 6. step, then project δ back inside the caps
-        _step(param, opt, sched, settings)
+        _step(delta, opt, sched, settings)
         with torch.no_grad():
-            project(param, settings, (h, w), valid, work if param.shape == work.shape else None)
+            delta.project()
     return best.delta
+
+
+class _Delta:
+    """δ's parameters, finest first: one grid (``delta_scale`` of the image's) or a pyramid of ``delta_levels`` grids,
+    each half the previous one's size, summed after upsampling; with ``texture_masking``, the energy weights of the
+    image (:func:`~.visibility.energy_weights`) and each grid's step shaping (their inverse squares)."""
+
+    def __init__(self, work: torch.Tensor, valid: tuple[int, int], settings: CloakSettings):
+        self.work, self.valid, self.settings = work, valid, settings
+        self.size = h, w = (work.shape[-2], work.shape[-1])
+        grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
+        self.params = [
+            torch.zeros(1, 3, max(1, round(grid[0] / 2**k)), max(1, round(grid[1] / 2**k)), device=work.device, requires_grad=True)
+            for k in range(settings.delta_levels)
+        ]
+        self.weights: torch.Tensor | None = None
+        self.shaping: list[torch.Tensor] = []
+        if settings.texture_masking is not None:
+            self.weights = F.pad(energy_weights(work[..., : valid[0], : valid[1]]), (0, w - valid[1], 0, h - valid[0]), value=1.0)
+            self.shaping = [F.interpolate(self.weights.pow(-2), p.shape[-2:], mode="area") for p in self.params]
+
+    def full(self) -> torch.Tensor:
+        """δ on the working grid."""
+        if len(self.params) == 1:
+            return upsample(self.params[0], self.size)
+        return cast(torch.Tensor, sum(upsample(p, self.size) for p in self.params))
+
+    def shape_steps(self) -> None:
+        """In place: each gradient times the inverse square of the energy weights (steepest descent under the weighted cap)."""
+        for p, m in zip(self.params, self.shaping):
+            assert p.grad is not None  # set by the backward pass
+            p.grad.mul_(m)
+
+    def project(self) -> None:
+        """In place: back inside the caps (:func:`project`); on a pyramid the clamps' correction goes to the finest
+        grid and the energy scaling to every grid."""
+        exact = self.params[0].shape[-2:] == self.size
+        if len(self.params) == 1:
+            project(self.params[0], self.settings, self.size, self.valid, self.work if exact else None, self.weights)
+            return
+        full = self.full()
+        clamped = full.clone()
+        clamp(clamped, self.settings, self.work)
+        self.params[0].add_(clamped - full)
+        scale = energy_scale(clamped, self.settings, self.valid, self.weights)
+        if scale is not None:
+            for p in self.params:
+                p.mul_(scale)
 
 
 class _Aims:
@@ -268,20 +318,29 @@ class _Best:
         self.latent = min(self.latent, latent)
 
 
-def _optimiser(param: torch.Tensor, s: CloakSettings) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+def _optimiser(params: list[torch.Tensor], s: CloakSettings) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
     """Adam, or SGD (with momentum for ``l2``), and the cosine decay when asked for."""
     momentum = 0.9 if s.method == "l2" else 0.0
-    opt = torch.optim.Adam([param], lr=s.lr) if s.method == "adam" else torch.optim.SGD([param], lr=s.lr, momentum=momentum)
+    opt = torch.optim.Adam(params, lr=s.lr) if s.method == "adam" else torch.optim.SGD(params, lr=s.lr, momentum=momentum)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, s.steps) if s.cosine else None
 
 
-def _step(param: torch.Tensor, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler | None, s: CloakSettings) -> None:
-    """One step along the gradient, RMS-normalised (``l2``) or its sign (``sign``)."""
-    assert param.grad is not None  # set by the backward pass before each step
+def _step(delta: _Delta, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler | None, s: CloakSettings) -> None:
+    """One step along the gradient (shaped by the energy weights, if any), RMS-normalised over all of δ's grids
+    (``l2``) or its sign (``sign``)."""
+    delta.shape_steps()
+    grads = [p.grad for p in delta.params]
+    assert all(g is not None for g in grads)  # set by the backward pass before each step
     if s.method == "l2":
-        param.grad /= param.grad.pow(2).mean().sqrt().clamp_min(1e-12)
+        if len(grads) == 1:
+            rms = grads[0].pow(2).mean().sqrt()
+        else:
+            rms = (sum(g.pow(2).sum() for g in grads) / sum(g.numel() for g in grads)).sqrt()
+        for g in grads:
+            g /= rms.clamp_min(1e-12)
     elif s.method == "sign":
-        param.grad.sign_()
+        for g in grads:
+            g.sign_()
     opt.step()
     if sched is not None:
         sched.step()
@@ -292,16 +351,45 @@ def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return param if tuple(param.shape[-2:]) == size else F.interpolate(param, size, mode="bilinear", align_corners=False)
 
 
-def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int], valid: tuple[int, int], image: torch.Tensor | None = None) -> None:
+def project(
+    param: torch.Tensor,
+    settings: CloakSettings,
+    size: tuple[int, int],
+    valid: tuple[int, int],
+    image: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+) -> None:
     """In place: clamp δ to the L∞ cap (and, given the ``image`` it is added to, to what keeps image + δ in [0, 1],
     so no energy is spent on changes the clamp removes, e.g. brightening white paper), then scale it so δ on the
-    working grid (its ``valid`` top-left part, without padding) meets the PSNR (energy) cap."""
+    working grid (its ``valid`` top-left part, without padding) meets the energy caps (:func:`energy_scale`)."""
+    clamp(param, settings, image)
+    scale = energy_scale(upsample(param, size), settings, valid, weights)
+    if scale is not None:
+        param.mul_(scale)
+
+
+def clamp(param: torch.Tensor, settings: CloakSettings, image: torch.Tensor | None = None) -> None:
+    """In place: δ within the L∞ cap and, given the ``image`` it is added to, within what keeps image + δ in [0, 1]."""
     if image is not None:
         param.copy_(torch.minimum(torch.maximum(param, -image), 1 - image))
     if settings.max_linf is not None:
         param.clamp_(-settings.max_linf, settings.max_linf)
-    if settings.min_psnr is not None:
-        rms_cap = 10 ** (-settings.min_psnr / 20)
-        rms = upsample(param, size)[..., : valid[0], : valid[1]].pow(2).mean().sqrt()
+
+
+def energy_scale(delta: torch.Tensor, settings: CloakSettings, valid: tuple[int, int], weights: torch.Tensor | None = None) -> torch.Tensor | None:
+    """The factor (< 1) that brings δ (its ``valid`` part) within the PSNR floor, or None where it is within: the plain
+    ``min_psnr``, or with energy ``weights`` (``texture_masking``) ``min_psnr`` on the weighted δ and the plain floor
+    ``texture_masking``."""
+    if settings.min_psnr is None:
+        return None
+    crop = delta[..., : valid[0], : valid[1]]
+    caps = [(crop, settings.min_psnr)]
+    if weights is not None and settings.texture_masking is not None:
+        caps = [(crop, settings.texture_masking), (crop * weights[..., : valid[0], : valid[1]], settings.min_psnr)]
+    scale = None
+    for part, floor in caps:
+        rms_cap, rms = 10 ** (-floor / 20), part.pow(2).mean().sqrt()
         if rms > rms_cap:
-            param.mul_(rms_cap / rms)
+            factor = rms_cap / rms
+            scale = factor if scale is None else torch.minimum(scale, factor)
+    return scale
