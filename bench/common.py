@@ -12,12 +12,14 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 from stylecloak.audit import read_manifest
+from stylecloak.config import ROBUST
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -35,8 +37,11 @@ def add_try_option(ap: argparse.ArgumentParser, what: str) -> None:
 
 
 def overrides(spec: str) -> dict:
-    """``field=value,...`` (JSON values) as CloakSettings overrides."""
-    return {key: json.loads(value) for key, value in (item.split("=", 1) for item in spec.split(","))}
+    """``field=value,...`` (JSON values) as CloakSettings overrides; ``eot.FIELD=value`` changes a field of the
+    default preset's EOT mix (:data:`~stylecloak.config.ROBUST`; a JSON list is a range)."""
+    fields = {key: json.loads(value) for key, value in (item.split("=", 1) for item in spec.split(","))}
+    eot = {key.removeprefix("eot."): tuple(v) if isinstance(v, list) else v for key, v in fields.items() if key.startswith("eot.")}
+    return {key: v for key, v in fields.items() if not key.startswith("eot.")} | ({"eot": replace(ROBUST, **eot)} if eot else {})
 
 
 def add_painting_options(ap: argparse.ArgumentParser, count: int, size: int, size_help: str) -> None:

@@ -55,13 +55,15 @@ def test_psnr_floor_holds_and_l2_beats_adam_under_it(setup):
     assert reached["l2"] > reached["adam"] + 0.03
 
 
-def test_mimic_views_protect_at_two_scales(setup):
-    """Views at the working size and at half of it, one drawn per step: latents move toward each scale's target."""
+@pytest.mark.parametrize("order", ["worst", "softmax"])
+def test_mimic_views_protect_at_two_scales(setup, order):
+    """Views at the working size and at half of it, one drawn per step (or all, by a soft maximum of their losses):
+    latents move toward each scale's target."""
     bb, x, omega, perc = setup
     stats = style_stats(bb, builtin_styles()["cubist-facets"])
     small = fit(x, (64, 64), bb.factor)
     views = [View((128, 128), omega), View((64, 64), style_transfer(bb, small, stats))]
-    s = CloakSettings(steps=24, budget=0.3, eot=None, precision="fp32", view_order="worst", seed=2)
+    s = CloakSettings(steps=24, budget=0.3, eot=None, precision="fp32", view_order=order, seed=2)
     a = optimise(x, views, [bb], s, perc)
     assert torch.equal(a, optimise(x, views, [bb], s, perc))
     x_adv = (x + a).clamp(0, 1)

@@ -99,8 +99,8 @@ class CloakSettings:
     """Relative chance of each of ``view_sizes`` (None: equal)."""
     view_order: str = _DEFAULT["view_order"]
     """How a step's view is chosen: ``random`` (by ``view_weights``), ``cycle``, ``worst`` (the view whose
-    latest loss is highest: the cloak works on the mimic size it protects least), or ``all`` (every view,
-    losses averaged; one step costs all the views)."""
+    latest loss is highest: the cloak works on the mimic size it protects least), ``all`` (every view, losses
+    averaged; one step costs all the views) or ``softmax`` (every view, losses combined by a soft maximum)."""
     precision: str = "auto"
     """The encoders' arithmetic (:data:`~stylecloak.device.PRECISIONS`): ``auto`` runs them under bfloat16 autocast
     where the device computes bf16 natively (CPUs with AVX-512 BF16 or AMX, CUDA GPUs from Ampere on) and in fp32
@@ -157,7 +157,7 @@ DEFAULT_BACKBONES: tuple[str, ...] = (DEFAULT_BACKBONE,)
 
 OPTIMISERS: tuple[str, ...] = ("adam", "l2", "sign")
 """The step rules of :attr:`CloakSettings.method`."""
-VIEW_ORDERS: tuple[str, ...] = ("random", "cycle", "worst", "all")
+VIEW_ORDERS: tuple[str, ...] = ("random", "cycle", "worst", "all", "softmax")
 """How :attr:`CloakSettings.view_order` chooses a step's view."""
 
 _LIMITS = {

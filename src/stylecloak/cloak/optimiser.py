@@ -14,6 +14,7 @@ the style-transferred Ω(x, T)); the optimiser is the same for every method.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import cast
 
@@ -31,6 +32,9 @@ from ..transforms import RandomEOT
 from ..visibility import energy_weights
 from .base import StyleTarget, Target
 
+SOFT_MAX_TEMPERATURE = 0.05
+"""τ of ``view_order="softmax"``: the views' losses combined as τ·log mean exp(loss / τ), near their maximum
+(the normalised losses of the views differ by a few hundredths)."""
 PERCEPTUAL_EVERY = 4
 """Well under budget the perceptual distance is measured at least every this many steps (and on the last):
 δ moves little per step, and the check costs about 6 % of a step."""
@@ -232,7 +236,7 @@ class _Aims:
     def pick(self, step: int) -> range | list[int]:
         """The views of this step, by :attr:`CloakSettings.view_order`."""
         order, n = self.settings.view_order, len(self.views)
-        if n == 1 or order == "all":
+        if n == 1 or order in ("all", "softmax"):
             return range(n)
         if order == "cycle":
             return [step % n]
@@ -243,6 +247,7 @@ class _Aims:
     def loss(self, x_adv: torch.Tensor, chosen: range | list[int]) -> torch.Tensor:
         """The normalised latent loss of ``x_adv`` averaged over the ``chosen`` views, each seen as a mimic would."""
         latent: torch.Tensor | float = 0.0
+        parts = []
         for i in chosen:
             view = self.views[i]
             seen, goal = view_of(x_adv, self.valid, view.size, self.multiple), self.targets[i]
@@ -260,6 +265,10 @@ class _Aims:
                 part = sum(self._term(bb.encode(seen).float(), t, n, m) for bb, t, n, m in terms) / len(self.backbones)
             self.last[i] = float(cast(torch.Tensor, part).detach())
             latent = latent + part / len(chosen)
+            parts.append(cast(torch.Tensor, part))
+        if self.settings.view_order == "softmax" and len(parts) > 1:
+            tau = SOFT_MAX_TEMPERATURE
+            return tau * (torch.logsumexp(torch.stack(parts) / tau, 0) - math.log(len(parts)))
         return cast(torch.Tensor, latent)  # chosen is never empty
 
     def _term(self, z: torch.Tensor, t: torch.Tensor, norm: torch.Tensor, style_norm: torch.Tensor) -> torch.Tensor:
