@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -110,8 +111,10 @@ def machine() -> dict:
     return {"cpu": cpu_info(), "gpu": gpu, "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The checked-out commit, with ``+dirty`` when tracked files differ from it; None outside a git checkout."""
+    """The commit checked out when first asked (as this module is imported: a benchmark records the commit it started
+    from), with ``+dirty`` when tracked files differed from it; None outside a git checkout."""
     root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
@@ -119,6 +122,9 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+dirty" if dirty else "")
+
+
+git_commit()
 
 
 def results_record(bench: str, rows: list[dict], **extra) -> dict:

@@ -14,7 +14,6 @@ from stylecloak.errors import ConfigError
 from stylecloak.geometry import fit
 from stylecloak.perceptual import PerceptualDistance, psnr
 from stylecloak.styles import LatentMoments, builtin_styles, colour, style_moments, style_stats, style_transfer
-from stylecloak.visibility import energy_weights, masked_psnr
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +54,13 @@ def test_psnr_floor_holds_and_l2_beats_adam_under_it(setup):
     assert reached["l2"] > reached["adam"] + 0.03
 
 
-@pytest.mark.parametrize("order", ["worst", "softmax"])
-def test_mimic_views_protect_at_two_scales(setup, order):
-    """Views at the working size and at half of it, one drawn per step (or all, by a soft maximum of their losses):
-    latents move toward each scale's target."""
+def test_mimic_views_protect_at_two_scales(setup):
+    """Views at the working size and at half of it, one drawn per step: latents move toward each scale's target."""
     bb, x, omega, perc = setup
     stats = style_stats(bb, builtin_styles()["cubist-facets"])
     small = fit(x, (64, 64), bb.factor)
     views = [View((128, 128), omega), View((64, 64), style_transfer(bb, small, stats))]
-    s = CloakSettings(steps=24, budget=0.3, eot=None, precision="fp32", view_order=order, seed=2)
+    s = CloakSettings(steps=24, budget=0.3, eot=None, precision="fp32", view_order="worst", seed=2)
     a = optimise(x, views, [bb], s, perc)
     assert torch.equal(a, optimise(x, views, [bb], s, perc))
     x_adv = (x + a).clamp(0, 1)
@@ -151,43 +148,6 @@ def test_colour_matches_a_known_covariance():
     assert torch.allclose(out.mean(1), target.mean, atol=1e-4) and torch.allclose(torch.cov(out), target.cov, atol=1e-3)
 
 
-def test_texture_masking_spends_the_energy_in_texture_within_both_floors(setup):
-    """On an image half flat, half textured, the texture-weighted cap moves the change into the textured half; δ keeps
-    the weighted floor (min_psnr) and the plain one (texture_masking)."""
-    bb, x, omega, perc = setup
-    half = x.clone()
-    half[..., :, :64] = half[..., :, :64].mean((2, 3), keepdim=True)  # the left half flat
-    base = CloakSettings(steps=12, budget=10.0, max_linf=None, min_psnr=36.0, eot=None, precision="fp32")
-    flat_share = {}
-    for masking in (None, 33.0):
-        s = replace(base, texture_masking=masking)
-        delta = optimise(half, omega, [bb], s, perc)
-        x_adv = (half + delta).clamp(0, 1)
-        flat_share[masking] = float(delta[..., :, :64].pow(2).sum() / delta.pow(2).sum())
-        if masking is not None:
-            assert float(masked_psnr(half, x_adv)) >= 36.0 - 0.01 and float(psnr(half, x_adv)) >= 33.0 - 0.01
-            assert float(psnr(half, x_adv)) < 36.0  # more plain energy than the plain floor allows, all of it in texture
-    assert flat_share[33.0] < 0.5 * flat_share[None]
-    w = energy_weights(half)
-    assert float(w.pow(2).mean()) == pytest.approx(1.0) and float(w[..., :, :64].mean()) > float(w[..., :, 80:].mean())
-
-
-def test_pyramid_delta_moves_latents_within_the_caps(setup):
-    """δ as three grids (full, ½, ¼) still moves the latents toward the target, within the L∞ and PSNR caps, and has
-    more of its energy at low frequencies than δ on one grid."""
-    bb, x, omega, perc = setup
-    base = CloakSettings(steps=20, budget=10.0, max_linf=8 / 255, min_psnr=36.0, eot=None, precision="fp32")
-    smooth = {}
-    for levels in (1, 3):
-        delta = optimise(x, omega, [bb], replace(base, delta_levels=levels), perc)
-        x_adv = (x + delta).clamp(0, 1)
-        assert progress_of(bb, x, x_adv, omega) > 0.1
-        assert delta.abs().max() <= 8 / 255 + 1e-6 and float(psnr(x, x_adv)) >= 36.0 - 0.01
-        blurred = torch.nn.functional.avg_pool2d(delta, 4)
-        smooth[levels] = float(blurred.pow(2).mean() / delta.pow(2).mean())
-    assert smooth[3] > smooth[1]
-
-
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -200,9 +160,6 @@ def test_pyramid_delta_moves_latents_within_the_caps(setup):
         ({"max_linf": 2.0}, "max_linf=2.0 must be a number above 0 to 1"),
         ({"budget": "0.3"}, "budget='0.3' must be a number"),
         ({"eot": {"jpeg_prob": 1}}, "eot must be EOTSettings or None"),
-        ({"texture_masking": 34.0}, "texture_masking=34.0 is the plain PSNR floor under a masked min_psnr; it needs min_psnr ≥ it"),
-        ({"delta_levels": 2, "delta_scale": 0.5}, "delta_levels=2 builds its own coarser grids; it needs delta_scale=1"),
-        ({"delta_levels": 1.5}, "delta_levels must be a whole number"),
     ],
 )
 def test_bad_cloak_settings_are_refused_with_the_field_named(fields, message):

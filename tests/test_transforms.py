@@ -247,21 +247,6 @@ def test_eot_record_lists_all_applied_in_order() -> None:
     assert max(abs(record["shift"]["dy"]), abs(record["shift"]["dx"])) <= 8
 
 
-def test_eot_noisy_upscaling_is_drawn_last_and_applied_first() -> None:
-    """Asking for noisy upscaling leaves every other draw as it was; it comes first in the chain, within its ranges,
-    and a replay reproduces it."""
-    plain, upscaling = RandomEOT(), RandomEOT(dataclasses.replace(EOTSettings(), upscale_prob=1.0))
-    x = natural(48, 40)
-    for seed in range(6):
-        _, before = plain(x, torch.Generator().manual_seed(seed))
-        out, record = upscaling(x, torch.Generator().manual_seed(seed))
-        assert list(record)[0] == "noisy_upscale" and {k: v for k, v in record.items() if k != "noisy_upscale"} == before
-        assert 0.02 <= record["noisy_upscale"]["sigma"] <= 0.04 and 1.5 <= record["noisy_upscale"]["factor"] <= 3.0
-        assert torch.equal(upscaling.replay(x, record), out)
-    alone = {"noisy_upscale": {"sigma": 0.03, "factor": 2.0, "seed": 1}}
-    assert float((upscaling.replay(x, alone) - x).abs().mean()) > 0
-
-
 def test_eot_never_is_identity() -> None:
     x = natural(32, 32)
     out, record = RandomEOT(NEVER)(x, torch.Generator().manual_seed(0))

@@ -38,7 +38,6 @@ from .styles import (
     save_profile,
     select_target,
 )
-from .visibility import masked_psnr
 
 __all__ = ["ArtistImage", "ProtectResult", "Protector", "SavedFile", "Source", "given_target", "protect", "provenance", "settings_dict", "style_sample"]
 
@@ -179,7 +178,7 @@ class Protector:
         full_delta = work.to_full(delta).cpu()
         if s.max_linf is not None:
             full_delta = full_delta.clamp(-s.max_linf, s.max_linf)
-        cloaked = _quantised(source.rgb, full_delta, s)
+        cloaked = _quantised(source.rgb, full_delta, s.min_psnr)
         seen = Working.of(cloaked.to(self.device), s.work_size, self.multiple).image
         return cloaked, seen, score(seen)
 
@@ -259,24 +258,15 @@ def _retry(s: CloakSettings, x: torch.Tensor, cloaked: torch.Tensor, by_size: di
     The paintings measured have more texture and reach the floor, and never retry."""
     if s.retry_below is None or min(by_size.values()) >= s.retry_below:
         return False
-    return texture < RETRY_TEXTURE or s.min_psnr is None or min(_headroom(s, x, cloaked)) > UNSPENT_DB
+    return texture < RETRY_TEXTURE or s.min_psnr is None or float(psnr(x, cloaked).min()) > s.min_psnr + UNSPENT_DB
 
 
-def _headroom(s: CloakSettings, x: torch.Tensor, cloaked: torch.Tensor) -> list[float]:
-    """How far (dB) ``cloaked`` is above each of its PSNR floors (``s.min_psnr`` set): the plain one, or with
-    ``texture_masking`` the texture-weighted one and the plain one."""
-    assert s.min_psnr is not None
-    if s.texture_masking is None:
-        return [float(psnr(x, cloaked).min()) - s.min_psnr]
-    return [float(masked_psnr(x, cloaked).min()) - s.min_psnr, float(psnr(x, cloaked).min()) - s.texture_masking]
-
-
-def _quantised(x: torch.Tensor, delta: torch.Tensor, s: CloakSettings) -> torch.Tensor:
-    """x + δ rounded to 8 bits like the saved file; δ is scaled down until the rounded image meets its PSNR floors
+def _quantised(x: torch.Tensor, delta: torch.Tensor, min_psnr: float | None) -> torch.Tensor:
+    """x + δ rounded to 8 bits like the saved file; δ is scaled down until the rounded image meets ``min_psnr``
     (rounding a perturbation of a few grey levels adds more energy than the uniform q²/12)."""
     for _ in range(20):
         cloaked = ((x + delta).clamp(0, 1) * 255).round() / 255
-        gap = -1.0 if s.min_psnr is None else -min(_headroom(s, x, cloaked))
+        gap = -1.0 if min_psnr is None else min_psnr - float(psnr(x, cloaked).min())
         if gap <= 0:
             return cloaked
         delta = delta * 10 ** (-(gap + 0.002) / 20)

@@ -99,8 +99,8 @@ class CloakSettings:
     """Relative chance of each of ``view_sizes`` (None: equal)."""
     view_order: str = _DEFAULT["view_order"]
     """How a step's view is chosen: ``random`` (by ``view_weights``), ``cycle``, ``worst`` (the view whose
-    latest loss is highest: the cloak works on the mimic size it protects least), ``all`` (every view, losses
-    averaged; one step costs all the views) or ``softmax`` (every view, losses combined by a soft maximum)."""
+    latest loss is highest: the cloak works on the mimic size it protects least), or ``all`` (every view,
+    losses averaged; one step costs all the views)."""
     precision: str = "auto"
     """The encoders' arithmetic (:data:`~stylecloak.device.PRECISIONS`): ``auto`` runs them under bfloat16 autocast
     where the device computes bf16 natively (CPUs with AVX-512 BF16 or AMX, CUDA GPUs from Ampere on) and in fp32
@@ -115,12 +115,6 @@ class CloakSettings:
     target_covariance: bool = False
     """With ``latent_target``: give each view's latents the style's full channel covariance (whitening and colouring)
     instead of each channel's mean and standard deviation only, so the correlations between channels move too."""
-    texture_masking: float | None = None
-    """Where set, ``min_psnr`` caps δ weighted by where the image hides a change (:func:`~.visibility.energy_weights`:
-    texture and edges cost less, flat areas more, a uniform change the same) and steps are shaped the same way; this
-    is then the hard floor (dB) on the plain PSNR. None: the plain PSNR floor ``min_psnr`` only."""
-    delta_levels: int = 1
-    """δ as a pyramid: the sum of this many grids, each half the previous one's resolution, upsampled (1: one grid)."""
     patience: int = 0
     """Stop early after this many steps without 1 % progress (0: never)."""
     retry_below: float | None = _DEFAULT["retry_below"]
@@ -138,12 +132,6 @@ class CloakSettings:
             raise ConfigError(f"eot must be EOTSettings or None, not {self.eot!r}")
         if any(not isinstance(s, int) or s < 8 for s in self.view_sizes):
             raise ConfigError(f"view_sizes {self.view_sizes} must be long sides (px) of at least 8")
-        if self.texture_masking is not None and (self.min_psnr is None or self.texture_masking > self.min_psnr):
-            raise ConfigError(f"texture_masking={self.texture_masking} is the plain PSNR floor under a masked min_psnr; it needs min_psnr ≥ it")
-        if not isinstance(self.delta_levels, int):
-            raise ConfigError(f"delta_levels must be a whole number of grids, not {self.delta_levels!r}")
-        if self.delta_levels > 1 and self.delta_scale != 1:
-            raise ConfigError(f"delta_levels={self.delta_levels} builds its own coarser grids; it needs delta_scale=1, not {self.delta_scale}")
         if self.view_weights is not None:
             if len(self.view_weights) != len(self.view_sizes):
                 raise ConfigError(f"view_weights {self.view_weights} need one weight per view size {self.view_sizes}")
@@ -157,7 +145,7 @@ DEFAULT_BACKBONES: tuple[str, ...] = (DEFAULT_BACKBONE,)
 
 OPTIMISERS: tuple[str, ...] = ("adam", "l2", "sign")
 """The step rules of :attr:`CloakSettings.method`."""
-VIEW_ORDERS: tuple[str, ...] = ("random", "cycle", "worst", "all", "softmax")
+VIEW_ORDERS: tuple[str, ...] = ("random", "cycle", "worst", "all")
 """How :attr:`CloakSettings.view_order` chooses a step's view."""
 
 _LIMITS = {
@@ -171,8 +159,6 @@ _LIMITS = {
     "work_size": (8, math.inf),
     "patience": (0, math.inf),
     "style_weight": (0, math.inf),
-    "texture_masking": (0, math.inf),
-    "delta_levels": (1, 8),
     "retry_below": (0, 1),
 }
 """Inclusive range of each numeric :class:`CloakSettings` field (an optional field may also be None)..."""

@@ -14,7 +14,6 @@ the style-transferred Ω(x, T)); the optimiser is the same for every method.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import cast
 
@@ -29,12 +28,8 @@ from ..perceptual import Perceptual
 from ..progress import Progress
 from ..styles import Style, adain, colour, style_moments, style_stats
 from ..transforms import RandomEOT
-from ..visibility import energy_weights
 from .base import StyleTarget, Target
 
-SOFT_MAX_TEMPERATURE = 0.05
-"""τ of ``view_order="softmax"``: the views' losses combined as τ·log mean exp(loss / τ), near their maximum
-(the normalised losses of the views differ by a few hundredths)."""
 PERCEPTUAL_EVERY = 4
 """Well under budget the perceptual distance is measured at least every this many steps (and on the last):
 δ moves little per step, and the check costs about 6 % of a step."""
@@ -134,13 +129,14 @@ def optimise(
     aims = _Aims(latents or ViewLatents.of(work, views, backbones, settings, valid), views, backbones, settings, valid)
     budget = _Budget(settings, perceptual, perceptual.reference(work))
 
-    # 2. δ starts at zero (deterministic), on a grid possibly coarser than the image's, or on a pyramid of grids
-    delta = _Delta(work, valid, settings)
-    opt, sched = _optimiser(delta.params, settings)
+    # 2. δ starts at zero (deterministic), possibly on a coarser grid than the image
+    grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
+    param = torch.zeros(1, 3, *grid, device=work.device, requires_grad=True)
+    opt, sched = _optimiser(param, settings)
     best = _Best(torch.zeros_like(work), noisy=settings.eot is not None or len(views) > 1)
     for step in range(settings.steps):
         opt.zero_grad(set_to_none=True)
-        x_adv = (work + delta.full()).clamp(0, 1)
+        x_adv = (work + upsample(param, (h, w))).clamp(0, 1)
 
         # 3. latent loss on a mimic view (or on all of them), through a random transformation when EOT is on
         latent = aims.loss(x_adv, aims.pick(step))
@@ -159,58 +155,10 @@ def optimise(
             break
 
         # 6. step, then project δ back inside the caps
-        _step(delta, opt, sched, settings)
+        _step(param, opt, sched, settings)
         with torch.no_grad():
-            delta.project()
+            project(param, settings, (h, w), valid, work if param.shape == work.shape else None)
     return best.delta
-
-
-class _Delta:
-    """δ's parameters, finest first: one grid (``delta_scale`` of the image's) or a pyramid of ``delta_levels`` grids,
-    each half the previous one's size, summed after upsampling; with ``texture_masking``, the energy weights of the
-    image (:func:`~.visibility.energy_weights`) and each grid's step shaping (their inverse squares)."""
-
-    def __init__(self, work: torch.Tensor, valid: tuple[int, int], settings: CloakSettings):
-        self.work, self.valid, self.settings = work, valid, settings
-        self.size = h, w = (work.shape[-2], work.shape[-1])
-        grid = (max(1, round(h * settings.delta_scale)), max(1, round(w * settings.delta_scale)))
-        self.params = [
-            torch.zeros(1, 3, max(1, round(grid[0] / 2**k)), max(1, round(grid[1] / 2**k)), device=work.device, requires_grad=True)
-            for k in range(settings.delta_levels)
-        ]
-        self.weights: torch.Tensor | None = None
-        self.shaping: list[torch.Tensor] = []
-        if settings.texture_masking is not None:
-            self.weights = F.pad(energy_weights(work[..., : valid[0], : valid[1]]), (0, w - valid[1], 0, h - valid[0]), value=1.0)
-            self.shaping = [F.interpolate(self.weights.pow(-2), p.shape[-2:], mode="area") for p in self.params]
-
-    def full(self) -> torch.Tensor:
-        """δ on the working grid."""
-        if len(self.params) == 1:
-            return upsample(self.params[0], self.size)
-        return cast(torch.Tensor, sum(upsample(p, self.size) for p in self.params))
-
-    def shape_steps(self) -> None:
-        """In place: each gradient times the inverse square of the energy weights (steepest descent under the weighted cap)."""
-        for p, m in zip(self.params, self.shaping):
-            assert p.grad is not None  # set by the backward pass
-            p.grad.mul_(m)
-
-    def project(self) -> None:
-        """In place: back inside the caps (:func:`project`); on a pyramid the clamps' correction goes to the finest
-        grid and the energy scaling to every grid."""
-        exact = self.params[0].shape[-2:] == self.size
-        if len(self.params) == 1:
-            project(self.params[0], self.settings, self.size, self.valid, self.work if exact else None, self.weights)
-            return
-        full = self.full()
-        clamped = full.clone()
-        clamp(clamped, self.settings, self.work)
-        self.params[0].add_(clamped - full)
-        scale = energy_scale(clamped, self.settings, self.valid, self.weights)
-        if scale is not None:
-            for p in self.params:
-                p.mul_(scale)
 
 
 class _Aims:
@@ -236,7 +184,7 @@ class _Aims:
     def pick(self, step: int) -> range | list[int]:
         """The views of this step, by :attr:`CloakSettings.view_order`."""
         order, n = self.settings.view_order, len(self.views)
-        if n == 1 or order in ("all", "softmax"):
+        if n == 1 or order == "all":
             return range(n)
         if order == "cycle":
             return [step % n]
@@ -247,7 +195,6 @@ class _Aims:
     def loss(self, x_adv: torch.Tensor, chosen: range | list[int]) -> torch.Tensor:
         """The normalised latent loss of ``x_adv`` averaged over the ``chosen`` views, each seen as a mimic would."""
         latent: torch.Tensor | float = 0.0
-        parts = []
         for i in chosen:
             view = self.views[i]
             seen, goal = view_of(x_adv, self.valid, view.size, self.multiple), self.targets[i]
@@ -265,10 +212,6 @@ class _Aims:
                 part = sum(self._term(bb.encode(seen).float(), t, n, m) for bb, t, n, m in terms) / len(self.backbones)
             self.last[i] = float(cast(torch.Tensor, part).detach())
             latent = latent + part / len(chosen)
-            parts.append(cast(torch.Tensor, part))
-        if self.settings.view_order == "softmax" and len(parts) > 1:
-            tau = SOFT_MAX_TEMPERATURE
-            return tau * (torch.logsumexp(torch.stack(parts) / tau, 0) - math.log(len(parts)))
         return cast(torch.Tensor, latent)  # chosen is never empty
 
     def _term(self, z: torch.Tensor, t: torch.Tensor, norm: torch.Tensor, style_norm: torch.Tensor) -> torch.Tensor:
@@ -327,29 +270,20 @@ class _Best:
         self.latent = min(self.latent, latent)
 
 
-def _optimiser(params: list[torch.Tensor], s: CloakSettings) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+def _optimiser(param: torch.Tensor, s: CloakSettings) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
     """Adam, or SGD (with momentum for ``l2``), and the cosine decay when asked for."""
     momentum = 0.9 if s.method == "l2" else 0.0
-    opt = torch.optim.Adam(params, lr=s.lr) if s.method == "adam" else torch.optim.SGD(params, lr=s.lr, momentum=momentum)
+    opt = torch.optim.Adam([param], lr=s.lr) if s.method == "adam" else torch.optim.SGD([param], lr=s.lr, momentum=momentum)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, s.steps) if s.cosine else None
 
 
-def _step(delta: _Delta, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler | None, s: CloakSettings) -> None:
-    """One step along the gradient (shaped by the energy weights, if any), RMS-normalised over all of δ's grids
-    (``l2``) or its sign (``sign``)."""
-    delta.shape_steps()
-    grads = [p.grad for p in delta.params]
-    assert all(g is not None for g in grads)  # set by the backward pass before each step
+def _step(param: torch.Tensor, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler | None, s: CloakSettings) -> None:
+    """One step along the gradient, RMS-normalised (``l2``) or its sign (``sign``)."""
+    assert param.grad is not None  # set by the backward pass before each step
     if s.method == "l2":
-        if len(grads) == 1:
-            rms = grads[0].pow(2).mean().sqrt()
-        else:
-            rms = (sum(g.pow(2).sum() for g in grads) / sum(g.numel() for g in grads)).sqrt()
-        for g in grads:
-            g /= rms.clamp_min(1e-12)
+        param.grad /= param.grad.pow(2).mean().sqrt().clamp_min(1e-12)
     elif s.method == "sign":
-        for g in grads:
-            g.sign_()
+        param.grad.sign_()
     opt.step()
     if sched is not None:
         sched.step()
@@ -360,45 +294,16 @@ def upsample(param: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return param if tuple(param.shape[-2:]) == size else F.interpolate(param, size, mode="bilinear", align_corners=False)
 
 
-def project(
-    param: torch.Tensor,
-    settings: CloakSettings,
-    size: tuple[int, int],
-    valid: tuple[int, int],
-    image: torch.Tensor | None = None,
-    weights: torch.Tensor | None = None,
-) -> None:
+def project(param: torch.Tensor, settings: CloakSettings, size: tuple[int, int], valid: tuple[int, int], image: torch.Tensor | None = None) -> None:
     """In place: clamp δ to the L∞ cap (and, given the ``image`` it is added to, to what keeps image + δ in [0, 1],
     so no energy is spent on changes the clamp removes, e.g. brightening white paper), then scale it so δ on the
-    working grid (its ``valid`` top-left part, without padding) meets the energy caps (:func:`energy_scale`)."""
-    clamp(param, settings, image)
-    scale = energy_scale(upsample(param, size), settings, valid, weights)
-    if scale is not None:
-        param.mul_(scale)
-
-
-def clamp(param: torch.Tensor, settings: CloakSettings, image: torch.Tensor | None = None) -> None:
-    """In place: δ within the L∞ cap and, given the ``image`` it is added to, within what keeps image + δ in [0, 1]."""
+    working grid (its ``valid`` top-left part, without padding) meets the PSNR (energy) cap."""
     if image is not None:
         param.copy_(torch.minimum(torch.maximum(param, -image), 1 - image))
     if settings.max_linf is not None:
         param.clamp_(-settings.max_linf, settings.max_linf)
-
-
-def energy_scale(delta: torch.Tensor, settings: CloakSettings, valid: tuple[int, int], weights: torch.Tensor | None = None) -> torch.Tensor | None:
-    """The factor (< 1) that brings δ (its ``valid`` part) within the PSNR floor, or None where it is within: the plain
-    ``min_psnr``, or with energy ``weights`` (``texture_masking``) ``min_psnr`` on the weighted δ and the plain floor
-    ``texture_masking``."""
-    if settings.min_psnr is None:
-        return None
-    crop = delta[..., : valid[0], : valid[1]]
-    caps = [(crop, settings.min_psnr)]
-    if weights is not None and settings.texture_masking is not None:
-        caps = [(crop, settings.texture_masking), (crop * weights[..., : valid[0], : valid[1]], settings.min_psnr)]
-    scale = None
-    for part, floor in caps:
-        rms_cap, rms = 10 ** (-floor / 20), part.pow(2).mean().sqrt()
+    if settings.min_psnr is not None:
+        rms_cap = 10 ** (-settings.min_psnr / 20)
+        rms = upsample(param, size)[..., : valid[0], : valid[1]].pow(2).mean().sqrt()
         if rms > rms_cap:
-            factor = rms_cap / rms
-            scale = factor if scale is None else torch.minimum(scale, factor)
-    return scale
+            param.mul_(rms_cap / rms)

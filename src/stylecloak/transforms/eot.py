@@ -31,9 +31,7 @@ class EOTSettings:
 
     Probabilities are in [0, 1]; ``jpeg_quality`` is an inclusive int range in [1, 100];
     ``rescale`` is a range of relative scales in (0, 1] (down, then back up);
-    ``noise_sigma`` ≥ 0 is in [0,1] units; ``blur_sigma`` in px; ``max_shift`` ≥ 0 in px. ``upscale_prob``: the
-    chance of a noisy upscaling first (noise of ``upscale_noise`` σ, down by ``upscale_factor`` and back up), the
-    purification a mimic may apply to what it downloads (Hönig et al.).
+    ``noise_sigma`` ≥ 0 is in [0,1] units; ``blur_sigma`` in px; ``max_shift`` ≥ 0 in px.
     """
 
     jpeg_quality: tuple[int, int] = (50, 95)
@@ -46,12 +44,9 @@ class EOTSettings:
     blur_prob: float = 0.2
     max_shift: int = 8
     shift_prob: float = 0.3
-    upscale_prob: float = 0.0
-    upscale_noise: tuple[float, float] = (0.02, 0.04)
-    upscale_factor: tuple[float, float] = (1.5, 3.0)
 
     def __post_init__(self) -> None:
-        for name in ("jpeg_prob", "rescale_prob", "noise_prob", "blur_prob", "shift_prob", "upscale_prob"):
+        for name in ("jpeg_prob", "rescale_prob", "noise_prob", "blur_prob", "shift_prob"):
             p = getattr(self, name)
             if not 0 <= p <= 1:
                 raise ConfigError(f"EOT {name} must be in [0, 1], got {p!r}")
@@ -67,12 +62,10 @@ class EOTSettings:
         if not self.noise_sigma >= 0:
             raise ConfigError(f"EOT noise_sigma must be >= 0, got {self.noise_sigma!r}")
         check_int("EOT max_shift", self.max_shift, 0)
-        check_range("EOT upscale_noise", self.upscale_noise, 0, 1)
-        check_range("EOT upscale_factor", self.upscale_factor, 1, math.inf)
 
 
 class RandomEOT(nn.Module):
-    """Randomly sampled, differentiable chain: shift → noisy upscaling → rescale → blur → noise → JPEG.
+    """Randomly sampled, differentiable chain: shift → rescale → blur → noise → JPEG.
 
     ``forward(x, generator)`` returns the transformed image and a record of what was
     applied (name → sampled parameters, in application order; skipped ones absent).
@@ -112,8 +105,6 @@ class RandomEOT(nn.Module):
             record["noise"] = {"sigma": s.noise_sigma, "seed": integer(0, 2**31 - 1)}
         if chance(s.jpeg_prob):
             record["jpeg"] = {"quality": integer(*s.jpeg_quality)}
-        if s.upscale_prob and chance(s.upscale_prob):  # drawn last (and only when asked for): the other draws stay as they were
-            record = {"noisy_upscale": {"sigma": uniform(*s.upscale_noise), "factor": uniform(*s.upscale_factor), "seed": integer(0, 2**31 - 1)}, **record}
         return record
 
     def forward(self, x: Tensor, generator: torch.Generator) -> tuple[Tensor, EOTRecord]:
@@ -125,16 +116,12 @@ class RandomEOT(nn.Module):
     def replay(self, x: Tensor, record: EOTRecord) -> Tensor:
         """Apply exactly the transformations in ``record`` to ``x`` (differentiable)."""
         check_image(x)
-        unknown = set(record) - {"shift", "noisy_upscale", "rescale", "blur", "noise", "jpeg"}
+        unknown = set(record) - {"shift", "rescale", "blur", "noise", "jpeg"}
         if unknown:
             raise ConfigError(f"unknown EOT transformations in record: {sorted(unknown)}")
         h, w = x.shape[-2:]
         if "shift" in record:
             x = shift(x, int(record["shift"]["dy"]), int(record["shift"]["dx"]))
-        if "noisy_upscale" in record:
-            up = record["noisy_upscale"]
-            small = (max(1, round(h / float(up["factor"]))), max(1, round(w / float(up["factor"]))))
-            x = diff_resize(diff_resize(gaussian_noise(x, float(up["sigma"]), int(up["seed"])), small, "bilinear"), (h, w), "bicubic")
         if "rescale" in record:
             scale = float(record["rescale"]["scale"])
             small = (max(1, round(h * scale)), max(1, round(w * scale)))
