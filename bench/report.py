@@ -114,6 +114,15 @@ def by_class(record: dict) -> list[list[str]]:
     return out
 
 
+def visibility(record: dict) -> list[list[str]]:
+    """strength: the visibility referee per configuration, the mean and the worst painting."""
+    rows = [{"config": name, **{f"{k}_{which}": v for which, values in seen.items() for k, v in values.items()}} for name, seen in record["visibility"].items()]
+    metrics = (("PSNR dB", "psnr_db", ".2f"), ("MS-SSIM", "ms_ssim", ".3f"), ("VIF", "vif", ".3f"), ("SSIM", "ssim", ".3f"))
+    return table(
+        rows, [("config", "config", "")] + [(f"{name}, {which}", f"{key}_{which}", spec) for name, key, spec in metrics for which in ("mean", "worst")]
+    )
+
+
 def columns(*specs: str) -> Callable[[dict], list[list[str]]]:
     """The view of a results file's rows under the columns of ``specs``, each written like a format string's fields
     with their headers: ``"TP {tp:.3f} | config {config}"`` is the columns ("TP", "tp", ".3f") and ("config", "config", "")."""
@@ -141,6 +150,17 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         "SP {sp.none:.3f} | TP JPEG q75 {jpeg75:.3f} | SP JPEG q75 {sp.jpeg75:.3f} | TP repost 1080 {repost_1080:.3f} | SP repost 1080 {sp.repost_1080:.3f}",
         "transfer TP {transfer:.3f} | s/image {seconds_per_image:.0f}",
     ),
+    ("strength", "frontier"): columns(
+        STRENGTH,
+        "SP {sp.none:.3f} | TP repost 1080 {repost_1080:.3f} | SP repost 1080 {sp.repost_1080:.3f} | TP noisy upscale {noisy_upscale:.3f}",
+        "transfer TP {transfer:.3f} | s/image {seconds_per_image:.0f}",
+    ),
+    ("strength", "full"): columns(
+        STRENGTH,
+        "SP {sp.none:.3f} | repost 1080 {repost_1080:.3f} | SP repost 1080 {sp.repost_1080:.3f} | repost 2048 {repost_2048:.3f} | JPEG q75 {jpeg75:.3f}",
+        "½ and back {downscale_half:.3f} | AdverseCleaner {adverse_cleaner:.3f} | noisy upscale {noisy_upscale:.3f} | IMPRESS {impress:.3f} | transfer {transfer:.3f}",
+    ),
+    ("strength", "visibility"): visibility,
     ("strength", "attacks"): columns(
         STRENGTH,
         "JPEG q75 {jpeg75:.3f} | noisy upscale {noisy_upscale:.3f} | IMPRESS {impress:.3f} | repost 1080 {repost_1080:.3f}",
