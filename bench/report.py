@@ -160,6 +160,11 @@ VIEWS: dict[tuple[str, str | None], Callable[[dict], list[list[str]]]] = {
         "SP {sp.none:.3f} | repost 1080 {repost_1080:.3f} | SP repost 1080 {sp.repost_1080:.3f} | repost 2048 {repost_2048:.3f} | JPEG q75 {jpeg75:.3f}",
         "½ and back {downscale_half:.3f} | AdverseCleaner {adverse_cleaner:.3f} | noisy upscale {noisy_upscale:.3f} | IMPRESS {impress:.3f} | transfer {transfer:.3f}",
     ),
+    ("strength", "repost"): columns(
+        STRENGTH,
+        "SP {sp.none:.3f} | JPEG q75 {jpeg75:.3f} | repost 1080 {repost_1080:.3f} | SP repost 1080 {sp.repost_1080:.3f}",
+        "repost 2048 {repost_2048:.3f} | SP repost 2048 {sp.repost_2048:.3f} | transfer {transfer:.3f} | s/image {seconds_per_image:.0f}",
+    ),
     ("strength", "visibility"): visibility,
     ("strength", "attacks"): columns(
         STRENGTH,
