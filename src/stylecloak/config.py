@@ -112,9 +112,6 @@ class CloakSettings:
     """Aim each view at its own latents carrying the target style's channel statistics (AdaIN in latent space, what
     a fine-tuned mimic learns) instead of at the latents of Ω, the view re-rendered in the style: decoding and
     re-encoding Ω keeps only part of those statistics. Methods without a target style keep their target image."""
-    target_covariance: bool = False
-    """With ``latent_target``: give each view's latents the style's full channel covariance (whitening and colouring)
-    instead of each channel's mean and standard deviation only, so the correlations between channels move too."""
     patience: int = 0
     """Stop early after this many steps without 1 % progress (0: never)."""
     retry_below: float | None = _DEFAULT["retry_below"]

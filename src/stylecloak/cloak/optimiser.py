@@ -26,7 +26,7 @@ from ..device import autocast
 from ..geometry import Working, long_side_size, view_of
 from ..perceptual import Perceptual
 from ..progress import Progress
-from ..styles import Style, adain, colour, style_moments, style_stats
+from ..styles import Style, adain, style_stats
 from ..transforms import RandomEOT
 from .base import StyleTarget, Target
 
@@ -66,11 +66,9 @@ def mimic_views(work: Working, settings: CloakSettings, multiple: int, target: T
 def goal_latents(backbones: list[Backbone], view: View, original: list[torch.Tensor] | None, settings: CloakSettings) -> list[torch.Tensor]:
     """The latents a view is pushed toward, per backbone: with ``latent_target`` and a target style, ``original``
     (the latents of the original as this view shows it, per backbone; needed only then) with the style's channel
-    statistics (their full covariance with ``target_covariance``); else Φ(the view's target)."""
+    statistics; else Φ(the view's target)."""
     if settings.latent_target and view.style is not None:
         assert original is not None, "latent_target aims at the original's own latents"
-        if settings.target_covariance:
-            return [colour(z, style_moments(bb, view.style)) for bb, z in zip(backbones, original)]
         return [adain(z, style_stats(bb, view.style)) for bb, z in zip(backbones, original)]
     return encode_all(backbones, view.target, settings.precision)
 

@@ -18,18 +18,16 @@ from .profile import (
     save_profile,
 )
 from .selection import choose_target, select_target, style_distances
-from .transfer import LatentMoments, LatentStats, adain, colour, image_stats, style_moments, style_stats, style_transfer
+from .transfer import LatentStats, adain, image_stats, style_stats, style_transfer
 
 __all__ = [
     "ArtistProfile",
-    "LatentMoments",
     "LatentStats",
     "Style",
     "adain",
     "all_styles",
     "builtin_styles",
     "choose_target",
-    "colour",
     "default_profile_path",
     "find_profile",
     "folder_style",
@@ -41,7 +39,6 @@ __all__ = [
     "save_profile",
     "select_target",
     "style_distances",
-    "style_moments",
     "style_stats",
     "style_transfer",
 ]

@@ -35,7 +35,6 @@ def image_stats(backbone: Backbone, images: torch.Tensor, long_side: int = 512) 
 
 
 _style_cache: dict[tuple[str, str, str, str], LatentStats] = {}
-_moments_cache: dict[tuple[str, str, str, str], LatentMoments] = {}
 
 
 def style_stats(backbone: Backbone, style: Style) -> LatentStats:
@@ -45,50 +44,6 @@ def style_stats(backbone: Backbone, style: Style) -> LatentStats:
         stats = image_stats(backbone, style.images())
         _style_cache[key] = LatentStats(torch.stack([s.mean for s in stats]).mean(0), torch.stack([s.std for s in stats]).mean(0))
     return _style_cache[key]
-
-
-@dataclass(frozen=True)
-class LatentMoments:
-    """Channel mean (C,) and covariance (C, C) of latents."""
-
-    mean: torch.Tensor
-    cov: torch.Tensor
-
-
-def _moments(z: torch.Tensor) -> LatentMoments:
-    flat = z.float().permute(1, 0, 2, 3).flatten(1)  # (C, N·h·w)
-    return LatentMoments(flat.mean(1), torch.cov(flat))
-
-
-@torch.no_grad()
-def style_moments(backbone: Backbone, style: Style, long_side: int = 512) -> LatentMoments:
-    """Channel mean and covariance of a style's exemplar latents (all positions of all exemplars pooled), cached per backbone."""
-    key = (backbone.name, style.name, str(style.folder), str(backbone.device))
-    if key not in _moments_cache:
-        latents = []
-        for im in style.images().split(1):
-            im = im.to(backbone.device)
-            latents.append(backbone.encode(resize(im, long_side_size(im.shape[-2:], long_side, backbone.factor), "bilinear")).float().flatten(2))
-        _moments_cache[key] = _moments(torch.cat(latents, 2).unsqueeze(-1))
-    return _moments_cache[key]
-
-
-def colour(z: torch.Tensor, target: LatentMoments, ridge: float = 1e-5) -> torch.Tensor:
-    """Whitening and colouring: ``z`` (1,C,h,w) with the channel mean and covariance of ``target`` (and its own
-    spatial structure), so the channels' correlations move as well as each one's mean and spread. ``ridge``, relative
-    to the mean variance, keeps the whitening finite where ``z``'s covariance is nearly singular."""
-    own = _moments(z)
-    eye = torch.eye(own.cov.shape[0], dtype=own.cov.dtype, device=own.cov.device)
-    white = _matrix_power(own.cov + ridge * float(own.cov.diagonal().mean()) * eye, -0.5)
-    tint = _matrix_power(target.cov.to(own.cov), 0.5)
-    flat = z.float().flatten(2)[0] - own.mean[:, None]
-    coloured = tint @ (white @ flat) + target.mean.to(flat)[:, None]
-    return coloured.view_as(z).to(z.dtype)
-
-
-def _matrix_power(sym: torch.Tensor, power: float) -> torch.Tensor:
-    values, vectors = torch.linalg.eigh(sym)
-    return (vectors * values.clamp_min(1e-12).pow(power)) @ vectors.T
 
 
 def adain(z: torch.Tensor, target: LatentStats, strength: float = 1.0) -> torch.Tensor:
